@@ -1,0 +1,1 @@
+"""MedWS application layer: document model, IO, tools and controllers (QtCore at most)."""

@@ -1,0 +1,1 @@
+"""Reading and writing images, segmentations and datasets. SimpleITK objects never leave this package."""

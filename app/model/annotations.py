@@ -1,0 +1,196 @@
+"""Bounding boxes and findings (classification labels), with provenance and review status."""
+
+from __future__ import annotations
+
+import getpass
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from psygnal import Signal
+
+REVIEW_STATUSES = ("manual", "proposed", "accepted", "edited", "rejected")
+
+
+def _reader_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who/what made an annotation and its review status.
+
+    ``source`` is "manual" or a model identifier ("name@version"); ``parameters`` are the model's
+    run parameters. Times are Unix seconds (UTC).
+    """
+
+    source: str = "manual"
+    parameters: dict = field(default_factory=dict)
+    created_by: str = field(default_factory=_reader_name)
+    created_at: float = field(default_factory=time.time)
+    edited_by: str | None = None
+    edited_at: float | None = None
+    status: str = "manual"
+
+    def __post_init__(self) -> None:
+        if self.status not in REVIEW_STATUSES:
+            raise ValueError(f"unknown review status {self.status!r}; expected one of {REVIEW_STATUSES}")
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in LPS mm.
+
+    ``kind`` is "3d" (extent over slices) or "2d" (on one slice; then ``lps_min`` and ``lps_max``
+    share the coordinate along the slice normal and ``orientation`` names the view plane).
+    """
+
+    lps_min: tuple[float, float, float]
+    lps_max: tuple[float, float, float]
+    label_id: int = 1
+    kind: str = "3d"
+    orientation: str | None = None
+    confidence: float | None = None
+    note: str = ""
+    id: str = field(default_factory=_new_id)
+    provenance: Provenance = field(default_factory=Provenance)
+
+    def __post_init__(self) -> None:
+        lo = tuple(float(v) for v in np.minimum(self.lps_min, self.lps_max))
+        hi = tuple(float(v) for v in np.maximum(self.lps_min, self.lps_max))
+        object.__setattr__(self, "lps_min", lo)
+        object.__setattr__(self, "lps_max", hi)
+        if self.kind not in ("2d", "3d"):
+            raise ValueError(f"box kind must be '2d' or '3d', got {self.kind!r}")
+
+    @property
+    def size_mm(self) -> tuple[float, float, float]:
+        """Edge lengths in mm along L, P, S."""
+        return tuple(float(b - a) for a, b in zip(self.lps_min, self.lps_max, strict=True))  # type: ignore
+
+    def iou(self, other: Box) -> float:
+        """Volume intersection-over-union with another box (0 when disjoint)."""
+        lo = np.maximum(self.lps_min, other.lps_min)
+        hi = np.minimum(self.lps_max, other.lps_max)
+        inter = float(np.prod(np.clip(hi - lo, 0, None)))
+        union = float(np.prod(self.size_mm)) + float(np.prod(other.size_mm)) - inter
+        return inter / union if union > 0 else 0.0
+
+
+class BoxSet:
+    """The boxes of one study. Emits ``added(box)``, ``removed(box)``, ``changed(old, new)``.
+
+    GUI thread only.
+    """
+
+    added = Signal(object)
+    removed = Signal(object)
+    changed = Signal(object, object)
+
+    def __init__(self, boxes: list[Box] | None = None) -> None:
+        self._boxes: dict[str, Box] = {}
+        for b in boxes or []:
+            self.add(b)
+
+    def __iter__(self) -> Iterator[Box]:
+        return iter(list(self._boxes.values()))
+
+    def __len__(self) -> int:
+        return len(self._boxes)
+
+    def __getitem__(self, box_id: str) -> Box:
+        return self._boxes[box_id]
+
+    def add(self, box: Box) -> Box:
+        """Add a box (its id must be new)."""
+        if box.id in self._boxes:
+            raise ValueError(f"box id {box.id} already present")
+        self._boxes[box.id] = box
+        self.added.emit(box)
+        return box
+
+    def remove(self, box_id: str) -> Box:
+        """Remove and return a box."""
+        box = self._boxes.pop(box_id)
+        self.removed.emit(box)
+        return box
+
+    def update(self, box_id: str, **changes: object) -> Box:
+        """Replace fields of a box (e.g. ``lps_min=``, ``label_id=``) and emit ``changed``."""
+        old = self._boxes[box_id]
+        new = replace(old, **changes)  # type: ignore[arg-type]
+        self._boxes[box_id] = new
+        self.changed.emit(old, new)
+        return new
+
+
+FINDING_LEVELS = ("study", "series", "box", "segment")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A classification label attached to a study, series, box or segment.
+
+    ``target`` is the series UID, box id or segment id the finding refers to (None for "study").
+    """
+
+    label: str
+    level: str = "study"
+    target: str | None = None
+    value: str = ""
+    confidence: float | None = None
+    note: str = ""
+    id: str = field(default_factory=_new_id)
+    provenance: Provenance = field(default_factory=Provenance)
+
+    def __post_init__(self) -> None:
+        if self.level not in FINDING_LEVELS:
+            raise ValueError(f"finding level must be one of {FINDING_LEVELS}, got {self.level!r}")
+
+
+class FindingSet:
+    """The findings of one study. Emits ``added``, ``removed``, ``changed`` like :class:`BoxSet`."""
+
+    added = Signal(object)
+    removed = Signal(object)
+    changed = Signal(object, object)
+
+    def __init__(self) -> None:
+        self._items: dict[str, Finding] = {}
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(list(self._items.values()))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, finding: Finding) -> Finding:
+        """Add a finding."""
+        if finding.id in self._items:
+            raise ValueError(f"finding id {finding.id} already present")
+        self._items[finding.id] = finding
+        self.added.emit(finding)
+        return finding
+
+    def remove(self, finding_id: str) -> Finding:
+        """Remove and return a finding."""
+        f = self._items.pop(finding_id)
+        self.removed.emit(f)
+        return f
+
+    def update(self, finding_id: str, **changes: object) -> Finding:
+        """Replace fields of a finding and emit ``changed``."""
+        old = self._items[finding_id]
+        new = replace(old, **changes)  # type: ignore[arg-type]
+        self._items[finding_id] = new
+        self.changed.emit(old, new)
+        return new

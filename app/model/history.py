@@ -1,0 +1,111 @@
+"""Undo history made of region diffs (never full-volume copies), bounded in bytes."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One atom: the voxels that changed inside ``box``.
+
+    ``packed_mask`` is ``np.packbits`` of a boolean array of ``mask_shape`` (the box shape);
+    ``old``/``new`` hold the values of the True voxels in C order.
+    """
+
+    box: tuple[slice, slice, slice]
+    packed_mask: np.ndarray
+    mask_shape: tuple[int, ...]
+    old: np.ndarray
+    new: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by this atom."""
+        return int(self.packed_mask.nbytes + self.old.nbytes + self.new.nbytes) + 64
+
+    def mask(self) -> np.ndarray:
+        """Unpack the boolean mask."""
+        n = int(np.prod(self.mask_shape))
+        return np.unpackbits(self.packed_mask, count=n).astype(bool).reshape(self.mask_shape)
+
+    def apply(self, array: np.ndarray, *, forward: bool) -> None:
+        """Write ``new`` (forward) or ``old`` (backward) into ``array``."""
+        region = array[self.box]
+        region[self.mask()] = self.new if forward else self.old
+
+
+@dataclass(frozen=True)
+class Step:
+    """The edits of one transaction (a stroke, a fill, an AI result)."""
+
+    title: str
+    edits: tuple[Edit, ...]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by this step."""
+        return sum(e.nbytes for e in self.edits)
+
+
+class History:
+    """Undo/redo stacks bounded by bytes, always keeping at least ``min_steps`` steps.
+
+    Parameters
+    ----------
+    max_bytes
+        Memory budget for the undo stack (default 256 MB).
+    min_steps
+        Steps kept even when they exceed the budget.
+    """
+
+    def __init__(self, max_bytes: int = 256 * 2**20, min_steps: int = 10) -> None:
+        self.max_bytes = max_bytes
+        self.min_steps = min_steps
+        self._undo: deque[Step] = deque()
+        self._redo: list[Step] = []
+
+    def push(self, title: str, edits: list[Edit]) -> None:
+        """Record a new step; clears redo and prunes the oldest steps beyond the budget."""
+        self._undo.append(Step(title, tuple(edits)))
+        self._redo.clear()
+        while len(self._undo) > self.min_steps and self.nbytes > self.max_bytes:
+            self._undo.popleft()
+
+    def pop_undo(self) -> Step | None:
+        """Take the most recent step for undoing (moves it to redo)."""
+        if not self._undo:
+            return None
+        step = self._undo.pop()
+        self._redo.append(step)
+        return step
+
+    def pop_redo(self) -> Step | None:
+        """Take the most recently undone step for redoing (moves it back to undo)."""
+        if not self._redo:
+            return None
+        step = self._redo.pop()
+        self._undo.append(step)
+        return step
+
+    @property
+    def can_undo(self) -> bool:
+        """True when there is a step to undo."""
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        """True when there is a step to redo."""
+        return bool(self._redo)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the undo stack."""
+        return sum(s.nbytes for s in self._undo)
+
+    def titles(self) -> list[str]:
+        """Undo step titles, oldest first."""
+        return [s.title for s in self._undo]

@@ -1,0 +1,268 @@
+"""Label tables and label volumes (segmentations) with region-diff undo."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from psygnal import Signal
+
+from app.model.geometry import Geometry
+from app.model.history import Edit, History
+
+#: First entries of 3D Slicer's GenericAnatomyColors table (RGB 0-255), used for new segments.
+GENERIC_ANATOMY_COLORS: tuple[tuple[str, tuple[int, int, int]], ...] = (
+    ("tissue", (128, 174, 128)),
+    ("bone", (241, 214, 145)),
+    ("skin", (177, 122, 101)),
+    ("connective_tissue", (111, 184, 210)),
+    ("blood", (216, 101, 79)),
+    ("organ", (221, 130, 101)),
+    ("mass", (144, 238, 144)),
+    ("muscle", (192, 104, 88)),
+    ("foreign_object", (220, 245, 20)),
+    ("waste", (78, 63, 0)),
+    ("teeth", (255, 250, 220)),
+    ("fat", (230, 220, 70)),
+    ("gray_matter", (200, 200, 235)),
+    ("white_matter", (250, 250, 210)),
+)
+
+SEGMENT_STATUSES = ("not_started", "in_progress", "completed", "flagged")
+
+
+@dataclass(frozen=True)
+class Code:
+    """A coded concept: (scheme, value, meaning), e.g. ("SCT", "10200004", "Liver")."""
+
+    scheme: str
+    value: str
+    meaning: str
+
+    def to_triplet(self) -> str:
+        """Return Slicer's ``scheme^value^meaning`` form."""
+        return f"{self.scheme}^{self.value}^{self.meaning}"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One label of a segmentation: id (voxel value), name, colour and optional terminology.
+
+    ``color_rgb`` is 0–255 per channel. ``category``/``type`` follow DICOM CID 7150/7151.
+    """
+
+    id: int
+    name: str
+    color_rgb: tuple[int, int, int]
+    category: Code | None = None
+    type: Code | None = None
+    visible: bool = True
+    locked: bool = False
+    status: str = "in_progress"
+
+
+class LabelTable:
+    """Ordered mapping of label id → :class:`Segment`. Emits ``changed(label_id)`` on any edit.
+
+    GUI thread only (signals fire synchronously on the calling thread).
+    """
+
+    changed = Signal(int)
+
+    def __init__(self, segments: list[Segment] | None = None) -> None:
+        self._segments: dict[int, Segment] = {}
+        for seg in segments or []:
+            self.add(seg)
+
+    def __iter__(self) -> Iterator[Segment]:
+        return iter(sorted(self._segments.values(), key=lambda s: s.id))
+
+    def __len__(self) -> int:
+        return len(self._segments)
+
+    def __contains__(self, label_id: object) -> bool:
+        return label_id in self._segments
+
+    def __getitem__(self, label_id: int) -> Segment:
+        return self._segments[label_id]
+
+    def add(self, segment: Segment) -> Segment:
+        """Add a segment; its id must be 1..65535 and unused."""
+        if not 1 <= segment.id <= 65535:
+            raise ValueError(f"label id must be 1..65535, got {segment.id}")
+        if segment.id in self._segments:
+            raise ValueError(f"label id {segment.id} already used by {self._segments[segment.id].name!r}")
+        if segment.status not in SEGMENT_STATUSES:
+            raise ValueError(f"unknown segment status {segment.status!r}")
+        self._segments[segment.id] = segment
+        self.changed.emit(segment.id)
+        return segment
+
+    def new_segment(self, name: str | None = None) -> Segment:
+        """Add a segment with the next free id and a GenericAnatomyColors default colour."""
+        label_id = max(self._segments, default=0) + 1
+        default_name, color = GENERIC_ANATOMY_COLORS[(label_id - 1) % len(GENERIC_ANATOMY_COLORS)]
+        return self.add(Segment(label_id, name or f"{default_name}_{label_id}", color))
+
+    def update(self, label_id: int, **changes: object) -> Segment:
+        """Replace fields of a segment (e.g. ``name=``, ``color_rgb=``, ``status=``)."""
+        seg = replace(self._segments[label_id], **changes)  # type: ignore[arg-type]
+        if seg.status not in SEGMENT_STATUSES:
+            raise ValueError(f"unknown segment status {seg.status!r}")
+        self._segments[label_id] = seg
+        self.changed.emit(label_id)
+        return seg
+
+    def remove(self, label_id: int) -> None:
+        """Remove a segment from the table (voxels are the caller's business)."""
+        del self._segments[label_id]
+        self.changed.emit(label_id)
+
+    def max_id(self) -> int:
+        """Largest label id in use (0 when empty)."""
+        return max(self._segments, default=0)
+
+
+Box = tuple[slice, slice, slice]
+
+
+def _normalise_box(box: Box, shape: tuple[int, ...]) -> Box:
+    """Clip a box given in absolute (possibly negative = outside) voxel indices to the volume."""
+    out = []
+    for sl, n in zip(box, shape, strict=True):
+        if sl.step not in (None, 1) or sl.start is None or sl.stop is None:
+            raise ValueError("label boxes need explicit start/stop and step 1")
+        start = min(max(int(sl.start), 0), n)
+        out.append(slice(start, max(start, min(int(sl.stop), n))))
+    return tuple(out)  # type: ignore[return-value]
+
+
+@dataclass(eq=False)
+class LabelVolume:
+    """A segmentation: one integer array on a reference image's grid, plus its :class:`LabelTable`.
+
+    Writes go through :meth:`paint` / :meth:`write`, inside :meth:`transaction` (one transaction
+    is one undo step). ``changed`` carries the ``(z, y, x)`` slice box that changed, for partial
+    redraws. GUI thread only; workers get copies of boxes, never this object.
+    """
+
+    geometry: Geometry
+    table: LabelTable = field(default_factory=LabelTable)
+    name: str = "Segmentation"
+    array: np.ndarray = field(default=None)  # type: ignore[assignment]
+    history: History = field(default_factory=History)
+
+    changed = Signal(tuple)
+
+    def __post_init__(self) -> None:
+        if self.array is None:
+            dtype = np.uint16 if self.table.max_id() > 255 else np.uint8
+            self.array = np.zeros(self.geometry.shape_zyx, dtype=dtype)
+        if tuple(self.array.shape) != self.geometry.shape_zyx:
+            raise ValueError(f"label array {self.array.shape} != geometry {self.geometry.shape_zyx}")
+        if self.array.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"label array must be uint8 or uint16, got {self.array.dtype}")
+        self._open_edits: list[Edit] | None = None
+        self._open_title = ""
+
+    # ------------------------------------------------------------ transactions
+    @contextmanager
+    def transaction(self, title: str) -> Iterator[None]:
+        """Group every paint/write inside the block into one undo step named ``title``."""
+        if self._open_edits is not None:  # nested: join the outer step
+            yield
+            return
+        self._open_edits, self._open_title = [], title
+        try:
+            yield
+        finally:
+            edits, self._open_edits = self._open_edits, None
+            if edits:
+                self.history.push(title, edits)
+
+    def _record(self, edit: Edit) -> None:
+        if self._open_edits is None:
+            self.history.push("Edit", [edit])
+        else:
+            self._open_edits.append(edit)
+
+    # ------------------------------------------------------------------ writes
+    def _ensure_dtype(self, max_value: int) -> None:
+        if max_value > 255 and self.array.dtype == np.uint8:
+            self.array = self.array.astype(np.uint16)
+
+    def write(self, box: Box, mask: np.ndarray | None, values: np.ndarray | int) -> Box | None:
+        """Set voxels of ``box`` where ``mask`` is True to ``values``; record one undo atom.
+
+        Parameters
+        ----------
+        box
+            ``(z, y, x)`` slices; clipped to the volume (a stroke may start outside it).
+        mask
+            Boolean array of the *unclipped* box shape, or None for the whole box.
+        values
+            A label id or an array broadcastable to the box.
+
+        Returns the clipped box that changed, or None when nothing changed.
+        """
+        shape = tuple(sl.stop - sl.start for sl in box)
+        if mask is not None and mask.shape != shape:
+            raise ValueError(f"mask shape {mask.shape} != box shape {shape}")
+        clipped = _normalise_box(box, self.array.shape)
+        offset = [c.start - b.start for c, b in zip(clipped, box, strict=True)]
+        local = tuple(slice(o, o + (c.stop - c.start)) for o, c in zip(offset, clipped, strict=True))
+        if any(c.stop <= c.start for c in clipped):
+            return None
+        values_arr = np.broadcast_to(np.asarray(values), shape)[local]
+        self._ensure_dtype(int(values_arr.max(initial=0)))
+        region = self.array[clipped]
+        sel = np.ones(region.shape, bool) if mask is None else mask[local].astype(bool, copy=False)
+        sel &= region != values_arr
+        if not sel.any():
+            return None
+        # shrink to the bounding box of the voxels that actually change
+        nz = [np.flatnonzero(sel.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+        tight = tuple(slice(int(n[0]), int(n[-1]) + 1) for n in nz)
+        sel = sel[tight]
+        abs_box = tuple(
+            slice(c.start + t.start, c.start + t.stop) for c, t in zip(clipped, tight, strict=True)
+        )
+        target = self.array[abs_box]
+        new_vals = np.broadcast_to(values_arr[tight], sel.shape)[sel].astype(self.array.dtype)
+        edit = Edit(abs_box, np.packbits(sel), sel.shape, target[sel].copy(), new_vals.copy())
+        target[sel] = new_vals
+        self._record(edit)
+        self.changed.emit(abs_box)
+        return abs_box  # type: ignore[return-value]
+
+    def paint(self, box: Box, mask: np.ndarray | None, value: int) -> Box | None:
+        """Set the masked voxels of ``box`` to one label ``value`` (0 erases). See :meth:`write`."""
+        return self.write(box, mask, int(value))
+
+    # -------------------------------------------------------------- undo/redo
+    def undo(self) -> bool:
+        """Revert the last step; emit ``changed`` for every box it touched. False if none."""
+        step = self.history.pop_undo()
+        if step is None:
+            return False
+        for edit in reversed(step.edits):
+            edit.apply(self.array, forward=False)
+            self.changed.emit(edit.box)
+        return True
+
+    def redo(self) -> bool:
+        """Re-apply the last undone step. False if none."""
+        step = self.history.pop_redo()
+        if step is None:
+            return False
+        for edit in step.edits:
+            edit.apply(self.array, forward=True)
+            self.changed.emit(edit.box)
+        return True
+
+    def voxel_counts(self) -> dict[int, int]:
+        """Return label id → voxel count for every non-zero label present."""
+        counts = np.bincount(self.array.ravel())
+        return {int(i): int(c) for i, c in enumerate(counts) if i and c}

@@ -1,0 +1,60 @@
+"""The open study: its images, segmentations, boxes and findings."""
+
+from __future__ import annotations
+
+from psygnal import Signal
+
+from app.model.annotations import BoxSet, FindingSet
+from app.model.image import ImageVolume
+from app.model.labels import LabelTable, LabelVolume
+
+
+class Session:
+    """Everything open in one MedWS window. No module-level singletons: the composition root
+    (``ui.main``) or a CLI command creates one.
+
+    Signals: ``image_added(ImageVolume)``, ``active_image_changed(ImageVolume | None)``,
+    ``segmentation_added(LabelVolume)``. GUI thread only.
+    """
+
+    image_added = Signal(object)
+    active_image_changed = Signal(object)
+    segmentation_added = Signal(object)
+
+    def __init__(self) -> None:
+        self.images: list[ImageVolume] = []
+        self.segmentations: list[LabelVolume] = []
+        self.boxes = BoxSet()
+        self.findings = FindingSet()
+        self._active_image: ImageVolume | None = None
+
+    @property
+    def active_image(self) -> ImageVolume | None:
+        """The image the viewports show."""
+        return self._active_image
+
+    def add_image(self, image: ImageVolume, *, activate: bool = True) -> ImageVolume:
+        """Add an image volume (a loaded series or a derived volume)."""
+        self.images.append(image)
+        self.image_added.emit(image)
+        if activate:
+            self.set_active_image(image)
+        return image
+
+    def set_active_image(self, image: ImageVolume | None) -> None:
+        """Make ``image`` (already added) the one on display."""
+        if image is not None and image not in self.images:
+            raise ValueError("set_active_image: image is not part of this session")
+        if image is not self._active_image:
+            self._active_image = image
+            self.active_image_changed.emit(image)
+
+    def new_segmentation(self, name: str = "Segmentation", reference: ImageVolume | None = None) -> LabelVolume:
+        """Create an empty segmentation on the grid of ``reference`` (default: the active image)."""
+        ref = reference or self._active_image
+        if ref is None:
+            raise ValueError("new_segmentation: no image open")
+        labels = LabelVolume(ref.geometry, LabelTable(), name=name)
+        self.segmentations.append(labels)
+        self.segmentation_added.emit(labels)
+        return labels

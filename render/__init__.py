@@ -1,0 +1,1 @@
+"""VTK pipelines for MedWS: one Visual per model type. Never imports Qt."""

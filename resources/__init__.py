@@ -1,0 +1,1 @@
+"""Data files (icons, default label tables) read with importlib.resources."""

@@ -1,0 +1,1 @@
+"""MedWS widgets and the composition root (``ui.main:main``)."""
