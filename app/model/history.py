@@ -13,7 +13,8 @@ class Edit:
     """One atom: the voxels that changed inside ``box``.
 
     ``packed_mask`` is ``np.packbits`` of a boolean array of ``mask_shape`` (the box shape);
-    ``old``/``new`` hold the values of the True voxels in C order.
+    ``old``/``new`` hold the values of the True voxels in C order, or a single value when all are
+    equal (painting one label over background stores two numbers, not two volumes).
     """
 
     box: tuple[slice, slice, slice]

@@ -128,6 +128,13 @@ class LabelTable:
 Box = tuple[slice, slice, slice]
 
 
+def _compact(values: np.ndarray) -> np.ndarray:
+    """Return a 1-element copy when every value is equal (the usual paint/erase case), else a copy."""
+    if values.size and (values == values[0]).all():
+        return values[:1].copy()
+    return values.copy()
+
+
 def _normalise_box(box: Box, shape: tuple[int, ...]) -> Box:
     """Clip a box given in absolute (possibly negative = outside) voxel indices to the volume."""
     out = []
@@ -231,7 +238,7 @@ class LabelVolume:
         )
         target = self.array[abs_box]
         new_vals = np.broadcast_to(values_arr[tight], sel.shape)[sel].astype(self.array.dtype)
-        edit = Edit(abs_box, np.packbits(sel), sel.shape, target[sel].copy(), new_vals.copy())
+        edit = Edit(abs_box, np.packbits(sel), sel.shape, _compact(target[sel]), _compact(new_vals))
         target[sel] = new_vals
         self._record(edit)
         self.changed.emit(abs_box)
