@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from analysis._sitk import run_filter, to_sitk
 from analysis._task import NULL_CONTEXT, Cancelled, TaskContext
 from app.io.errors import MedwsIOError
 from app.model.geometry import Geometry
@@ -46,29 +47,7 @@ def geometry_from_sitk(image: sitk.Image) -> Geometry:
 
 def sitk_from_array(array_zyx: np.ndarray, geometry: Geometry) -> sitk.Image:
     """Wrap a ``(z, y, x)`` array and its geometry as a SimpleITK image (copies the array)."""
-    image = sitk.GetImageFromArray(np.ascontiguousarray(array_zyx))
-    image.SetSpacing(geometry.spacing_zyx_mm[::-1])
-    image.SetOrigin(geometry.origin_lps_mm)
-    image.SetDirection(geometry.direction)
-    return image
-
-
-def _execute_with_progress(process: sitk.ProcessObject, ctx: TaskContext, run):
-    def on_progress() -> None:
-        if ctx.is_cancelled():
-            process.Abort()
-        else:
-            ctx.report(process.GetProgress(), "")
-
-    process.AddCommand(sitk.sitkProgressEvent, on_progress)
-    try:
-        return run()
-    except RuntimeError:
-        if ctx.is_cancelled():
-            raise Cancelled from None
-        raise
-    finally:
-        process.RemoveAllCommands()
+    return to_sitk(array_zyx, geometry.spacing_zyx_mm, geometry.origin_lps_mm, geometry.direction)
 
 
 def _modality_guess(array: np.ndarray, path: Path) -> str:
@@ -96,7 +75,7 @@ def read_volume(path: str | os.PathLike[str], *, ctx: TaskContext = NULL_CONTEXT
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
-        image = _execute_with_progress(reader, ctx, reader.Execute)
+        image = run_filter(reader, ctx, reader.Execute, message="reading")
     except Cancelled:
         raise
     except RuntimeError as exc:
