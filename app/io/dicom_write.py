@@ -107,9 +107,7 @@ def choose_stored_encoding(
         pixel_representation = 1
         bits = 12 if (s_lo >= -2048 and s_hi < 2048) else 16
     else:
-        raise ValueError(
-            f"values [{lo}, {hi}] do not fit 16-bit storage with slope {slope}, intercept {intercept}"
-        )
+        raise ValueError(f"values [{lo}, {hi}] do not fit 16-bit storage with slope {slope}, intercept {intercept}")
     return stored, intercept, slope, bits, pixel_representation
 
 
@@ -341,9 +339,7 @@ def write_dicom_series(
         target = paths[k]
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            pydicom.dcmwrite(
-                tmp, ds, implicit_vr=implicit, little_endian=little, enforce_file_format=True
-            )
+            pydicom.dcmwrite(tmp, ds, implicit_vr=implicit, little_endian=little, enforce_file_format=True)
             os.replace(tmp, target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
