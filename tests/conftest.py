@@ -19,3 +19,17 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MEDWS_CONFIG_DIR", str(root / "config"))
     # Samples are fetched once per machine; tests share the real user cache unless told otherwise.
     yield
+
+
+@pytest.fixture(scope="session")
+def real_samples():
+    """The real sample data (pyradiomics sdist data/ + lung1 as DICOM), fetched once per machine.
+
+    Fails (does not skip) when the package registry cannot be reached: CI has registry access.
+    """
+    from app.io import samples
+
+    catalog = samples.fetch_samples()
+    if catalog.offline:
+        pytest.fail("sample download failed: " + "; ".join(catalog.notes))
+    return catalog
