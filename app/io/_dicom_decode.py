@@ -164,13 +164,16 @@ def rescale_wrapping(values: np.ndarray, slope: float, intercept: float) -> None
         np.add(values, np.asarray(int(intercept), dtype=np.int64).astype(values.dtype), out=values)
 
 
-def fill_planes_shared(tasks: list[PlaneTask], shm_path: str, plan: BufferPlan) -> list[tuple[int, float, float]]:
+def fill_planes_shared(tasks: list[PlaneTask], shm_path: str, plan: BufferPlan) -> list[tuple]:
     """Worker-process entry: map the shared buffer file and fill ``tasks`` into it.
 
-    Returns ``(index_z, min, max)`` per task.
+    Returns ``(index_z, min, max)`` per task, or a single ``("error", path, reason)`` entry: errors
+    travel as plain tuples because :class:`DicomFileError` does not survive pickling.
     """
     buffer = np.memmap(shm_path, dtype=plan.buffer_dtype, mode="r+", shape=plan.shape_zyx)
     try:
         return [(task.index_z, *fill_plane(task, buffer, plan)) for task in tasks]
+    except DicomFileError as exc:
+        return [("error", exc.path, exc.reason)]
     finally:
         del buffer

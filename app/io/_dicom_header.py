@@ -202,7 +202,7 @@ def _open(path: Path) -> Dataset:
             force = False
             if len(head) < 132 or head[128:132] != b"DICM":
                 # Some old files have no preamble: accept them only when they start with a group 0008 tag.
-                if head[:2] in (b"\x08\x00", b"\x02\x00"):
+                if head[:2] in (b"\x08\x00", b"\x02\x00", b"\x00\x08", b"\x00\x02"):
                     force = True
                 else:
                     raise _fail(path, "not a DICOM file (no DICM marker)")

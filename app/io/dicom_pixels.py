@@ -24,6 +24,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ import numpy as np
 from analysis._task import NULL_CONTEXT, TaskContext
 from app.io._dicom_decode import FLOAT, STORED, BufferPlan, PlaneTask, fill_plane, fill_planes_shared, rescale_wrapping
 from app.io._dicom_records import DicomInstance, DicomSeries
+from app.io.errors import DicomFileError
 from app.model.image import ImageVolume
 
 __all__ = ["read_dicom_series", "output_dtype"]
@@ -275,7 +277,7 @@ def _fill_all(
         while pending:
             done, pending = wait(pending, timeout=0.05, return_when="FIRST_COMPLETED")
             for future in done:
-                for index_z, lo, hi in future.result():
+                for index_z, lo, hi in _result(future, tasks):
                     stats[index_z] = (lo, hi)
             ctx.step((len(stats)) / total, "Reading slices")
     except BaseException:
@@ -286,6 +288,16 @@ def _fill_all(
     finally:
         for executor in executors:
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(future: Future, tasks: list[PlaneTask]) -> list[tuple[int, float, float]]:
+    try:
+        rows = future.result()
+    except BrokenProcessPool:
+        raise DicomFileError(tasks[0].path.parent, "a pixel decoder process crashed") from None
+    if rows and rows[0][0] == "error":
+        raise DicomFileError(rows[0][1], rows[0][2])
+    return rows
 
 
 def _physical_slice(plane: np.ndarray, plan: _Plan) -> np.ndarray:
