@@ -46,8 +46,18 @@ from app.model.geometry import Geometry
 from app.paths import cache_dir
 
 __all__ = [
-    "SDIST_NAME", "SDIST_SHA256", "SDIST_VERSION", "SampleCatalog", "SampleFetchError", "SampleInfo",
-    "fetch_samples", "get_sample", "list_samples", "load_catalog", "pip_download_command", "sample_path",
+    "SDIST_NAME",
+    "SDIST_SHA256",
+    "SDIST_VERSION",
+    "SampleCatalog",
+    "SampleFetchError",
+    "SampleInfo",
+    "fetch_samples",
+    "get_sample",
+    "list_samples",
+    "load_catalog",
+    "pip_download_command",
+    "sample_path",
     "samples_dir",
 ]
 
@@ -87,23 +97,53 @@ class _Spec:
 
 
 def _radiomics(name: str, modality: str, description: str, label: str) -> _Spec:
-    return _Spec(name, modality, "nrrd", f"{_DATA_DIR}/{name}_image.nrrd", f"{_DATA_DIR}/{name}_label.nrrd",
-                 _PYRADIOMICS_SOURCE, description, {1: label})
+    return _Spec(
+        name,
+        modality,
+        "nrrd",
+        f"{_DATA_DIR}/{name}_image.nrrd",
+        f"{_DATA_DIR}/{name}_label.nrrd",
+        _PYRADIOMICS_SOURCE,
+        description,
+        {1: label},
+    )
 
 
 _PHANTOM_SOURCE = "synthetic (analysis.phantom, seed 0)"
 _SPECS: tuple[_Spec, ...] = (
     _radiomics("lung1", "CT", "chest CT 512×512×48 with a lung tumour mask", "tumour"),
-    _Spec("lung1-dicom", "CT", "dicom", _LUNG1_DICOM_DIR, f"{_DATA_DIR}/lung1_label.nrrd",
-          f"converted from lung1 ({_PYRADIOMICS_SOURCE})", "lung1 as a 48-file DICOM CT series", {1: "tumour"}),
+    _Spec(
+        "lung1-dicom",
+        "CT",
+        "dicom",
+        _LUNG1_DICOM_DIR,
+        f"{_DATA_DIR}/lung1_label.nrrd",
+        f"converted from lung1 ({_PYRADIOMICS_SOURCE})",
+        "lung1 as a 48-file DICOM CT series",
+        {1: "tumour"},
+    ),
     _radiomics("lung2", "CT", "chest CT 512×512×61 with a lung tumour mask", "tumour"),
     _radiomics("brain1", "MR", "brain MR 256×256×25 with a tumour mask", "tumour"),
     _radiomics("brain2", "MR", "brain MR 256×256×23 with a tumour mask", "tumour"),
     _radiomics("breast1", "MR", "breast MR 45×120×21 with a lesion mask", "lesion"),
-    _Spec("phantom-ct", "CT", "phantom", f"{_PHANTOM_DIR}/phantom_ct.nrrd", f"{_PHANTOM_DIR}/phantom_labels.nrrd",
-          _PHANTOM_SOURCE, "synthetic chest CT 128×128×64 with body, lungs, heart, bone and lesion labels"),
-    _Spec("phantom-dicom", "CT", "dicom", f"{_PHANTOM_DIR}/dicom", f"{_PHANTOM_DIR}/phantom_labels.nrrd",
-          _PHANTOM_SOURCE, "the phantom as a 64-file DICOM CT series"),
+    _Spec(
+        "phantom-ct",
+        "CT",
+        "phantom",
+        f"{_PHANTOM_DIR}/phantom_ct.nrrd",
+        f"{_PHANTOM_DIR}/phantom_labels.nrrd",
+        _PHANTOM_SOURCE,
+        "synthetic chest CT 128×128×64 with body, lungs, heart, bone and lesion labels",
+    ),
+    _Spec(
+        "phantom-dicom",
+        "CT",
+        "dicom",
+        f"{_PHANTOM_DIR}/dicom",
+        f"{_PHANTOM_DIR}/phantom_labels.nrrd",
+        _PHANTOM_SOURCE,
+        "the phantom as a 64-file DICOM CT series",
+    ),
 )
 _SPEC_BY_NAME = {spec.name: spec for spec in _SPECS}
 
@@ -204,8 +244,12 @@ class SampleCatalog:
         return {
             "format": "medws-samples",
             "version": MANIFEST_VERSION,
-            "source": {"package": SDIST_NAME, "version": SDIST_VERSION, "sha256": SDIST_SHA256,
-                       "fetched": (self.root / _DATA_DIR).is_dir()},
+            "source": {
+                "package": SDIST_NAME,
+                "version": SDIST_VERSION,
+                "sha256": SDIST_SHA256,
+                "fetched": (self.root / _DATA_DIR).is_dir(),
+            },
             "offline": self.offline,
             "notes": list(self.notes),
             "samples": entries,
@@ -326,8 +370,9 @@ def _info(root: Path, spec: _Spec) -> SampleInfo:
     labels = PHANTOM_LABELS if spec.rel_path.startswith(_PHANTOM_DIR) else spec.labels
     exists = path.is_dir() if spec.kind == "dicom" else path.is_file()
     available = exists and (mask is None or mask.is_file())
-    return SampleInfo(spec.name, spec.modality, spec.kind, path, mask, available, spec.source,
-                      spec.description, dict(labels))
+    return SampleInfo(
+        spec.name, spec.modality, spec.kind, path, mask, available, spec.source, spec.description, dict(labels)
+    )
 
 
 def _catalog(root: Path, notes: tuple[str, ...]) -> SampleCatalog:
@@ -413,12 +458,22 @@ def _ensure_phantom(root: Path, *, ctx: TaskContext) -> None:
         ctx.step(0.3, "samples: writing the phantom")
         write_volume(ct, geometry, tmp / "phantom_ct.nrrd")
         write_volume(labels, geometry, tmp / "phantom_labels.nrrd")
-        (tmp / "labels.json").write_text(json.dumps({str(k): v for k, v in names.items()}, indent=2) + "\n",
-                                         encoding="utf-8")
+        (tmp / "labels.json").write_text(
+            json.dumps({str(k): v for k, v in names.items()}, indent=2) + "\n", encoding="utf-8"
+        )
         ctx.step(0.6, "samples: phantom DICOM series")
-        write_dicom_series(ct, geometry, tmp / "dicom", modality="CT", series_description="Synthetic chest phantom",
-                           study_description="MedWS phantom", patient_name="Phantom^Chest",
-                           patient_id="MEDWS-PHANTOM", uid_seed="medws-sample-phantom", window=(1500.0, -600.0))
+        write_dicom_series(
+            ct,
+            geometry,
+            tmp / "dicom",
+            modality="CT",
+            series_description="Synthetic chest phantom",
+            study_description="MedWS phantom",
+            patient_name="Phantom^Chest",
+            patient_id="MEDWS-PHANTOM",
+            uid_seed="medws-sample-phantom",
+            window=(1500.0, -600.0),
+        )
         ctx.check()
         _publish(tmp, target)
 
@@ -431,9 +486,24 @@ def pip_download_command(python: str, dest: Path, requirements: Path) -> list[st
     the build tools of ``python`` (numpy, setuptools) instead of failing in an isolated build
     environment; the requirements file pins the version and its sha256.
     """
-    return [python, "-m", "pip", "download", "--no-deps", "--no-binary", SDIST_NAME, "--no-build-isolation",
-            "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "--dest", str(dest),
-            "--requirement", str(requirements)]
+    return [
+        python,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        SDIST_NAME,
+        "--no-build-isolation",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+        "--dest",
+        str(dest),
+        "--requirement",
+        str(requirements),
+    ]
 
 
 def _run(cmd: list[str], *, ctx: TaskContext, timeout_s: float, what: str, log_path: Path) -> None:
@@ -472,8 +542,13 @@ def _build_python(root: Path, *, ctx: TaskContext, timeout_s: float, log_path: P
     if not python.exists():
         log.info("creating a throwaway build environment in %s", env_dir)
         venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-        _run([str(python), "-m", "pip", "install", "numpy", "setuptools", "wheel", "versioneer"],
-             ctx=ctx, timeout_s=timeout_s, what="build tools", log_path=log_path)
+        _run(
+            [str(python), "-m", "pip", "install", "numpy", "setuptools", "wheel", "versioneer"],
+            ctx=ctx,
+            timeout_s=timeout_s,
+            what="build tools",
+            log_path=log_path,
+        )
     return str(python)
 
 
@@ -534,8 +609,13 @@ def _fetch_data(root: Path, *, ctx: TaskContext, timeout_s: float) -> None:
         cmd = pip_download_command(python, dest, requirements)
         log.info("downloading %s %s sdist with pip", SDIST_NAME, SDIST_VERSION)
         try:
-            _run(cmd, ctx=_sub(ctx, 0.2, 0.8), timeout_s=timeout_s, what="downloading the pyradiomics sdist",
-                 log_path=log_path)
+            _run(
+                cmd,
+                ctx=_sub(ctx, 0.2, 0.8),
+                timeout_s=timeout_s,
+                what="downloading the pyradiomics sdist",
+                log_path=log_path,
+            )
         except OSError as exc:
             raise SampleFetchError(python, f"cannot run pip: {exc}") from None
         sdists = sorted(dest.glob(f"{SDIST_NAME}-{SDIST_VERSION}.tar.gz"))
@@ -554,9 +634,17 @@ def _ensure_lung1_dicom(root: Path, *, ctx: TaskContext) -> None:
     image = read_volume(root / _DATA_DIR / "lung1_image.nrrd", ctx=_sub(ctx, 0.0, 0.3))
     ctx.step(0.3, "samples: writing lung1 as DICOM")
     with _staging(root, "lung1-dicom") as tmp:
-        write_dicom_series(image.array, image.geometry, tmp, modality="CT",
-                           series_description="lung1 CT (pyradiomics sample)",
-                           study_description="MedWS sample lung1", patient_name="Sample^Lung1",
-                           patient_id="MEDWS-LUNG1", uid_seed="medws-sample-lung1", window=(1500.0, -600.0))
+        write_dicom_series(
+            image.array,
+            image.geometry,
+            tmp,
+            modality="CT",
+            series_description="lung1 CT (pyradiomics sample)",
+            study_description="MedWS sample lung1",
+            patient_name="Sample^Lung1",
+            patient_id="MEDWS-LUNG1",
+            uid_seed="medws-sample-lung1",
+            window=(1500.0, -600.0),
+        )
         ctx.check()
         _publish(tmp, target)

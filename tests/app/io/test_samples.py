@@ -144,14 +144,18 @@ def _tar_with(tmp_path: Path, members: dict[str, bytes], links: dict[str, str] |
 def test_extraction_keeps_only_data_files_and_refuses_traversal(tmp_path):
     root = tmp_path / "samples"
     root.mkdir()
-    sdist = _tar_with(tmp_path, {
-        "pyradiomics-3.0.1/data/lung1_image.nrrd": b"NRRD0004",
-        "pyradiomics-3.0.1/data/baseline/x.csv": b"a,b",
-        "pyradiomics-3.0.1/setup.py": b"print('never')",
-        "pyradiomics-3.0.1/data/../../escaped.txt": b"no",
-        "/abs/pyradiomics-3.0.1/data/abs.txt": b"no",
-        "pyradiomics-3.0.1/data/sub/../../../../up.txt": b"no",
-    }, links={"pyradiomics-3.0.1/data/link.nrrd": "/etc/passwd"})
+    sdist = _tar_with(
+        tmp_path,
+        {
+            "pyradiomics-3.0.1/data/lung1_image.nrrd": b"NRRD0004",
+            "pyradiomics-3.0.1/data/baseline/x.csv": b"a,b",
+            "pyradiomics-3.0.1/setup.py": b"print('never')",
+            "pyradiomics-3.0.1/data/../../escaped.txt": b"no",
+            "/abs/pyradiomics-3.0.1/data/abs.txt": b"no",
+            "pyradiomics-3.0.1/data/sub/../../../../up.txt": b"no",
+        },
+        links={"pyradiomics-3.0.1/data/link.nrrd": "/etc/passwd"},
+    )
     n = samples._extract_data(sdist, root / "pyradiomics-data")
     assert n == 2
     got = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
@@ -220,8 +224,7 @@ def test_lung1_dicom_reads_back_as_one_series_matching_the_nrrd(fetched):
     first = pydicom.dcmread(folder / Path(by_z[0].filename).name)
     hu = first.pixel_array * float(first.RescaleSlope) + float(first.RescaleIntercept)
     np.testing.assert_array_equal(hu, ct.array[0])
-    np.testing.assert_allclose([float(v) for v in first.ImagePositionPatient], ct.geometry.origin_lps_mm,
-                               atol=1e-3)
+    np.testing.assert_allclose([float(v) for v in first.ImagePositionPatient], ct.geometry.origin_lps_mm, atol=1e-3)
 
 
 @pytest.mark.network
