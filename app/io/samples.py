@@ -297,17 +297,34 @@ def get_sample(name: str) -> SampleInfo:
     return _info(samples_dir(), _SPEC_BY_NAME[name])
 
 
-def sample_path(name: str) -> Path:
+def sample_path(name: str, *, fetch: bool = False, ctx: TaskContext = NULL_CONTEXT) -> Path:
     """Return the volume file or DICOM folder of sample ``name`` (e.g. "lung1", "lung1-dicom").
+
+    Parameters
+    ----------
+    name
+        A sample name (see :func:`list_samples`).
+    fetch
+        Run :func:`fetch_samples` first when the sample is missing (may download; worker thread
+        only in the GUI).
+    ctx
+        Progress and cancellation of that fetch.
 
     Raises
     ------
     MedwsIOError
-        Unknown name, or the sample is not on disk yet (run ``medws samples fetch``).
+        Unknown name, or the sample is not on disk (run ``medws samples fetch``; offline, only the
+        phantom samples exist).
     """
     info = get_sample(name)
+    if not info.available and fetch:
+        fetch_samples(ctx=ctx)
+        info = get_sample(name)
     if not info.available:
-        raise MedwsIOError(info.path, f"sample {name!r} is not fetched; run `medws samples fetch`")
+        hint = "run `medws samples fetch`"
+        if info.source != _PHANTOM_SOURCE:
+            hint += "; without network only 'phantom-ct' and 'phantom-dicom' exist"
+        raise MedwsIOError(info.path, f"sample {name!r} is not fetched; {hint}")
     return info.path
 
 

@@ -247,3 +247,20 @@ def test_second_real_fetch_does_nothing(fetched, monkeypatch):
     again = samples.fetch_samples()
     assert time.perf_counter() - start < 2.0
     assert not again.offline and [i.available for i in again.samples] == [i.available for i in fetched.samples]
+
+
+def test_sample_path_can_fetch_on_demand(tmp_cache, monkeypatch):
+    calls = []
+    real_fetch = samples.fetch_samples
+
+    def offline_fetch(**kwargs):
+        calls.append(kwargs)
+        return real_fetch(ctx=kwargs.get("ctx", samples.NULL_CONTEXT), offline=True)
+
+    monkeypatch.setattr(samples, "fetch_samples", offline_fetch)
+    with pytest.raises(MedwsIOError, match="phantom-ct"):
+        samples.sample_path("lung1")
+    assert calls == []
+    path = samples.sample_path("phantom-ct", fetch=True)
+    assert path.is_file() and len(calls) == 1
+    assert samples.sample_path("phantom-ct", fetch=True) == path and len(calls) == 1
