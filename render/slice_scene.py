@@ -1,0 +1,244 @@
+"""``SliceScene``: the camera, visuals and mouse math of one 2-D slice view.
+
+The scene owns a renderer's camera: a parallel projection whose focal point lies on the displayed
+slice plane (``vtkImageResliceMapper`` slices there) and whose axes come from
+:func:`render.orientation.slice_axes`. World coordinates are LPS mm. It never imports Qt; the
+widget turns mouse and keys into the calls below. GUI thread only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from render.orientation import VIEW_COLORS, SliceAxes, ViewKind, slice_axes
+from render.overlays import AnnotationVisual, CrosshairVisual
+from render.slice_visual import ImageSliceVisual
+
+if TYPE_CHECKING:
+    from render._vtk import vtkRenderer
+    from render.image_data import VtkImage
+
+# Which view's colour each crosshair line gets: (screen-horizontal line, screen-vertical line).
+_CROSSHAIR_KINDS = {
+    ViewKind.AXIAL: (ViewKind.CORONAL, ViewKind.SAGITTAL),
+    ViewKind.CORONAL: (ViewKind.AXIAL, ViewKind.SAGITTAL),
+    ViewKind.SAGITTAL: (ViewKind.AXIAL, ViewKind.CORONAL),
+}
+
+_TITLES = {ViewKind.AXIAL: "Axial", ViewKind.CORONAL: "Coronal", ViewKind.SAGITTAL: "Sagittal"}
+
+
+class SliceScene:
+    """One axial, coronal or sagittal view of the shared image.
+
+    Parameters
+    ----------
+    renderer
+        The view's renderer (its camera is taken over).
+    request_render
+        Coalescing render request from the widget.
+    kind
+        Which orientation this view shows.
+    """
+
+    def __init__(self, renderer: vtkRenderer, request_render: Callable[[], None], kind: ViewKind) -> None:
+        self.renderer = renderer
+        self.kind = kind
+        self._request_render = request_render
+        renderer.SetBackground(0.0, 0.0, 0.0)
+        self.camera = renderer.GetActiveCamera()
+        self.camera.ParallelProjectionOn()
+        self.image_visual = ImageSliceVisual(renderer, request_render)
+        h_kind, v_kind = _CROSSHAIR_KINDS[kind]
+        self.crosshair = CrosshairVisual(renderer, request_render, VIEW_COLORS[h_kind], VIEW_COLORS[v_kind])
+        self.annotation = AnnotationVisual(renderer, request_render, VIEW_COLORS[kind])
+        self.image: VtkImage | None = None
+        self.axes: SliceAxes | None = None
+        self._distance_mm = 1000.0
+        self._cursor_lps: np.ndarray | None = None
+        self.annotation.set_title(_TITLES[kind])
+
+    # ------------------------------------------------------------------ image
+    def set_image(self, image: VtkImage | None) -> None:
+        """Show ``image`` centred on its middle slice, or nothing when None."""
+        self.image = image
+        self.image_visual.set_image(image)
+        if image is None:
+            self.axes = None
+            self.crosshair.set_visible(False)
+            self.annotation.set_letters({})
+            self.annotation.set_title(_TITLES[self.kind])
+            return
+        geometry = image.image.geometry
+        self.axes = slice_axes(geometry, self.kind)
+        lo, hi = geometry.bounds_lps_mm()
+        self._distance_mm = float(np.linalg.norm(hi - lo)) + 100.0
+        self.annotation.set_letters(self.axes.letters())
+        center_zyx = (np.array(geometry.shape_zyx) - 1) / 2.0
+        self._cursor_lps = geometry.index_zyx_to_lps(np.rint(center_zyx))
+        self._place_camera(self._cursor_lps)
+        self.reset_view()
+        self.set_cursor(self._cursor_lps)
+
+    def _place_camera(self, focal_lps: np.ndarray) -> None:
+        assert self.axes is not None
+        focal = np.asarray(focal_lps, dtype=float)
+        self.camera.SetFocalPoint(*focal)
+        self.camera.SetPosition(*(focal - self.axes.view_direction_lps * self._distance_mm))
+        self.camera.SetViewUp(*self.axes.up_lps)
+        self.camera.SetClippingRange(1.0, 2.0 * self._distance_mm)
+
+    @property
+    def focal_lps(self) -> np.ndarray:
+        """The camera focal point in LPS mm (always on the displayed slice plane)."""
+        return np.array(self.camera.GetFocalPoint())
+
+    # ------------------------------------------------------------------ slices
+    @property
+    def n_slices(self) -> int:
+        """Number of slices this view can show (0 without an image)."""
+        return self.axes.n_slices if self.axes else 0
+
+    @property
+    def slice_index(self) -> int:
+        """The displayed slice along ``axes.slice_axis_zyx`` (0-based)."""
+        if self.image is None or self.axes is None:
+            return 0
+        zyx = self.image.image.geometry.lps_to_index_zyx(self.focal_lps)
+        return int(np.clip(np.rint(zyx[self.axes.slice_axis_zyx]), 0, self.n_slices - 1))
+
+    def set_slice_index(self, index: int) -> int:
+        """Show slice ``index``, clamped to ``[0, n_slices - 1]``; return the slice shown."""
+        if self.image is None or self.axes is None:
+            return 0
+        index = int(np.clip(index, 0, self.n_slices - 1))
+        geometry = self.image.image.geometry
+        zyx = geometry.lps_to_index_zyx(self.focal_lps)
+        zyx[self.axes.slice_axis_zyx] = index
+        self._move_plane_to(geometry.index_zyx_to_lps(zyx))
+        return index
+
+    def step_slice(self, delta: int) -> int:
+        """Move ``delta`` slices (clamped); return the slice shown."""
+        return self.set_slice_index(self.slice_index + int(delta))
+
+    def set_slice_through(self, lps_mm: np.ndarray) -> int:
+        """Show the slice nearest to the point ``lps_mm``; return its index."""
+        if self.image is None or self.axes is None:
+            return 0
+        zyx = self.image.image.geometry.lps_to_index_zyx(lps_mm)
+        return self.set_slice_index(int(np.rint(zyx[self.axes.slice_axis_zyx])))
+
+    def _move_plane_to(self, point_on_plane_lps: np.ndarray) -> None:
+        assert self.axes is not None
+        d = self.axes.view_direction_lps
+        focal = self.focal_lps
+        focal = focal + float((np.asarray(point_on_plane_lps) - focal) @ d) * d
+        self._place_camera(focal)
+        self._update_title()
+        if self._cursor_lps is not None:
+            self._draw_crosshair()
+        self._request_render()
+
+    # -------------------------------------------------------------- zoom, pan
+    def reset_view(self) -> None:
+        """Fit the whole slice in the viewport, centred (keeps the slice index)."""
+        if self.image is None or self.axes is None:
+            return
+        geometry = self.image.image.geometry
+        z, y, x = (s - 1 for s in geometry.shape_zyx)
+        corners = geometry.index_zyx_to_lps(
+            np.array([[a, b, c] for a in (-0.5, z + 0.5) for b in (-0.5, y + 0.5) for c in (-0.5, x + 0.5)]))
+        center = corners.mean(axis=0)
+        r, u = self.axes.right_lps, self.axes.up_lps
+        width = float(np.ptp(corners @ r))
+        height = float(np.ptp(corners @ u))
+        w_px, h_px = self._viewport_size_px()
+        aspect = w_px / h_px if h_px > 0 else 1.0
+        self.camera.SetParallelScale(0.5 * max(height, width / aspect) * 1.02)
+        focal = self.focal_lps
+        d = self.axes.view_direction_lps
+        focal = center + float((focal - center) @ d) * d  # centre in-plane, keep the slice
+        self._place_camera(focal)
+        self._request_render()
+
+    def _viewport_size_px(self) -> tuple[int, int]:
+        window = self.renderer.GetRenderWindow()
+        if window is None:
+            return 1, 1
+        w, h = window.GetSize()
+        vx0, vy0, vx1, vy1 = self.renderer.GetViewport()
+        return max(1, round(w * (vx1 - vx0))), max(1, round(h * (vy1 - vy0)))
+
+    def zoom(self, factor: float) -> None:
+        """Magnify by ``factor`` (> 1 zooms in) about the viewport centre."""
+        if factor > 0:
+            self.camera.SetParallelScale(self.camera.GetParallelScale() / factor)
+            self._request_render()
+
+    def pan(self, display_dx: float, display_dy: float) -> None:
+        """Move the image by a display-pixel offset (VTK display coordinates, y up)."""
+        if self.axes is None:
+            return
+        mm_per_px = 2.0 * self.camera.GetParallelScale() / self._viewport_size_px()[1]
+        shift = (display_dx * self.axes.right_lps + display_dy * self.axes.up_lps) * mm_per_px
+        self._place_camera(self.focal_lps - shift)
+        self._request_render()
+
+    # ------------------------------------------------------------- picking
+    def display_to_lps(self, display_xy: tuple[float, float]) -> np.ndarray:
+        """Return the LPS point on the slice plane under a display pixel (VTK display, y up)."""
+        ren = self.renderer
+        focal = self.focal_lps
+        ren.SetWorldPoint(*focal, 1.0)
+        ren.WorldToDisplay()
+        depth = ren.GetDisplayPoint()[2]
+        ren.SetDisplayPoint(float(display_xy[0]), float(display_xy[1]), depth)
+        ren.DisplayToWorld()
+        wx, wy, wz, ww = ren.GetWorldPoint()
+        point = np.array([wx, wy, wz]) / (ww if ww else 1.0)
+        if self.axes is not None:
+            d = self.axes.view_direction_lps
+            point = point - float((point - focal) @ d) * d
+        return point
+
+    def lps_to_display(self, lps_mm: np.ndarray) -> tuple[float, float]:
+        """Return the VTK display position (y up) of an LPS point."""
+        self.renderer.SetWorldPoint(*np.asarray(lps_mm, dtype=float), 1.0)
+        self.renderer.WorldToDisplay()
+        x, y, _ = self.renderer.GetDisplayPoint()
+        return float(x), float(y)
+
+    # ---------------------------------------------------------- cursor, W/L
+    def set_cursor(self, lps_mm: np.ndarray, *, move_slice: bool = True) -> None:
+        """Move the linked cursor; optionally show the slice through it."""
+        self._cursor_lps = np.asarray(lps_mm, dtype=float)
+        if move_slice:
+            self.set_slice_through(self._cursor_lps)
+        self._draw_crosshair()
+
+    def _draw_crosshair(self) -> None:
+        if self.axes is None or self._cursor_lps is None:
+            return
+        d = self.axes.view_direction_lps
+        on_plane = self._cursor_lps - float((self._cursor_lps - self.focal_lps) @ d) * d
+        self.crosshair.set_lines(on_plane, self.axes.right_lps, self.axes.up_lps, self._distance_mm)
+
+    def set_window_level(self, width: float, level: float) -> None:
+        """Set the grey-scale window (width, level) in image units."""
+        self.image_visual.set_window_level(width, level)
+        self.annotation.set_footer(f"W {width:.0f}  L {level:.0f}")
+
+    def _update_title(self) -> None:
+        if self.axes is not None:
+            self.annotation.set_title(f"{_TITLES[self.kind]}  {self.slice_index + 1}/{self.n_slices}")
+
+    def close(self) -> None:
+        """Remove every visual from the renderer."""
+        self.image_visual.close()
+        self.crosshair.close()
+        self.annotation.close()
+        self.image = None

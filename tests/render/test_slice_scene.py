@@ -1,0 +1,137 @@
+"""SliceScene and ImageSliceVisual in a standalone offscreen vtkRenderWindow (no Qt)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from render._vtk import vtkRenderer, vtkRenderWindow
+from render.capture import capture_rgb
+from render.image_data import VtkImage
+from render.orientation import SLICE_KINDS, ViewKind
+from render.slice_scene import SliceScene
+
+SIZE = 240
+
+
+@pytest.fixture
+def make_scene():
+    windows = []
+
+    def make(image, kind: ViewKind) -> SliceScene:
+        window = vtkRenderWindow()
+        window.SetOffScreenRendering(1)
+        window.SetMultiSamples(0)
+        window.SetSize(SIZE, SIZE)
+        renderer = vtkRenderer()
+        window.AddRenderer(renderer)
+        scene = SliceScene(renderer, lambda: None, kind)
+        window.Render()
+        scene.set_image(VtkImage(image))
+        windows.append((window, scene))
+        return scene
+
+    yield make
+    for window, scene in windows:
+        scene.close()
+        window.Finalize()
+
+
+def test_vtk_image_shares_memory_and_geometry(volume):
+    wrapped = VtkImage(volume)
+    assert np.shares_memory(wrapped.array, volume.array)
+    lo, hi = volume.geometry.bounds_lps_mm()
+    assert np.allclose(wrapped.data.GetBounds(), np.ravel(np.column_stack([lo, hi])))
+    assert wrapped.data.GetDimensions() == volume.geometry.shape_zyx[::-1]
+    assert wrapped.scalar_range == (-1000.0, 1200.0)
+
+
+@pytest.mark.parametrize("kind", SLICE_KINDS)
+@pytest.mark.parametrize("direction", [None, 25.0])
+def test_display_to_lps_round_trips_to_the_voxel(make_scene, make_volume, rotation_about_z, kind, direction):
+    volume = make_volume(direction=None if direction is None else rotation_about_z(direction))
+    scene = make_scene(volume, kind)
+    geometry = volume.geometry
+    zyx = np.array([27, 15, 63])
+    lps = geometry.index_zyx_to_lps(zyx)
+    scene.set_slice_through(lps)
+    scene.renderer.GetRenderWindow().Render()
+    display_xy = scene.lps_to_display(lps)
+    assert 0 <= display_xy[0] < SIZE and 0 <= display_xy[1] < SIZE
+    picked = scene.display_to_lps(display_xy)
+    assert np.allclose(picked, lps, atol=1e-3)
+    assert np.array_equal(np.rint(geometry.lps_to_index_zyx(picked)).astype(int), zyx)
+    assert scene.slice_index == zyx[scene.axes.slice_axis_zyx]
+
+
+def test_slice_scroll_is_clamped(make_scene, volume):
+    scene = make_scene(volume, ViewKind.AXIAL)
+    assert scene.n_slices == 40
+    assert scene.set_slice_index(-5) == 0 and scene.slice_index == 0
+    assert scene.step_slice(-1) == 0
+    assert scene.set_slice_index(1000) == 39 and scene.slice_index == 39
+    assert scene.step_slice(+3) == 39
+    assert scene.step_slice(-2) == 37
+
+
+def test_window_level_sets_the_image_property(make_scene, volume):
+    scene = make_scene(volume, ViewKind.CORONAL)
+    scene.set_window_level(1500, -600)
+    prop = scene.image_visual.property
+    assert (prop.GetColorWindow(), prop.GetColorLevel()) == (1500, -600)
+    assert scene.annotation.footer.GetInput() == "W 1500  L -600"
+
+
+def test_zoom_and_pan_move_the_camera_not_the_slice(make_scene, volume):
+    scene = make_scene(volume, ViewKind.AXIAL)
+    index, scale = scene.slice_index, scene.camera.GetParallelScale()
+    scene.zoom(2.0)
+    assert scene.camera.GetParallelScale() == pytest.approx(scale / 2)
+    before = scene.focal_lps
+    scene.pan(10, 0)
+    moved = scene.focal_lps - before
+    assert moved @ scene.axes.view_direction_lps == pytest.approx(0.0, abs=1e-9)
+    assert moved @ scene.axes.right_lps < 0  # image follows the mouse, camera moves the other way
+    assert scene.slice_index == index
+
+
+def test_oblique_volume_shows_combined_letters(make_scene, make_volume, rotation_about_z):
+    scene = make_scene(make_volume(direction=rotation_about_z(30.0)), ViewKind.AXIAL)
+    letters = {edge: actor.GetInput() for edge, actor in scene.annotation.letters.items()}
+    assert letters == {"left": "RA", "right": "LP", "top": "AL", "bottom": "PR"}
+
+
+# where the bone block must appear on screen: (columns, rows) halves, rows counted from the top
+_BONE_ON_SCREEN = {
+    ViewKind.AXIAL: ("right", "top"),     # patient left on screen right, anterior up
+    ViewKind.CORONAL: ("right", "top"),   # patient left on screen right, superior up
+    ViewKind.SAGITTAL: ("left", "top"),   # anterior on screen left, superior up
+}
+
+
+@pytest.mark.parametrize("kind", SLICE_KINDS)
+def test_bright_bone_appears_where_the_anatomy_says(make_scene, volume, bone_zyx, kind):
+    scene = make_scene(volume, kind)
+    bone_center = [(s.start + s.stop - 1) // 2 for s in bone_zyx]
+    scene.set_slice_through(volume.geometry.index_zyx_to_lps(bone_center))
+    scene.set_window_level(400, 40)
+    rgb = capture_rgb(scene.renderer.GetRenderWindow())
+    assert rgb.shape == (SIZE, SIZE, 3)
+    gray = rgb[..., 0].astype(int)
+    assert gray.max() == 255 and (gray > 60).mean() > 0.1  # not a black view
+    rows, cols = np.nonzero(gray[:, :] >= 250)
+    horizontal, vertical = _BONE_ON_SCREEN[kind]
+    assert (cols.mean() > SIZE / 2) == (horizontal == "right")
+    assert (rows.mean() < SIZE / 2) == (vertical == "top")
+
+
+def test_physical_aspect_ratio_for_anisotropic_spacing(make_scene, volume):
+    scene = make_scene(volume, ViewKind.CORONAL)  # 64 mm wide (x), 100 mm tall (z)
+    geometry = volume.geometry
+    left = scene.lps_to_display(geometry.index_zyx_to_lps([20, 10, 0]))
+    right = scene.lps_to_display(geometry.index_zyx_to_lps([20, 10, 79]))
+    bottom = scene.lps_to_display(geometry.index_zyx_to_lps([0, 10, 40]))
+    top = scene.lps_to_display(geometry.index_zyx_to_lps([39, 10, 40]))
+    width_px, height_px = right[0] - left[0], top[1] - bottom[1]
+    assert width_px > 0 and height_px > 0
+    assert width_px / height_px == pytest.approx((79 * 0.8) / (39 * 2.5), rel=0.02)
