@@ -84,17 +84,18 @@ def read_volume(path: str | os.PathLike[str], *, ctx: TaskContext = NULL_CONTEXT
     if image.GetDimension() != 3:
         raise MedwsIOError(path, f"expected a 3-D image, got {image.GetDimension()}-D")
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise MedwsIOError(path, f"multi-component images are not supported "
-                                 f"({image.GetNumberOfComponentsPerPixel()} components)")
+        raise MedwsIOError(
+            path, f"multi-component images are not supported ({image.GetNumberOfComponentsPerPixel()} components)"
+        )
     array = sitk.GetArrayFromImage(image)  # (z, y, x), a fresh copy we own
     geometry = geometry_from_sitk(image)
     metadata = {"source_path": str(path), "format": volume_suffix(path)}
-    return ImageVolume(array, geometry, modality=_modality_guess(array, path), name=path.name,
-                       metadata=metadata)
+    return ImageVolume(array, geometry, modality=_modality_guess(array, path), name=path.name, metadata=metadata)
 
 
-def write_volume(array_zyx: np.ndarray, geometry: Geometry, path: str | os.PathLike[str], *,
-                 compress: bool = True) -> Path:
+def write_volume(
+    array_zyx: np.ndarray, geometry: Geometry, path: str | os.PathLike[str], *, compress: bool = True
+) -> Path:
     """Write a ``(z, y, x)`` array with its geometry atomically (temp file + fsync + rename).
 
     The format follows the suffix (.nii.gz, .nii, .nrrd, .seg.nrrd, .mha). The source array is not
