@@ -528,7 +528,10 @@ def _run(cmd: list[str], *, ctx: TaskContext, timeout_s: float, what: str, log_p
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
     start = time.monotonic()
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        try:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        except OSError as exc:
+            raise SampleFetchError(cmd[0], f"cannot run pip: {exc}") from None
         try:
             while proc.poll() is None:
                 elapsed = time.monotonic() - start
@@ -547,25 +550,28 @@ def _run(cmd: list[str], *, ctx: TaskContext, timeout_s: float, what: str, log_p
         raise SampleFetchError(what, f"pip exited with {proc.returncode}: {errors[-1] if errors else ''}")
 
 
-def _build_python(root: Path, *, ctx: TaskContext, timeout_s: float, log_path: Path) -> str:
+def _build_python(staging: Path, *, ctx: TaskContext, timeout_s: float, log_path: Path) -> str:
     """Return a Python whose environment has numpy and setuptools for pip's metadata step.
 
-    This interpreter when it has them; otherwise a throwaway venv in the cache gets them.
+    This interpreter when it has them; otherwise a throwaway venv inside ``staging`` (deleted with
+    it after the download) gets them from the registry.
     """
     if all(importlib.util.find_spec(m) is not None for m in ("numpy", "setuptools")):
         return sys.executable
-    env_dir = root / ".pip-build-env"
+    env_dir = staging / "build-env"
     python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    if not python.exists():
-        log.info("creating a throwaway build environment in %s", env_dir)
+    log.info("creating a throwaway build environment in %s", env_dir)
+    try:
         venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-        _run(
-            [str(python), "-m", "pip", "install", "numpy", "setuptools", "wheel", "versioneer"],
-            ctx=ctx,
-            timeout_s=timeout_s,
-            what="build tools",
-            log_path=log_path,
-        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SampleFetchError(env_dir, f"cannot create a build environment: {exc}") from None
+    _run(
+        [str(python), "-m", "pip", "install", "numpy", "setuptools", "wheel", "versioneer"],
+        ctx=ctx,
+        timeout_s=timeout_s,
+        what="installing build tools",
+        log_path=log_path,
+    )
     return str(python)
 
 
@@ -619,22 +625,19 @@ def _fetch_data(root: Path, *, ctx: TaskContext, timeout_s: float) -> None:
     """Download the sdist with pip and unpack its ``data/`` folder to ``root/pyradiomics-data``."""
     with _staging(root, "download") as tmp:
         log_path = tmp / "pip.log"
-        python = _build_python(root, ctx=_sub(ctx, 0.0, 0.2), timeout_s=timeout_s, log_path=log_path)
+        python = _build_python(tmp, ctx=_sub(ctx, 0.0, 0.2), timeout_s=timeout_s, log_path=log_path)
         requirements = tmp / "requirements.txt"
         requirements.write_text(f"{SDIST_NAME}=={SDIST_VERSION} --hash=sha256:{SDIST_SHA256}\n", encoding="utf-8")
         dest = tmp / "dist"
         cmd = pip_download_command(python, dest, requirements)
         log.info("downloading %s %s sdist with pip", SDIST_NAME, SDIST_VERSION)
-        try:
-            _run(
-                cmd,
-                ctx=_sub(ctx, 0.2, 0.8),
-                timeout_s=timeout_s,
-                what="downloading the pyradiomics sdist",
-                log_path=log_path,
-            )
-        except OSError as exc:
-            raise SampleFetchError(python, f"cannot run pip: {exc}") from None
+        _run(
+            cmd,
+            ctx=_sub(ctx, 0.2, 0.8),
+            timeout_s=timeout_s,
+            what="downloading the pyradiomics sdist",
+            log_path=log_path,
+        )
         sdists = sorted(dest.glob(f"{SDIST_NAME}-{SDIST_VERSION}.tar.gz"))
         if not sdists:
             raise SampleFetchError(dest, "pip reported success but saved no sdist")

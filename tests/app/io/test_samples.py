@@ -3,6 +3,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -264,3 +266,54 @@ def test_sample_path_can_fetch_on_demand(tmp_cache, monkeypatch):
     path = samples.sample_path("phantom-ct", fetch=True)
     assert path.is_file() and len(calls) == 1
     assert samples.sample_path("phantom-ct", fetch=True) == path and len(calls) == 1
+
+
+def _slow_pip(monkeypatch) -> None:
+    """Make the pip step a process that would run for a minute."""
+    monkeypatch.setattr(
+        samples, "pip_download_command", lambda *a: [sys.executable, "-c", "import time; time.sleep(60)"]
+    )
+
+
+def test_cancel_during_the_download_kills_pip_and_leaves_no_partial_folders(tmp_cache, monkeypatch):
+    _slow_pip(monkeypatch)
+    samples.fetch_samples(offline=True)  # phantom first, so the next run goes straight to pip
+    deadline = time.monotonic() + 1.0
+    start = time.monotonic()
+    with pytest.raises(Cancelled):
+        samples.fetch_samples(ctx=TaskContext(is_cancelled=lambda: time.monotonic() > deadline))
+    assert time.monotonic() - start < 10
+    assert not any(p.name.startswith(".download") for p in tmp_cache.iterdir())
+    assert not (tmp_cache / "pyradiomics-data").exists()
+
+
+def test_a_pip_timeout_falls_back_to_the_phantom(tmp_cache, monkeypatch):
+    _slow_pip(monkeypatch)
+    start = time.monotonic()
+    catalog = samples.fetch_samples(timeout_s=0.5)
+    assert time.monotonic() - start < 10
+    assert catalog.offline and any("timed out" in n for n in catalog.notes)
+
+
+@pytest.mark.network
+@pytest.mark.skipif(
+    not os.environ.get("MEDWS_TEST_PIP_VENV"),
+    reason="downloads the sdist a second time plus numpy; set MEDWS_TEST_PIP_VENV=1 to run",
+)
+def test_fetch_without_build_tools_uses_a_throwaway_venv(tmp_cache, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        samples.importlib.util, "find_spec", lambda name, *a: None if name == "setuptools" else real(name, *a)
+    )
+    catalog = samples.fetch_samples(timeout_s=300)
+    assert not catalog.offline, catalog.notes
+    assert catalog["lung2"].available
+    assert sorted(p.name for p in tmp_cache.iterdir()) == [
+        ".lock",
+        "lung1-dicom",
+        "phantom",
+        "pyradiomics-data",
+        "samples.json",
+    ]
