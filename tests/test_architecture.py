@@ -13,10 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 _IMPORT_ALL = r"""
 import importlib, pkgutil, sys, json
+TORCH_MODULES = {"analysis.infer.nets"}  # network definitions: imported only when a model runs
 mods = []
 for pkg_name in ("analysis", "app", "render"):
     pkg = importlib.import_module(pkg_name)
     for info in pkgutil.walk_packages(pkg.__path__, pkg_name + "."):
+        if info.name in TORCH_MODULES:
+            continue
         importlib.import_module(info.name)
         mods.append(info.name)
 print(json.dumps({"modules": mods, "qtwidgets": "PySide6.QtWidgets" in sys.modules,

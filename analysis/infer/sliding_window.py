@@ -1,0 +1,121 @@
+"""Sliding-window inference with Gaussian blending that never holds full-volume logits.
+
+The label of a voxel is ``argmax_c Σ_w g_w · logits_w[c]`` over the windows ``w`` covering it
+(``g_w`` the Gaussian importance map). Dividing by ``Σ_w g_w`` (what MONAI does) does not change
+the argmax, so it is skipped. Windows are visited slab by slab along z; once every window
+overlapping a z-plane has been added, that plane is final: its labels are taken with a running
+max over classes and its accumulator is freed. Peak memory is one slab of logits
+(C × roi_z × Y × X float32), not C × Z × Y × X.
+
+Call from a worker thread; progress and cancel through ``ctx`` (checked between windows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from analysis._task import NULL_CONTEXT, TaskContext
+
+
+def window_starts(size: int, roi: int, overlap: float) -> list[int]:
+    """Start indices along one axis: step ``roi·(1-overlap)``, the last window flush with the end."""
+    if size <= roi:
+        return [0]
+    step = max(1, int(roi * (1.0 - overlap)))
+    n = int(np.ceil((size - roi) / step)) + 1
+    return sorted({min(i * step, size - roi) for i in range(n)})
+
+
+def gaussian_importance(roi_zyx: Sequence[int], sigma_scale: float = 0.125) -> np.ndarray:
+    """Separable Gaussian weight map (max 1, strictly positive), sigma = ``sigma_scale``·roi."""
+    axes = []
+    for n in roi_zyx:
+        x = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
+        sigma = max(sigma_scale * n, 1e-6)
+        axes.append(np.exp(-0.5 * (x / sigma) ** 2))
+    g = axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]
+    g /= g.max()
+    g = np.maximum(g, g[g > 0].min())
+    return g.astype(np.float32)
+
+
+def running_argmax(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Argmax over axis 0 of a (C, …) array, one class at a time (ties keep the lower class)."""
+    best = scores[0].copy()
+    labels = np.zeros(scores.shape[1:], np.uint8 if scores.shape[0] <= 256 else np.uint16) if out is None else out
+    labels[...] = 0
+    for c in range(1, scores.shape[0]):
+        better = scores[c] > best
+        np.copyto(best, scores[c], where=better)
+        labels[better] = c
+    return labels
+
+
+def sliding_window_labels(
+    volume_czyx: np.ndarray,
+    predict: Callable[[np.ndarray], np.ndarray],
+    roi_zyx: Sequence[int],
+    n_classes: int,
+    *,
+    overlap: float = 0.25,
+    mode: str = "gaussian",
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+    ctx: TaskContext = NULL_CONTEXT,
+) -> np.ndarray:
+    """Label a (C, Z, Y, X) volume with a patch network, blending overlapping windows.
+
+    Parameters
+    ----------
+    volume_czyx
+        Input channels; any dtype (``prepare`` converts each window, e.g. normalises to float32).
+        Not copied as a whole.
+    predict
+        Maps a (1, C, rz, ry, rx) float32 batch to (1, n_classes, rz, ry, rx) scores (logits or
+        probabilities; the argmax is the same for softmax outputs).
+    roi_zyx
+        Window size; a volume smaller than the window is zero-padded to it.
+    mode
+        "gaussian" (importance-weighted) or "constant" (plain sum).
+
+    Returns a (Z, Y, X) uint8 label array (uint16 for more than 256 classes).
+    """
+    if mode not in ("gaussian", "constant"):
+        raise ValueError("mode must be 'gaussian' or 'constant'")
+    c_in, *shape = volume_czyx.shape
+    roi = [int(r) for r in roi_zyx]
+    padded = [max(s, r) for s, r in zip(shape, roi, strict=True)]
+    if padded != list(shape):
+        pad = [(0, 0)] + [(0, p - s) for p, s in zip(padded, shape, strict=True)]
+        volume_czyx = np.pad(volume_czyx, pad)
+    Z, Y, X = padded
+    weight = gaussian_importance(roi) if mode == "gaussian" else np.ones(roi, np.float32)
+    zs, ys, xs = (window_starts(n, r, overlap) for n, r in zip(padded, roi, strict=True))
+    labels = np.zeros(padded, np.uint8 if n_classes <= 256 else np.uint16)
+    # accumulator covers planes [slab_lo, slab_lo + roi_z)
+    acc = np.zeros((n_classes, roi[0], Y, X), np.float32)
+    slab_lo = zs[0]
+    total, done = len(zs) * len(ys) * len(xs), 0
+    for zi, z0 in enumerate(zs):
+        if z0 > slab_lo:  # planes [slab_lo, z0) are final: label them, shift the accumulator
+            shift = z0 - slab_lo
+            running_argmax(acc[:, :shift], out=labels[slab_lo:z0])
+            acc[:, :-shift] = acc[:, shift:].copy()
+            acc[:, -shift:] = 0.0
+            slab_lo = z0
+        for y0 in ys:
+            for x0 in xs:
+                ctx.step(done / total, "inference")
+                window = volume_czyx[:, z0:z0 + roi[0], y0:y0 + roi[1], x0:x0 + roi[2]]
+                batch = (prepare(window) if prepare else window.astype(np.float32))[None]
+                scores = np.asarray(predict(batch), dtype=np.float32)[0]
+                if scores.shape != (n_classes, *roi):
+                    raise ValueError(f"network returned {scores.shape}, expected {(n_classes, *roi)}")
+                dz = z0 - slab_lo
+                acc[:, dz:dz + roi[0], y0:y0 + roi[1], x0:x0 + roi[2]] += scores * weight
+                done += 1
+        if zi == len(zs) - 1:
+            running_argmax(acc[:, : Z - slab_lo], out=labels[slab_lo:Z])
+    ctx.step(1.0, "inference")
+    return labels[: shape[0], : shape[1], : shape[2]]

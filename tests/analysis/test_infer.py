@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from analysis._task import Cancelled, TaskContext
+from analysis.infer import loading
+from analysis.infer.manifest import ManifestError, read_manifest
+from analysis.infer.registry import discover
+from analysis.infer.segment import segment
+from analysis.infer.sliding_window import gaussian_importance, running_argmax, sliding_window_labels, window_starts
+
+THRESHOLD = 100.0
+
+# torch 2.13 deprecates TorchScript creation; MedWS only *loads* TorchScript (MONAI bundles, deepbet).
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
+
+class Evil:
+    """Stands for any pickled Python object a weights file could smuggle in."""
+
+
+def _threshold_net():
+    """A 1×1×1 conv 'network': class 1 logit = x - THRESHOLD, class 0 logit = 0."""
+    import torch
+
+    conv = torch.nn.Conv3d(1, 2, 1)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[1, 0] = 1.0
+        conv.bias.copy_(torch.tensor([0.0, -THRESHOLD]))
+    return torch.jit.script(conv.eval())
+
+
+def _model_folder(root, name="thresh", **overrides):
+    folder = root / name
+    folder.mkdir(parents=True)
+    _threshold_net().save(str(folder / "model.ts"))
+    manifest = {"name": name, "version": "1.2", "task": "segmentation", "modality": "CT",
+                "labels": {"1": "bright"}, "weights": {"format": "torchscript", "path": "model.ts"},
+                "patch_size_zyx": [16, 16, 16], "overlap": 0.25, "activation": "softmax",
+                "licence": "CC0", "citation": "test"}
+    manifest.update(overrides)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    loading.clear_cache()
+    yield
+    loading.clear_cache()
+
+
+def test_window_starts_cover_the_axis_and_end_flush():
+    assert window_starts(10, 16, 0.25) == [0]
+    starts = window_starts(100, 32, 0.25)
+    assert starts[0] == 0 and starts[-1] == 68 and all(b - a <= 24 for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_running_argmax_matches_numpy_argmax():
+    scores = np.random.default_rng(1).normal(size=(5, 7, 8, 9)).astype(np.float32)
+    assert np.array_equal(running_argmax(scores), np.argmax(scores, axis=0))
+
+
+def test_sliding_window_equals_full_accumulation_reference():
+    rng = np.random.default_rng(0)
+    vol = rng.normal(size=(1, 37, 41, 29)).astype(np.float32)
+    w = rng.normal(size=(3, 1)).astype(np.float32)
+
+    def predict(batch):  # position-dependent so that blending matters
+        return np.einsum("oc,bczyx->bozyx", w, batch) + np.cos(np.arange(batch.shape[-1]))
+
+    roi, overlap = (12, 16, 10), 0.5
+    starts = [window_starts(n, r, overlap) for n, r in zip(vol.shape[1:], roi, strict=True)]
+    g = gaussian_importance(roi)
+    acc = np.zeros((3, *vol.shape[1:]))
+    count = np.zeros(vol.shape[1:])
+    for z in starts[0]:
+        for y in starts[1]:
+            for x in starts[2]:
+                box = (slice(z, z + roi[0]), slice(y, y + roi[1]), slice(x, x + roi[2]))
+                acc[(slice(None), *box)] += predict(vol[(slice(None), *box)][None])[0] * g
+                count[box] += g
+    reference = np.argmax(acc / count, axis=0)
+    assert np.array_equal(sliding_window_labels(vol, predict, roi, 3, overlap=overlap), reference)
+
+
+def test_segment_resamples_reorients_and_returns_labels_on_the_image_grid(tmp_path):
+    folder = _model_folder(tmp_path, input={"spacing_zyx_mm": [2.0, 1.0, 1.0], "orientation": "RAS"})
+    manifest = read_manifest(folder)
+    image = np.zeros((20, 30, 40), np.int16)
+    image[5:15, 8:22, 10:30] = 300  # bright block
+    direction = (-1, 0, 0, 0, 1, 0, 0, 0, 1)  # x runs to the right: exercises the flips
+    labels = segment(manifest, image, (1.0, 1.0, 1.0), direction)
+    assert labels.shape == image.shape and labels.dtype == np.uint8
+    truth = image > THRESHOLD
+    agree = (labels == truth).mean()
+    assert agree > 0.98, agree  # only the resampled border may differ
+    assert labels[10, 15, 20] == 1 and labels[0, 0, 0] == 0
+
+
+def test_cancel_mid_inference(tmp_path):
+    manifest = read_manifest(_model_folder(tmp_path))
+    calls = {"n": 0}
+
+    def cancelled():
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    with pytest.raises(Cancelled):
+        segment(manifest, np.zeros((40, 40, 40), np.int16), (1, 1, 1), (1, 0, 0, 0, 1, 0, 0, 0, 1),
+                ctx=TaskContext(is_cancelled=cancelled))
+
+
+def test_pickled_module_is_refused_with_a_clear_error(tmp_path):
+    import torch
+
+    folder = _model_folder(tmp_path)
+    torch.save(torch.nn.Conv3d(1, 2, 1), folder / "model.ts")  # a Python pickle of a module
+    with pytest.raises(loading.ModelLoadError, match="pickle"):
+        loading.load_network(read_manifest(folder))
+    (folder / "model.ts").write_bytes(pickle.dumps({"evil": object()}))  # a raw pickle
+    with pytest.raises(loading.ModelLoadError, match="pickle"):
+        loading.load_network(read_manifest(folder))
+
+
+def test_state_dict_needs_weights_only_and_a_medws_architecture(tmp_path):
+    import torch
+
+    folder = _model_folder(tmp_path, weights={"format": "state_dict", "path": "w.pt",
+                                              "architecture": "analysis.infer.nets:Nope"})
+    torch.save({"w": torch.zeros(2), "bad": Evil()}, folder / "w.pt")  # an arbitrary object inside
+    with pytest.raises(loading.ModelLoadError, match="refused|unknown architecture|No module"):
+        loading.load_network(read_manifest(folder))
+    with pytest.raises(ManifestError, match="architecture"):
+        _model_folder(tmp_path, name="m2", weights={"format": "state_dict", "path": "w.pt",
+                                                     "architecture": "os:system"})
+        read_manifest(tmp_path / "m2")
+
+
+def test_discover_reads_manifests_and_monai_bundles_and_skips_broken_ones(tmp_path):
+    builtin, user = tmp_path / "builtin", tmp_path / "user"
+    _model_folder(builtin, "a")
+    _model_folder(user, "a", version="2.0")  # user model shadows the built-in one
+    broken = user / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{not json")
+    bundle = user / "spleen_bundle"
+    (bundle / "configs").mkdir(parents=True)
+    (bundle / "models").mkdir()
+    _threshold_net().save(str(bundle / "models" / "model.ts"))
+    (bundle / "configs" / "metadata.json").write_text(json.dumps({
+        "name": "Spleen CT", "version": "0.5.0", "license": "Apache-2.0",
+        "network_data_format": {
+            "inputs": {"image": {"num_channels": 1, "spatial_shape": [96, 96, 96]}},
+            "outputs": {"pred": {"num_channels": 2, "channel_def": {"0": "background", "1": "spleen"}}}}}))
+    (bundle / "configs" / "inference.json").write_text(json.dumps({
+        "pre": [{"_target_": "Spacingd", "pixdim": [1.5, 1.5, 2.0]},
+                {"_target_": "ScaleIntensityRanged", "a_min": -57, "a_max": 164, "b_min": 0, "b_max": 1}],
+        "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [96, 96, 96], "overlap": 0.5}}))
+    models = discover([builtin, user])
+    assert sorted(models) == ["Spleen CT", "a"]
+    assert models["a"].version == "2.0"
+    spleen = models["Spleen CT"]
+    assert spleen.labels == {1: "spleen"} and spleen.spacing_zyx_mm == (2.0, 1.5, 1.5)
+    assert spleen.normalisation.kind == "ct_window" and spleen.overlap == 0.5 and spleen.orientation == "RAS"
+    assert loading.load_network(spleen) is not None
