@@ -48,7 +48,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _BUSY_TIMEOUT_S = 30.0
 _EXTRA_TAGS = (
     "PatientName",
@@ -136,8 +136,16 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    # slice_index was the index within one scan, wrong after a partial re-import; the location
+    # along the slice normal sorts correctly. Unknown mtimes make the next import re-read all.
+    conn.execute("ALTER TABLE instances ADD COLUMN slice_location_mm REAL")
+    conn.execute("UPDATE instances SET mtime_ns = -1")
+    conn.execute("UPDATE unindexed_files SET mtime_ns = -1")
+
+
 #: ``_MIGRATIONS[n]`` upgrades a database at ``user_version`` n to n + 1 (inside one transaction).
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1}
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
 
 
 # ----------------------------------------------------------------------------- records
@@ -269,6 +277,17 @@ def _int_or_none(value: object) -> int | None:
         return int(str(value).strip())
     except (TypeError, ValueError):
         return None
+
+
+def _slice_location_mm(
+    position_lps_mm: tuple[float, float, float] | None, orientation: tuple[float, ...] | None
+) -> float | None:
+    """Return the position projected on the slice normal (mm): sorts a stack without re-reading it."""
+    if position_lps_mm is None or orientation is None or len(orientation) != 6:
+        return None
+    r, c = orientation[:3], orientation[3:]
+    normal = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
+    return float(sum(p * n for p, n in zip(position_lps_mm, normal, strict=True)))
 
 
 def _header(path: Path) -> pydicom.Dataset | None:
@@ -546,6 +565,7 @@ class StudyIndex:
         for inst in series.instances:
             mtime_ns, size = signature.get(str(inst.path), (0, 0))
             x, y, z = inst.position_lps_mm if inst.position_lps_mm is not None else (None, None, None)
+            location = _slice_location_mm(inst.position_lps_mm, inst.orientation)
             rows.append(
                 (
                     series_ref,
@@ -553,7 +573,7 @@ class StudyIndex:
                     inst.frame_index,
                     inst.sop_instance_uid,
                     inst.instance_number,
-                    inst.index_z,
+                    location,
                     x,
                     y,
                     z,
@@ -563,7 +583,7 @@ class StudyIndex:
             )
         conn.executemany(
             "INSERT OR REPLACE INTO instances (series_ref, path, frame_index, sop_instance_uid, "
-            "instance_number, slice_index, position_x_lps_mm, position_y_lps_mm, position_z_lps_mm, "
+            "instance_number, slice_location_mm, position_x_lps_mm, position_y_lps_mm, position_z_lps_mm, "
             "mtime_ns, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
@@ -701,7 +721,7 @@ class StudyIndex:
         """Return the files of a series in slice order (each file once)."""
         rows = self._conn().execute(
             "SELECT i.path FROM instances i JOIN series se ON i.series_ref = se.id WHERE se.series_uid = ? "
-            "GROUP BY i.path ORDER BY min(i.slice_index), min(i.instance_number), i.path",
+            "GROUP BY i.path ORDER BY min(i.slice_location_mm), min(i.instance_number), i.path",
             (series_uid,),
         )
         return [Path(r[0]) for r in rows]

@@ -143,9 +143,12 @@ def test_reimport_is_idempotent_and_skips_unchanged_files(index, dicom_root):
         conn.close()
 
 
-def test_a_changed_file_is_read_again(index, dicom_root):
+def test_a_changed_file_is_read_again_and_keeps_its_slice_order(index, dicom_root):
     index.import_folder(dicom_root)
-    target = sorted((dicom_root / "beta").glob("*.dcm"))[0]
+    beta = sorted((dicom_root / "beta").glob("*.dcm"))
+    series_uid = pydicom.dcmread(beta[0], stop_before_pixels=True).SeriesInstanceUID
+    order = index.instances(series_uid)
+    target = order[2]  # a middle slice: re-read alone, it must still sort by position
     ds = pydicom.dcmread(target)
     ds.InstanceNumber = 99
     ds.save_as(target)
@@ -154,6 +157,7 @@ def test_a_changed_file_is_read_again(index, dicom_root):
     stats = index.import_folder(dicom_root)
     assert stats.files_read == 1 and stats.files_skipped == 11
     assert _counts(index) == (2, 2, 3, 12)
+    assert index.instances(series_uid) == order
     conn = sqlite3.connect(index.path)
     try:
         number = conn.execute("SELECT instance_number FROM instances WHERE path = ?", (str(target),)).fetchone()
@@ -260,6 +264,7 @@ def test_import_runs_in_a_worker_thread_with_progress(index, dicom_root):
         try:
             result["stats"] = index.import_folder(dicom_root, ctx=TaskContext(report=lambda f, m: progress.append(f)))
             result["worker_counts"] = _counts(index)  # the worker thread gets its own query connection
+            index.close()  # each thread closes its own connection
         except BaseException as exc:  # pragma: no cover - reported below
             result["error"] = exc
 
@@ -276,3 +281,25 @@ def test_import_runs_in_a_worker_thread_with_progress(index, dicom_root):
 def test_missing_folder_is_a_one_line_error(index, tmp_path):
     with pytest.raises(MedwsIOError, match="not a folder"):
         index.import_folder(tmp_path / "nope")
+
+
+def test_a_version_1_database_is_migrated_and_re_read(tmp_path, dicom_root):
+    from app.io import study_index
+
+    path = tmp_path / "v1.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    study_index._MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("COMMIT")
+    conn.close()
+    with StudyIndex(path) as idx:
+        assert idx.schema_version == SCHEMA_VERSION == 2
+        first = idx.import_folder(dicom_root)
+        assert first.files_read == 12
+    conn = sqlite3.connect(path)
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(instances)")}
+    finally:
+        conn.close()
+    assert "slice_location_mm" in columns
