@@ -1,0 +1,88 @@
+"""Fixtures for widget tests: a synthetic CT, the main window, and a no-dangling-jobs guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.model.geometry import Geometry
+from app.model.image import ImageVolume
+
+#: The bright "bone" block in zyx index ranges: patient left (+x), anterior (low y), superior (high z).
+BONE_ZYX = (slice(24, 36), slice(12, 22), slice(60, 70))
+
+
+def make_volume(shape_zyx=(40, 64, 80), spacing_zyx_mm=(2.5, 0.8, 0.8), direction=None) -> ImageVolume:
+    """Air box, soft-tissue ellipse, two lungs, one 1200 HU block (see ``BONE_ZYX``)."""
+    z, y, x = np.meshgrid(*(np.arange(n) for n in shape_zyx), indexing="ij", sparse=True)
+    nz, ny, nx = shape_zyx
+    arr = np.full(shape_zyx, -1000, np.int16)
+    body = ((x - nx / 2) / (nx * 0.45)) ** 2 + ((y - ny / 2) / (ny * 0.4)) ** 2 < 1
+    arr[np.broadcast_to(body, shape_zyx)] = 40
+    for cx in (nx * 0.32, nx * 0.68):
+        lung = ((x - cx) / (nx * 0.13)) ** 2 + ((y - ny / 2) / (ny * 0.25)) ** 2 < 1
+        arr[np.broadcast_to(lung & (z > 3), shape_zyx)] = -800
+    arr[BONE_ZYX] = 1200
+    kwargs = {} if direction is None else {"direction": direction}
+    geometry = Geometry(shape_zyx, spacing_zyx_mm, (-30.0, -20.0, -50.0), **kwargs)
+    return ImageVolume(arr, geometry, modality="CT", name="phantom")
+
+
+@pytest.fixture
+def volume() -> ImageVolume:
+    return make_volume()
+
+
+@pytest.fixture(name="make_volume")
+def _make_volume_fixture():
+    return make_volume
+
+
+@pytest.fixture
+def bone_zyx():
+    return BONE_ZYX
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_jobs(request):
+    """Fail a test that leaves a Job or a pool thread running ([napari] _dangling_qthread_pool)."""
+    yield
+    if "qapp" not in request.fixturenames and "qtbot" not in request.fixturenames:
+        return
+    from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QThreadPool
+
+    from app.controllers.jobs import Job
+
+    pool = QThreadPool.globalInstance()
+    idle = pool.waitForDone(5000)
+    deadline = QDeadlineTimer(2000)
+    while Job.running() and not deadline.hasExpired():  # deliver the queued "job reported" calls
+        QCoreApplication.processEvents()
+    running = Job.running()
+    Job.cancel_all(wait_ms=2000)
+    Job._running.clear()
+    assert idle and pool.activeThreadCount() == 0, "a QThreadPool job was left running"
+    assert not running, f"{len(running)} Job(s) never reported"
+
+
+@pytest.fixture
+def main_window(qtbot):
+    """A shown MainWindow (CPU volume mapper, no dialogs) with its own Session."""
+    from app.model.session import Session
+    from ui.main_window import MainWindow
+
+    window = MainWindow(Session(), interactive=False, mapper_kind="cpu")
+    window.resize(1000, 800)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    window.close()
+
+
+def pytest_runtest_setup(item):
+    """Skip ``gl`` tests when there is no X display (QVTK under ``offscreen`` gives GL errors)."""
+    import os
+
+    if item.get_closest_marker("gl") and not os.environ.get("DISPLAY"):
+        pytest.skip("needs an X display with OpenGL: run under `xvfb-run -a`")

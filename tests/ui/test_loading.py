@@ -1,0 +1,118 @@
+"""Opening files through the background loader, previews, errors, and ``medws screenshot``."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.io.volume_files import write_image
+from render.orientation import ViewKind
+from ui.gui import initial_specs
+from ui.loading import LoadOutcome, load_inputs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def nifti(tmp_path, volume) -> Path:
+    return write_image(volume, tmp_path / "phantom.nii.gz")
+
+
+def test_load_inputs_reports_one_line_per_bad_input(nifti, tmp_path):
+    from analysis._task import NULL_CONTEXT
+
+    missing = tmp_path / "nope.nii.gz"
+    outcome = load_inputs([str(nifti), str(missing)], ctx=NULL_CONTEXT)
+    assert len(outcome.images) == 1 and outcome.images[0].geometry.shape_zyx == (40, 64, 80)
+    assert len(outcome.errors) == 1 and "nope.nii.gz" in outcome.errors[0] and "\n" not in outcome.errors[0]
+
+
+def test_initial_specs_puts_the_sample_last():
+    class Args:
+        paths = ["/a", "/b"]
+        sample = "lung1"
+
+    assert initial_specs(Args()) == ["/a", "/b", "sample:lung1"]
+
+
+@pytest.mark.gl
+def test_open_paths_loads_in_a_job_and_shows_the_volume(main_window, nifti, qtbot):
+    with qtbot.waitSignal(main_window.loader.finished, timeout=20000):
+        job = main_window.open_paths([str(nifti)])
+        assert main_window.status.progress.isVisibleTo(main_window.status)
+    assert job.done
+    assert main_window.session.active_image is not None
+    assert main_window.grid.slice_views[ViewKind.AXIAL].scene.n_slices == 40
+    assert not main_window.status.progress.isVisibleTo(main_window.status)
+    assert main_window.recent_files()[0] == str(nifti)
+
+
+@pytest.mark.gl
+def test_errors_are_shown_one_line_per_file(main_window, tmp_path, qtbot, monkeypatch):
+    shown = []
+    monkeypatch.setattr("ui.main_window.QMessageBox.warning", lambda parent, title, text: shown.append(text))
+    main_window.interactive = True
+    bad = tmp_path / "broken.nii.gz"
+    bad.write_bytes(b"not a volume")
+    with qtbot.waitSignal(main_window.loader.finished, timeout=20000):
+        main_window.open_paths([str(bad), str(tmp_path / "missing.nrrd")])
+    assert len(shown) == 1
+    lines = shown[0].splitlines()
+    assert len(lines) == 2 and "broken.nii.gz" in lines[0] and "missing.nrrd" in lines[1]
+    assert main_window.session.active_image is None
+
+
+@pytest.mark.gl
+def test_preview_slice_shows_in_the_axial_view_until_the_volume_arrives(main_window, volume):
+    main_window._on_loader_preview(20, np.asarray(volume.array[20]))
+    axial = main_window.grid.slice_views[ViewKind.AXIAL].scene
+    assert axial.image is not None and axial.image.image.geometry.shape_zyx == (1, 64, 80)
+    main_window._on_loader_loaded(LoadOutcome([volume]))
+    assert axial.image.image is volume
+
+
+@pytest.mark.gl
+def test_cancel_drops_the_result(main_window, nifti, qtbot):
+    with qtbot.waitSignal(main_window.loader.cancelled, timeout=5000):
+        main_window.open_paths([str(nifti)])
+        main_window.status.cancel_button.click()
+    qtbot.wait(200)
+    assert main_window.session.active_image is None
+    assert not main_window.loader.busy
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("layout", ["2x2", "axial"])
+def test_screenshot_cli_writes_a_png(nifti, tmp_path, layout):
+    out = tmp_path / "shots" / f"{layout}.png"
+    env = dict(os.environ, MEDWS_VOLUME_MAPPER="cpu")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ui.main", "screenshot", str(nifti), str(out), "--layout", layout,
+         "--size", "480x360", "--wl", "400,40", "--slice", "30"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _png_size(out) == (480, 360)
+    assert out.stat().st_size > 2000
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
+
+
+@pytest.mark.gl
+def test_screenshot_cli_fails_cleanly_on_a_missing_input(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "ui.main", "screenshot", str(tmp_path / "none.nii.gz"), str(tmp_path / "o.png")],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "none.nii.gz" in proc.stderr
+    assert not (tmp_path / "o.png").exists()

@@ -1,0 +1,213 @@
+"""Slice and 3D viewports inside the real MainWindow (run under ``xvfb-run -a``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from render.orientation import SLICE_KINDS, ViewKind
+
+pytestmark = pytest.mark.gl
+
+NO_MOD = Qt.KeyboardModifier.NoModifier
+LEFT, RIGHT, MIDDLE = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton, Qt.MouseButton.MiddleButton
+
+
+def _mouse(view, kind: QEvent.Type, xy: tuple[float, float], button=Qt.MouseButton.NoButton,
+           buttons=Qt.MouseButton.NoButton, modifiers=NO_MOD) -> None:
+    local = QPointF(*xy)
+    event = QMouseEvent(kind, local, QPointF(view.mapToGlobal(local.toPoint())), button, buttons, modifiers)
+    QApplication.sendEvent(view, event)
+
+
+def _drag(view, button, start, end, modifiers=NO_MOD) -> None:
+    _mouse(view, QEvent.Type.MouseButtonPress, start, button, button, modifiers)
+    _mouse(view, QEvent.Type.MouseMove, end, Qt.MouseButton.NoButton, button, modifiers)
+    _mouse(view, QEvent.Type.MouseButtonRelease, end, button, Qt.MouseButton.NoButton, modifiers)
+
+
+def _wheel(view, notches: int, modifiers=NO_MOD) -> None:
+    center = QPointF(view.width() / 2, view.height() / 2)
+    event = QWheelEvent(center, QPointF(view.mapToGlobal(center.toPoint())), QPoint(0, 0),
+                        QPoint(0, 120 * notches), Qt.MouseButton.NoButton, modifiers,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(view, event)
+
+
+def _qt_xy(view, display_xy):
+    """VTK display (device px, y up) → Qt widget position (logical px, y down)."""
+    ratio = view.devicePixelRatioF()
+    return display_xy[0] / ratio, view.height() - 1 - display_xy[1] / ratio
+
+
+@pytest.fixture
+def window(main_window, volume, qtbot):
+    main_window.session.add_image(volume)
+    qtbot.wait(50)
+    return main_window
+
+
+def test_image_appears_in_every_view_centred(window, volume):
+    shape = volume.geometry.shape_zyx
+    for view in window.grid.slice_views.values():
+        scene = view.scene
+        assert scene.image is not None and scene.image.image is volume
+        assert scene.slice_index == int(np.rint((shape[scene.axes.slice_axis_zyx] - 1) / 2))
+        assert scene.n_slices == shape[scene.axes.slice_axis_zyx]
+    assert window.grid.volume_view.scene.image.image is volume
+    width, level = volume.default_window()
+    assert window.state.window_level == pytest.approx((width, level))
+    assert window.grid.slice_views[ViewKind.AXIAL].scene.image_visual.window_level == pytest.approx((width, level))
+    assert window.status.window_label.text() == f"W {width:.0f} / L {level:.0f}"
+    assert window.windowTitle() == "MedWS — phantom"
+
+
+@pytest.mark.parametrize("kind", SLICE_KINDS)
+def test_shift_move_picks_the_voxel_and_links_every_view(window, volume, kind):
+    view = window.grid.slice_views[kind]
+    geometry = volume.geometry
+    target_zyx = np.array([27, 15, 63])
+    target_lps = geometry.index_zyx_to_lps(target_zyx)
+    view.scene.set_slice_through(target_lps)
+    view.GetRenderWindow().Render()
+    qt_xy = _qt_xy(view, view.scene.lps_to_display(target_lps))
+    _mouse(view, QEvent.Type.MouseMove, qt_xy, modifiers=Qt.KeyboardModifier.ShiftModifier)
+    picked = window.state.cursor_lps
+    assert np.array_equal(np.rint(geometry.lps_to_index_zyx(picked)).astype(int), target_zyx)
+    for other in window.grid.slice_views.values():  # every view now shows the slice through it
+        assert other.scene.slice_index == target_zyx[other.scene.axes.slice_axis_zyx]
+    assert window.status.voxel_label.text() == "zyx (27, 15, 63)"
+    assert window.status.value_label.text() == f"{volume.array[27, 15, 63]} HU"
+
+
+def test_wheel_and_keys_scroll_slices_within_bounds(window, qtbot):
+    view = window.grid.slice_views[ViewKind.AXIAL]
+    start = view.scene.slice_index
+    _wheel(view, +1)
+    assert view.scene.slice_index == start + 1
+    for _ in range(60):
+        _wheel(view, +1)
+    assert view.scene.slice_index == view.scene.n_slices - 1
+    qtbot.keyClick(view, Qt.Key.Key_PageDown)
+    assert view.scene.slice_index == view.scene.n_slices - 11
+    qtbot.keyClick(view, Qt.Key.Key_Home)
+    assert view.scene.slice_index == 0
+    qtbot.keyClick(view, Qt.Key.Key_Down)
+    assert view.scene.slice_index == 0
+    qtbot.keyClick(view, Qt.Key.Key_Up)
+    assert view.scene.slice_index == 1
+    assert window.status.slice_label.text() == f"axial 2/{view.scene.n_slices}"
+
+
+@pytest.mark.parametrize(("key", "expected"), [("1", (400, 40)), ("2", (1500, -600)), ("3", (2500, 480)),
+                                                ("4", (80, 40)), ("5", (350, 50))])
+def test_number_keys_apply_window_level_presets_to_all_views(window, qtbot, key, expected):
+    qtbot.keyClicks(window.grid.slice_views[ViewKind.CORONAL], key)
+    assert window.state.window_level == expected
+    for view in window.grid.slice_views.values():
+        prop = view.scene.image_visual.property
+        assert (prop.GetColorWindow(), prop.GetColorLevel()) == expected
+
+
+def test_left_drag_changes_window_and_level(window):
+    view = window.grid.slice_views[ViewKind.AXIAL]
+    window.state.set_window_level(400, 40)
+    _drag(view, LEFT, (100, 100), (150, 100))
+    width, level = window.state.window_level
+    assert width > 400 and level == 40
+    _drag(view, LEFT, (100, 100), (100, 140))  # down = higher level (darker)
+    assert window.state.window_level[1] > 40
+
+
+def test_right_drag_zooms_middle_drag_pans_and_r_resets(window, qtbot):
+    view = window.grid.slice_views[ViewKind.SAGITTAL]
+    camera = view.scene.camera
+    scale, focal = camera.GetParallelScale(), view.scene.focal_lps
+    _drag(view, RIGHT, (100, 150), (100, 100))  # up = zoom in
+    assert camera.GetParallelScale() < scale
+    _wheel(view, -2, Qt.KeyboardModifier.ControlModifier)  # Ctrl+wheel back = zoom out
+    assert camera.GetParallelScale() > scale * 0.5
+    _drag(view, MIDDLE, (100, 100), (140, 100))
+    assert not np.allclose(view.scene.focal_lps, focal)
+    index = view.scene.slice_index
+    qtbot.keyClick(view, Qt.Key.Key_R)
+    assert camera.GetParallelScale() == pytest.approx(scale, rel=1e-6)
+    assert np.allclose(view.scene.focal_lps, focal)
+    assert view.scene.slice_index == index
+
+
+def test_double_click_maximises_and_restores(window, qtbot):
+    view = window.grid.slice_views[ViewKind.CORONAL]
+    qtbot.mouseDClick(view, LEFT, pos=QPoint(50, 50))
+    assert window.grid.layout_name == "coronal"
+    assert window.grid.visible_kinds() == [ViewKind.CORONAL]
+    assert not window.grid.frames[ViewKind.AXIAL].isVisible()
+    qtbot.mouseDClick(view, LEFT, pos=QPoint(50, 50))
+    assert window.grid.layout_name == "2x2"
+    assert window.layout_actions["2x2"].isChecked()
+
+
+@pytest.mark.parametrize("layout", ["2x2", "1x3", "axial", "coronal", "sagittal", "3d"])
+def test_layouts_show_the_right_views(window, qtbot, layout):
+    window.layout_actions[layout].trigger()
+    qtbot.wait(10)
+    shown = {kind for kind, frame in window.grid.frames.items() if frame.isVisible()}
+    assert shown == set(window.grid.visible_kinds())
+    assert len(shown) == {"2x2": 4, "1x3": 4}.get(layout, 1)
+
+
+def test_render_requests_are_coalesced(window, qtbot):
+    view = window.grid.slice_views[ViewKind.AXIAL]
+    qtbot.wait(20)
+    before = view.render_count
+    for _ in range(10):
+        view.request_render()
+    qtbot.wait(50)
+    assert view.render_count == before + 1
+
+
+# where the bone block must appear on screen: (column half, row half); rows counted from the top
+_BONE_ON_SCREEN = {ViewKind.AXIAL: ("right", "top"), ViewKind.CORONAL: ("right", "top"),
+                   ViewKind.SAGITTAL: ("left", "top")}
+
+
+@pytest.mark.parametrize("kind", SLICE_KINDS)
+def test_pixels_show_the_bone_where_the_anatomy_says(window, volume, bone_zyx, kind):
+    view = window.grid.slice_views[kind]
+    center = [(s.start + s.stop - 1) // 2 for s in bone_zyx]
+    window.state.set_cursor(volume.geometry.index_zyx_to_lps(center))
+    window.state.apply_preset("1")
+    rgb = view.capture()
+    gray = rgb[..., 0].astype(int)
+    assert (gray > 60).mean() > 0.05, "view is black"
+    rows, cols = np.nonzero((rgb[..., 0] >= 250) & (rgb[..., 1] >= 250) & (rgb[..., 2] >= 250))
+    assert len(rows) > 50
+    horizontal, vertical = _BONE_ON_SCREEN[kind]
+    assert (cols.mean() > rgb.shape[1] / 2) == (horizontal == "right")
+    assert (rows.mean() < rgb.shape[0] / 2) == (vertical == "top")
+
+
+def test_volume_view_renders_something(window):
+    rgb = window.grid.volume_view.capture()
+    background = rgb[3, 3].astype(int)
+    assert (np.abs(rgb.astype(int) - background).sum(axis=2) > 60).mean() > 0.002
+
+
+def test_oblique_volume_letters_in_the_window(main_window, make_volume, qtbot):
+    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
+    main_window.session.add_image(make_volume(direction=(c, -s, 0, s, c, 0, 0, 0, 1)))
+    letters = main_window.grid.slice_views[ViewKind.AXIAL].scene.annotation.letters
+    assert {edge: actor.GetInput() for edge, actor in letters.items()} == {
+        "left": "RA", "right": "LP", "top": "AL", "bottom": "PR"}
+
+
+def test_close_stops_timers_and_finalizes(main_window, volume):
+    main_window.session.add_image(volume)
+    views = list(main_window.grid.viewports.values())
+    main_window.close()
+    for view in views:
+        assert view._closed and not view._render_timer.isActive()
+        assert view.scene.image is None

@@ -1,0 +1,167 @@
+"""``LoadController``: open files, folders and samples in a background :class:`Job`.
+
+The worker resolves each input (a path, or a sample name through ``app.io.samples``), reads it with
+``app.io.loader.load_path`` (DICOM folders and volume files) or, where that module is not
+available, ``app.io.volume_files.read_volume``. A middle-slice preview is handed to the GUI thread
+as soon as the reader produces one; the images and one error line per failed input come back
+when the job finishes. Stale results of a superseded load are dropped by generation number.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from analysis._task import Cancelled, TaskContext
+from app.controllers.jobs import Job
+from app.io.errors import MedwsIOError
+from app.model.image import ImageVolume
+
+log = logging.getLogger(__name__)
+
+SAMPLE_PREFIX = "sample:"
+
+
+@dataclass
+class LoadOutcome:
+    """What one load produced: images in input order and one line per failure."""
+
+    images: list[ImageVolume] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def resolve_input(spec: str) -> Path:
+    """Return the path of ``spec``: an existing path, ``sample:NAME``, or a bare sample name.
+
+    May download a sample the first time (worker thread only).
+    """
+    name = spec[len(SAMPLE_PREFIX):] if spec.startswith(SAMPLE_PREFIX) else None
+    if name is None and os.path.exists(spec):
+        return Path(spec)
+    if name is None and (os.sep in spec or "." in Path(spec).name):
+        raise MedwsIOError(spec, "no such file or folder")
+    from app.io.samples import sample_path  # may not exist yet on old checkouts: ImportError
+
+    return Path(sample_path(name or spec))
+
+
+def _read_one(path: Path, ctx: TaskContext, on_preview: Callable[[int, np.ndarray], None]) -> LoadOutcome:
+    try:
+        from app.io.loader import load_path
+    except ImportError:
+        from app.io.volume_files import read_volume
+
+        return LoadOutcome([read_volume(path, ctx=ctx)])
+    result = load_path(path, ctx=ctx, on_preview=on_preview)
+    return LoadOutcome(list(result.images), [str(e) for e in result.errors])
+
+
+def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
+                on_preview: Callable[[int, np.ndarray], None] | None = None) -> LoadOutcome:
+    """Read every input in ``specs``; worker thread (no Qt, no VTK).
+
+    Parameters
+    ----------
+    specs
+        Paths (files or folders) or sample names (``sample:lung1`` or ``lung1``).
+    ctx
+        Progress and cancel.
+    on_preview
+        Called as ``on_preview(z, slice_yx)`` with a middle slice while reading (any thread).
+    """
+    outcome = LoadOutcome()
+    n = max(1, len(specs))
+    for i, spec in enumerate(specs):
+        ctx.step(i / n, f"opening {Path(spec).name}")
+        sub = TaskContext(lambda f, m, i=i: ctx.report((i + f) / n, m), ctx.is_cancelled)
+        try:
+            path = resolve_input(spec)
+            one = _read_one(path, sub, on_preview or (lambda z, a: None))
+        except Cancelled:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported to the user, one line per input
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            outcome.errors.append(message if str(spec) in message else f"{spec}: {message}")
+            continue
+        outcome.images.extend(one.images)
+        outcome.errors.extend(one.errors)
+    ctx.step(1.0, "done")
+    return outcome
+
+
+class LoadController(QObject):
+    """Runs loads one at a time and reports on the GUI thread.
+
+    Signals
+    -------
+    started(str), progress(float, str), preview(int, np.ndarray), loaded(LoadOutcome),
+    cancelled(), finished()
+        ``finished`` follows every load however it ended. ``loaded`` also carries failures
+        (``outcome.errors``); a crash of the loader itself arrives as an outcome with one error.
+    """
+
+    started = Signal(str)
+    progress = Signal(float, str)
+    preview = Signal(int, object)
+    loaded = Signal(object)
+    cancelled = Signal()
+    finished = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.job: Job | None = None
+        self._generation = 0
+
+    @property
+    def busy(self) -> bool:
+        """True while a load runs."""
+        return self.job is not None
+
+    def load(self, specs: Sequence[str]) -> Job:
+        """Start loading ``specs`` (cancels a running load first)."""
+        self.cancel()
+        self._generation += 1
+        gen = self._generation
+        holder: list[Job] = []
+
+        def on_preview(z: int, slice_yx: np.ndarray) -> None:  # worker thread
+            holder[0].emit_partial((z, slice_yx))
+
+        job = Job(load_inputs, list(specs), on_preview=on_preview)
+        holder.append(job)
+        job.signals.progress.connect(lambda f, m: self._relay(gen, self.progress.emit, f, m))
+        job.signals.partial.connect(lambda zv: self._relay(gen, self.preview.emit, *zv))
+        job.signals.finished.connect(lambda out: self._done(gen, self.loaded.emit, out))
+        job.signals.failed.connect(
+            lambda exc: self._done(gen, self.loaded.emit, LoadOutcome(errors=[f"{type(exc).__name__}: {exc}"])))
+        job.signals.cancelled.connect(lambda: self._done(gen, self.cancelled.emit))
+        self.job = job
+        self.started.emit(", ".join(Path(s).name for s in specs))
+        return job.start()
+
+    def _relay(self, gen: int, emit: Callable[..., Any], *args: Any) -> None:
+        if gen == self._generation:
+            emit(*args)
+
+    def _done(self, gen: int, emit: Callable[..., Any], *args: Any) -> None:
+        if gen != self._generation:
+            return
+        self.job = None
+        emit(*args)
+        self.finished.emit()
+
+    def cancel(self) -> None:
+        """Ask the running load to stop; its results will be dropped."""
+        if self.job is not None:
+            self.job.cancel()
+            self._generation += 1
+            self.job = None
+            self.cancelled.emit()
+            self.finished.emit()

@@ -1,0 +1,294 @@
+"""``MainWindow``: menus, toolbar, docks, status bar and the four linked viewports.
+
+Thin glue between Qt and the session: opening goes through :class:`~ui.loading.LoadController`
+(a background Job), the active image is wrapped once as a shared
+:class:`~render.image_data.VtkImage` and handed to :class:`~ui.viewer_state.ViewerState`, which
+every viewport follows. GUI thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import qtawesome as qta
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
+
+from app.controllers.jobs import Job
+from app.model.geometry import Geometry
+from app.model.image import ImageVolume
+from app.paths import config_dir
+from render.image_data import VtkImage
+from render.orientation import ViewKind
+from render.volume_visual import VOLUME_PRESETS
+from ui.loading import LoadController, LoadOutcome
+from ui.panels import LayerPanel, StudyBrowserPanel
+from ui.status_bar import MedwsStatusBar
+from ui.view_grid import ViewGrid
+from ui.viewer_state import WL_PRESETS, ViewerState
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+
+    from app.model.session import Session
+
+log = logging.getLogger(__name__)
+
+_MAX_RECENT = 10
+_LAYOUT_TITLES = {"2x2": "2×2 (axial, coronal, sagittal, 3D)", "1x3": "1×3 + 3D",
+                  "axial": "Axial only", "coronal": "Coronal only", "sagittal": "Sagittal only",
+                  "3d": "3D only"}
+_LAYOUT_ICONS = {"2x2": "fa5s.th-large", "1x3": "mdi6.view-dashboard-outline", "axial": "fa5s.square",
+                 "coronal": "fa5s.square", "sagittal": "fa5s.square", "3d": "fa5s.cube"}
+
+
+def _icon(name: str) -> QIcon:
+    try:
+        return qta.icon(name)
+    except Exception:  # noqa: BLE001 - a missing glyph must not stop the window
+        return QIcon()
+
+
+class MainWindow(QMainWindow):
+    """The MedWS workstation window.
+
+    Parameters
+    ----------
+    session
+        The open study (owned by the composition root).
+    interactive
+        False for batch use (``medws screenshot``): errors go to the log instead of dialogs.
+    mapper_kind
+        Volume mapper for the 3D view ("cpu", "gpu", None = choose from the OpenGL renderer).
+    """
+
+    def __init__(self, session: Session, *, interactive: bool = True, mapper_kind: str | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.interactive = interactive
+        self.state = ViewerState()
+        self.last_errors: list[str] = []
+        self._closed = False
+        self.setWindowTitle("MedWS")
+        self.setAcceptDrops(True)
+        self.grid = ViewGrid(self.state, self, mapper_kind=mapper_kind)
+        self.setCentralWidget(self.grid)
+        self.status = MedwsStatusBar(self)
+        self.setStatusBar(self.status)
+        self.loader = LoadController(self)
+        self.settings = QSettings(str(config_dir() / "medws.ini"), QSettings.Format.IniFormat)
+        self._build_docks()
+        self._build_actions()
+        self._connect()
+        self.resize(1400, 950)
+
+    # ------------------------------------------------------------------ build
+    def _build_docks(self) -> None:
+        self.browser = StudyBrowserPanel()
+        self.layers = LayerPanel(self.session)
+        for title, widget, area in (("Studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea),
+                                    ("Layers", self.layers, Qt.DockWidgetArea.LeftDockWidgetArea)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{title.lower()}")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+        self.resizeDocks([self.findChild(QDockWidget, "dock_studies")], [240], Qt.Orientation.Horizontal)
+
+    def _action(self, text: str, slot, icon: str = "", shortcut: str | QKeySequence = "") -> QAction:
+        action = QAction(_icon(icon) if icon else QIcon(), text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        menu = self.menuBar()
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("toolbar_main")
+        self.open_file_action = self._action("Open &file…", self.open_file_dialog, "fa5s.file-medical",
+                                             QKeySequence.StandardKey.Open)
+        self.open_folder_action = self._action("Open f&older…", self.open_folder_dialog, "fa5s.folder-open",
+                                               "Ctrl+Shift+O")
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction(self.open_file_action)
+        file_menu.addAction(self.open_folder_action)
+        self.recent_menu = file_menu.addMenu(_icon("fa5s.history"), "&Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("&Quit", self.close, "fa5s.sign-out-alt", QKeySequence.StandardKey.Quit))
+        toolbar.addAction(self.open_file_action)
+        toolbar.addAction(self.open_folder_action)
+        toolbar.addSeparator()
+
+        view_menu = menu.addMenu("&View")
+        self.layout_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for i, (name, title) in enumerate(_LAYOUT_TITLES.items()):
+            action = self._action(title, lambda _=False, n=name: self.grid.set_layout(n),
+                                  _LAYOUT_ICONS[name], f"Ctrl+{i + 1}")
+            action.setCheckable(True)
+            group.addAction(action)
+            view_menu.addAction(action)
+            self.layout_actions[name] = action
+            if name in ("2x2", "1x3", "3d"):
+                toolbar.addAction(action)
+        self.layout_actions["2x2"].setChecked(True)
+        view_menu.addSeparator()
+        reset = self._action("&Reset views", self.reset_views, "fa5s.sync-alt", "Ctrl+R")
+        view_menu.addAction(reset)
+        toolbar.addAction(reset)
+        toolbar.addSeparator()
+
+        wl_menu = menu.addMenu("&Window/level")
+        for key, (title, width, level) in WL_PRESETS.items():
+            action = self._action(f"{title}  (W {width:.0f} / L {level:.0f})   [{key}]",
+                                  lambda _=False, k=key: self.state.apply_preset(k), "fa5s.adjust")
+            wl_menu.addAction(action)
+        wl_menu.addAction(self._action("&Auto (from image)", self.auto_window_level))
+
+        volume_menu = menu.addMenu("&3D")
+        group = QActionGroup(self)
+        self.volume_preset_actions: dict[str, QAction] = {}
+        for name, preset in VOLUME_PRESETS.items():
+            action = self._action(preset.title, lambda _=False, n=name: self.set_volume_preset(n), "fa5s.cube")
+            action.setCheckable(True)
+            group.addAction(action)
+            volume_menu.addAction(action)
+            self.volume_preset_actions[name] = action
+        self.volume_preset_actions["ct_bone"].setChecked(True)
+
+    def _connect(self) -> None:
+        self.loader.started.connect(lambda text: self.status.set_busy(True, f"Loading {text}…"))
+        self.loader.progress.connect(self.status.set_progress)
+        self.loader.preview.connect(self._on_loader_preview)
+        self.loader.loaded.connect(self._on_loader_loaded)
+        self.loader.cancelled.connect(lambda: self.status.showMessage("Loading cancelled", 5000))
+        self.loader.finished.connect(lambda: self.status.set_busy(False))
+        self.status.cancel_requested.connect(self.loader.cancel)
+        self.session.active_image_changed.connect(self._on_session_active_image_changed)
+        self.state.window_level_changed.connect(self.status.set_window_level)
+        self.grid.layout_changed.connect(self._on_grid_layout_changed)
+        self.browser.open_requested.connect(lambda spec: self.open_paths([spec]))
+        for view in self.grid.slice_views.values():
+            view.hovered.connect(self._on_view_hovered)
+            view.slice_changed.connect(self.status.set_slice)
+        self.state.cursor_changed.connect(self._on_view_hovered)
+
+    # ------------------------------------------------------------------ open
+    def open_paths(self, specs: list[str]) -> Job:
+        """Load files, folders or ``sample:NAME`` specs in the background."""
+        for spec in specs:
+            self._remember_recent(spec)
+        return self.loader.load(specs)
+
+    def open_file_dialog(self) -> None:
+        """Ask for volume files and open them."""
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Open image", "", "Images (*.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.dcm);;All files (*)")
+        if paths:
+            self.open_paths(paths)
+
+    def open_folder_dialog(self) -> None:
+        """Ask for a DICOM folder and open it."""
+        folder = QFileDialog.getExistingDirectory(self, "Open DICOM folder")
+        if folder:
+            self.open_paths([folder])
+
+    def _remember_recent(self, spec: str) -> None:
+        recent = [r for r in self.recent_files() if r != spec]
+        self.settings.setValue("recent", [spec, *recent][:_MAX_RECENT])
+
+    def recent_files(self) -> list[str]:
+        """Recently opened specs, newest first."""
+        value = self.settings.value("recent", [])
+        return [str(v) for v in ([value] if isinstance(value, str) else value or [])]
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for spec in self.recent_files():
+            self.recent_menu.addAction(Path(spec).name or spec).triggered.connect(
+                lambda _=False, s=spec: self.open_paths([s]))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(empty)").setEnabled(False)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        """Accept files and folders dragged from a file manager."""
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        """Open the dropped files and folders."""
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            self.open_paths(paths)
+            event.acceptProposedAction()
+
+    # --------------------------------------------------------------- results
+    def _on_loader_preview(self, z: int, slice_yx: np.ndarray) -> None:
+        """Show the reader's middle slice in the axial view until the volume is complete."""
+        if self.state.image is not None or slice_yx.ndim != 2:
+            return
+        preview = ImageVolume(slice_yx[None], Geometry((1, *slice_yx.shape)), modality="OT", name="preview")
+        axial = self.grid.slice_views[ViewKind.AXIAL]
+        axial.scene.set_image(VtkImage(preview))
+        axial.scene.set_window_level(*preview.default_window())
+
+    def _on_loader_loaded(self, outcome: LoadOutcome) -> None:
+        self.last_errors = list(outcome.errors)
+        for image in outcome.images:
+            self.session.add_image(image, activate=image is outcome.images[0])
+        if outcome.errors:
+            text = "\n".join(outcome.errors)
+            log.warning("could not open:\n%s", text)
+            if self.interactive:
+                QMessageBox.warning(self, "MedWS: could not open", text)
+            else:
+                print(text, file=sys.stderr)
+        if outcome.images:
+            self.status.showMessage(f"Opened {len(outcome.images)} image(s)", 5000)
+
+    def _on_session_active_image_changed(self, image: ImageVolume | None) -> None:
+        self.state.set_image(VtkImage(image) if image is not None else None)
+        self.setWindowTitle(f"MedWS — {image.name}" if image is not None else "MedWS")
+
+    def _on_view_hovered(self, lps_mm: np.ndarray) -> None:
+        zyx, value = self.state.probe(lps_mm)
+        volume = self.state.volume
+        self.status.set_cursor_info(lps_mm, zyx, value, volume.units if volume is not None else "")
+
+    def _on_grid_layout_changed(self, name: str) -> None:
+        if name in self.layout_actions:
+            self.layout_actions[name].setChecked(True)
+
+    # --------------------------------------------------------------- actions
+    def reset_views(self) -> None:
+        """Fit every view and recentre the crosshair."""
+        for view in self.grid.slice_views.values():
+            view.scene.reset_view()
+        self.grid.volume_view.scene.reset_view()
+
+    def auto_window_level(self) -> None:
+        """Back to the image's default window (DICOM header or percentiles)."""
+        if self.state.volume is not None:
+            self.state.set_window_level(*self.state.volume.default_window())
+
+    def set_volume_preset(self, name: str) -> None:
+        """Apply a 3D transfer-function preset."""
+        self.grid.volume_view.scene.volume.set_preset(name)
+        self.volume_preset_actions[name].setChecked(True)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        """Cancel background jobs, then close the viewports (finalising their render windows)."""
+        if not self._closed:
+            self._closed = True
+            self.loader.cancel()
+            Job.cancel_all(wait_ms=2000)
+            self.layers.close_panel()
+            self.grid.close_views()
+        super().closeEvent(event)
+

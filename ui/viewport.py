@@ -1,0 +1,306 @@
+"""VTK viewports: ``SliceViewport`` (2-D MPR) and ``VolumeViewport`` (3D).
+
+Both are ``QVTKRenderWindowInteractor`` widgets that turn Qt input into calls on a render-layer
+scene (:class:`~render.slice_scene.SliceScene`, :class:`~render.volume_scene.VolumeScene`) or the
+shared :class:`~ui.viewer_state.ViewerState`; they hold no image math. Renders are requested
+through a single-shot 0 ms ``QTimer``, so N model events produce one ``Render()``. GUI thread only.
+
+Slice-view mouse and keys (CONVENTIONS §4.1, review mode):
+
+* wheel, ↑/↓ = ±1 slice; PgUp/PgDn = ±10; Home/End = first/last slice
+* left-drag = window (horizontal) / level (vertical); right-drag = zoom; middle-drag = pan;
+  Ctrl+wheel = zoom; Ctrl+left = zoom, Alt+left = pan (trackpads)
+* Shift+move (or Shift+click) = move the linked crosshair in every view
+* ``r`` = reset zoom/pan; ``1``–``5`` = W/L presets; double-click = maximise/restore
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+
+from render._vtk import vtkInteractorStyleTrackballCamera, vtkInteractorStyleUser, vtkRenderer
+from render.capture import capture_rgb
+from render.orientation import ViewKind, slice_axes
+from render.slice_scene import SliceScene
+from render.volume_scene import VolumeScene
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
+
+    from ui.viewer_state import ViewerState
+
+_WHEEL_STEP = 120  # one notch of a standard mouse wheel (angleDelta units)
+
+
+class _VtkViewport(QVTKRenderWindowInteractor):
+    """Common plumbing: one renderer, MSAA off, coalesced renders, clean close."""
+
+    maximize_requested = Signal()
+
+    def __init__(self, kind: ViewKind, parent=None) -> None:
+        super().__init__(parent)
+        self.kind = kind
+        self.renderer = vtkRenderer()
+        window = self.GetRenderWindow()
+        # VTK 9.7 defaults to 4× MSAA, which costs ~2.5× per frame in software GL.
+        window.SetMultiSamples(0)
+        window.AddRenderer(self.renderer)
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(0)
+        self._render_timer.timeout.connect(self._render_now)
+        self._closed = False
+        self.render_count = 0
+        self.Initialize()
+
+    def request_render(self) -> None:
+        """Schedule one ``Render()`` when control returns to the event loop (GUI thread)."""
+        if not self._closed:
+            self._render_timer.start()
+
+    def _render_now(self) -> None:
+        if self._closed or not self.isVisible():
+            return
+        self.render_count += 1
+        self.GetRenderWindow().Render()
+
+    def capture(self) -> np.ndarray:
+        """Render now and return the view's pixels, ``(rows, cols, 3)`` uint8, top row first."""
+        return capture_rgb(self.GetRenderWindow())
+
+    def display_xy(self, position: QPointF) -> tuple[float, float]:
+        """Convert a Qt widget position (logical px, y down) to VTK display (device px, y up)."""
+        ratio = self.devicePixelRatioF()
+        return position.x() * ratio, (self.height() - position.y() - 1) * ratio
+
+    def close_scene(self) -> None:  # overridden
+        """Remove the scene's visuals from the renderer."""
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override (see pyvistaqt #762)
+        """Stop timers, drop visuals and finalise the render window exactly once."""
+        if not self._closed:
+            self._closed = True
+            self._render_timer.stop()
+            self.close_scene()
+            self.GetRenderWindow().RemoveRenderer(self.renderer)
+            self.Finalize()
+        event.accept()
+
+
+class SliceViewport(_VtkViewport):
+    """One axial, coronal or sagittal view, linked to the others through ``state``.
+
+    Signals
+    -------
+    hovered(np.ndarray)
+        LPS mm under the mouse (for the status bar).
+    slice_changed(str, int, int)
+        (view kind, 0-based slice index, number of slices).
+    """
+
+    hovered = Signal(object)
+    slice_changed = Signal(str, int, int)
+
+    def __init__(self, kind: ViewKind, state: ViewerState, parent=None) -> None:
+        super().__init__(kind, parent)
+        self.SetInteractorStyle(vtkInteractorStyleUser())  # Qt handles all input below
+        self.state = state
+        self.scene = SliceScene(self.renderer, self.request_render, kind)
+        self._drag_button: Qt.MouseButton | None = None
+        self._drag_mode = ""
+        self._last_xy = (0.0, 0.0)
+        state.image_changed.connect(self._on_state_image_changed)
+        state.cursor_changed.connect(self._on_state_cursor_changed)
+        state.window_level_changed.connect(self._on_state_window_level_changed)
+
+    # ----------------------------------------------------------- state → view
+    def _on_state_image_changed(self, image) -> None:
+        self.scene.set_image(image)
+        if image is not None:
+            self.scene.set_cursor(self.state.cursor_lps)
+        self._emit_slice()
+
+    def _on_state_cursor_changed(self, lps_mm: np.ndarray) -> None:
+        self.scene.set_cursor(lps_mm)
+        self._emit_slice()
+
+    def _on_state_window_level_changed(self, width: float, level: float) -> None:
+        self.scene.set_window_level(width, level)
+
+    def _emit_slice(self) -> None:
+        self.slice_changed.emit(self.kind.value, self.scene.slice_index, self.scene.n_slices)
+
+    # ------------------------------------------------------------ view → state
+    def step_slice(self, delta: int) -> int:
+        """Move ``delta`` slices (clamped to the volume); return the slice shown."""
+        index = self.scene.step_slice(delta)
+        self._emit_slice()
+        return index
+
+    def set_slice_index(self, index: int) -> int:
+        """Show slice ``index`` (clamped); return the slice shown."""
+        index = self.scene.set_slice_index(index)
+        self._emit_slice()
+        return index
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        """Wheel = slice; Ctrl+wheel = zoom."""
+        notches = event.angleDelta().y() / _WHEEL_STEP
+        if notches == 0:
+            return
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.scene.zoom(1.1 ** notches)
+        else:
+            self.step_slice(int(np.sign(notches) * max(1, round(abs(notches)))))
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        """Start W/L, zoom or pan dragging; Shift+click moves the crosshair."""
+        self.setFocus()
+        mods = event.modifiers()
+        button = event.button()
+        xy = self.display_xy(event.position())
+        if mods & Qt.KeyboardModifier.ShiftModifier and button == Qt.MouseButton.LeftButton:
+            self.state.set_cursor(self.scene.display_to_lps(xy))
+            self._drag_mode = "cursor"
+        elif button == Qt.MouseButton.LeftButton:
+            if mods & Qt.KeyboardModifier.ControlModifier:
+                self._drag_mode = "zoom"
+            elif mods & Qt.KeyboardModifier.AltModifier:
+                self._drag_mode = "pan"
+            else:
+                self._drag_mode = "window"
+        elif button == Qt.MouseButton.RightButton:
+            self._drag_mode = "zoom"
+        elif button == Qt.MouseButton.MiddleButton:
+            self._drag_mode = "pan"
+        else:
+            return
+        self._drag_button = button
+        self._last_xy = xy
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        """Drag W/L, zoom, pan; Shift+move moves the crosshair; always report the hover point."""
+        xy = self.display_xy(event.position())
+        dx, dy = xy[0] - self._last_xy[0], xy[1] - self._last_xy[1]
+        self._last_xy = xy
+        lps = self.scene.display_to_lps(xy) if self.scene.image is not None else None
+        if self._drag_mode == "window":
+            width, level = self.state.window_level
+            lo, hi = self.scene.image.scalar_range if self.scene.image else (0.0, 1.0)
+            per_px = max(hi - lo, 1.0) / 1000.0
+            self.state.set_window_level(width + dx * per_px * 2, level - dy * per_px)
+        elif self._drag_mode == "zoom":
+            self.scene.zoom(1.01 ** dy)
+        elif self._drag_mode == "pan":
+            self.scene.pan(dx, dy)
+        elif lps is not None and (self._drag_mode == "cursor"
+                                  or event.modifiers() & Qt.KeyboardModifier.ShiftModifier):
+            self.state.set_cursor(lps)
+        if lps is not None:
+            self.hovered.emit(lps)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        """End the drag."""
+        if event.button() == self._drag_button:
+            self._drag_button = None
+            self._drag_mode = ""
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        """Maximise this view or restore the layout."""
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.maximize_requested.emit()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        """Slice keys, ``r`` reset, ``1``–``5`` W/L presets."""
+        key = event.key()
+        steps = {Qt.Key.Key_Up: 1, Qt.Key.Key_Down: -1, Qt.Key.Key_PageUp: 10, Qt.Key.Key_PageDown: -10}
+        if key in steps:
+            self.step_slice(steps[key])
+        elif key == Qt.Key.Key_Home:
+            self.set_slice_index(0)
+        elif key == Qt.Key.Key_End:
+            self.set_slice_index(self.scene.n_slices - 1)
+        elif key == Qt.Key.Key_R:
+            self.scene.reset_view()
+        elif not self.state.apply_preset(event.text()):
+            event.ignore()
+            return
+        event.accept()
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        """Swallow key releases (no VTK key handling in slice views)."""
+        event.ignore()
+
+    def enterEvent(self, event) -> None:  # noqa: N802
+        """Nothing to forward to VTK."""
+
+    def leaveEvent(self, event) -> None:  # noqa: N802
+        """Nothing to forward to VTK."""
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        """Resize the render window and keep the slice fitted."""
+        super().resizeEvent(event)
+        self.scene.reset_view()
+
+    def close_scene(self) -> None:
+        """Disconnect from the state and remove the visuals."""
+        self.state.image_changed.disconnect(self._on_state_image_changed)
+        self.state.cursor_changed.disconnect(self._on_state_cursor_changed)
+        self.state.window_level_changed.disconnect(self._on_state_window_level_changed)
+        self.scene.close()
+
+
+class VolumeViewport(_VtkViewport):
+    """The 3D view: trackball camera (left rotate, right zoom, middle pan), ``r`` reset."""
+
+    def __init__(self, state: ViewerState, parent=None, mapper_kind: str | None = None) -> None:
+        super().__init__(ViewKind.VOLUME, parent)
+        style = vtkInteractorStyleTrackballCamera()
+        self.SetInteractorStyle(style)
+        self.state = state
+        self.scene = VolumeScene(self.renderer, self.request_render, mapper_kind)
+        self.scene.attach_orientation_cube(self._Iren)
+        state.image_changed.connect(self._on_state_image_changed)
+
+    def _on_state_image_changed(self, image) -> None:
+        default = image.image.default_window() if image is not None else None
+        self.scene.set_image(image, default)
+
+    def on_slice_changed(self, kind: str, index: int, n_slices: int) -> None:
+        """Move the outline of a slice view's plane (slot for ``SliceViewport.slice_changed``)."""
+        image = self.scene.image
+        if image is None:
+            return
+        axes = slice_axes(image.image.geometry, ViewKind(kind))
+        self.scene.planes.set_plane(ViewKind(kind), image, axes.slice_axis_zyx, index)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        """Maximise this view or restore the layout."""
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.maximize_requested.emit()
+        else:
+            super().mouseDoubleClickEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        """``r`` resets to the anterior view. Other keys are not forwarded: VTK's default style
+        binds e/q (exit), w/s (wireframe), 3 (stereo) and f/p (fly/pick)."""
+        if event.key() == Qt.Key.Key_R:
+            self.scene.reset_view()
+            event.accept()
+        else:
+            event.ignore()
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        """Not forwarded to VTK (see :meth:`keyPressEvent`)."""
+        event.ignore()
+
+    def close_scene(self) -> None:
+        """Disconnect from the state and remove the visuals."""
+        self.state.image_changed.disconnect(self._on_state_image_changed)
+        self.scene.close()
