@@ -317,3 +317,24 @@ def test_fetch_without_build_tools_uses_a_throwaway_venv(tmp_cache, monkeypatch)
         "pyradiomics-data",
         "samples.json",
     ]
+
+
+def test_phantom_dicom_loads_back_to_the_phantom_volume(tmp_cache):
+    loader = pytest.importorskip("app.io.loader")
+    samples.fetch_samples(offline=True)
+    result = loader.load_path(samples.sample_path("phantom-dicom"))
+    nrrd = read_volume(samples.sample_path("phantom-ct"))
+    (image,) = result.images
+    assert image.geometry.same_grid(nrrd.geometry)
+    np.testing.assert_array_equal(image.array, nrrd.array)
+
+
+@pytest.mark.network
+def test_lung1_dicom_loads_back_voxel_for_voxel(fetched):
+    loader = pytest.importorskip("app.io.loader")
+    result = loader.load_path(samples.sample_path("lung1-dicom"))
+    nrrd = read_volume(samples.sample_path("lung1"))
+    (image,) = result.images
+    assert result.errors == []
+    assert image.geometry.same_grid(nrrd.geometry)
+    np.testing.assert_array_equal(image.array, nrrd.array)
