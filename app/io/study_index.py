@@ -32,7 +32,7 @@ from typing import Any
 import pydicom
 
 from analysis._task import NULL_CONTEXT, TaskContext
-from app.io.dicom_scan import DicomSeries, NonImageObject, iter_files, scan_dicom
+from app.io.dicom_scan import DicomScan, DicomSeries, NonImageObject, iter_files, scan_dicom
 from app.io.errors import MedwsIOError
 from app.paths import data_dir
 
@@ -187,7 +187,7 @@ class StudyRecord(_Record):
     study_date: str
     study_time: str
     description: str
-    accession_number: str
+    accession_number: str = field(repr=False)  # may identify the patient: kept out of logs
     modalities: str
     n_series: int
     n_instances: int
@@ -325,14 +325,17 @@ class StudyIndex:
 
     # ------------------------------------------------------------------ connections
     def _connect(self) -> sqlite3.Connection:
+        conn = None
         try:
             conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
             raise MedwsIOError(self.path, f"cannot open the study index ({exc})") from None
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -410,9 +413,13 @@ class StudyIndex:
         ctx.step(0.0, "Listing files")
         conn = self._connect()
         try:
+            to_read, stale, signature = self._plan(conn, folder, stats, ctx)
+            # Header reading may take minutes: it runs before the write lock is taken.
+            ctx.step(0.05, f"Reading {len(to_read)} new or changed files")
+            scan = scan_dicom(to_read, ctx=_sub(ctx, 0.05, 0.85)) if to_read else None
             conn.execute("BEGIN IMMEDIATE")
             try:
-                self._import(conn, folder, stats, ctx)
+                self._write(conn, stale, scan, signature, stats, ctx)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -433,7 +440,10 @@ class StudyIndex:
         ctx.step(1.0, "Index updated")
         return stats
 
-    def _import(self, conn: sqlite3.Connection, folder: Path, stats: ImportStats, ctx: TaskContext) -> None:
+    def _plan(
+        self, conn: sqlite3.Connection, folder: Path, stats: ImportStats, ctx: TaskContext
+    ) -> tuple[list[Path], list[str], dict[str, tuple[int, int]]]:
+        """Return (files to read, indexed paths to forget, path → (mtime_ns, size)); writes nothing."""
         lo, hi = _prefix_range(folder)
         known: dict[str, tuple[int, int]] = {}
         for row in conn.execute(
@@ -444,7 +454,6 @@ class StudyIndex:
             known[row["path"]] = (row["mtime_ns"], row["size"])
         to_read: list[Path] = []
         signature: dict[str, tuple[int, int]] = {}
-        seen: set[str] = set()
         for n, path in enumerate(iter_files([folder])):
             if n % 256 == 0:
                 ctx.check()
@@ -453,19 +462,28 @@ class StudyIndex:
             except OSError:
                 continue
             key = str(path)
-            seen.add(key)
             signature[key] = (st.st_mtime_ns, st.st_size)
             if known.get(key) == signature[key]:
                 stats.files_skipped += 1
             else:
                 to_read.append(path)
-        stats.files_seen = len(seen)
-        stale = [p for p in known if p not in seen or p in signature and known[p] != signature[p]]
-        stats.files_removed = sum(1 for p in known if p not in seen)
-        self._forget(conn, stale)
-        ctx.step(0.05, f"Reading {len(to_read)} new or changed files")
-        scan = scan_dicom(to_read, ctx=_sub(ctx, 0.05, 0.85)) if to_read else None
+        stats.files_seen = len(signature)
         stats.files_read = len(to_read)
+        stats.files_removed = sum(1 for p in known if p not in signature)
+        stale = [p for p in known if known[p] != signature.get(p)]
+        return to_read, stale, signature
+
+    def _write(
+        self,
+        conn: sqlite3.Connection,
+        stale: list[str],
+        scan: DicomScan | None,
+        signature: dict[str, tuple[int, int]],
+        stats: ImportStats,
+        ctx: TaskContext,
+    ) -> None:
+        """Apply one import inside the caller's transaction."""
+        self._forget(conn, stale)
         if scan is not None:
             total = max(1, len(scan.series) + len(scan.non_image))
             for n, series in enumerate(scan.series):

@@ -303,3 +303,34 @@ def test_a_version_1_database_is_migrated_and_re_read(tmp_path, dicom_root):
     finally:
         conn.close()
     assert "slice_location_mm" in columns
+
+
+def test_a_file_that_is_not_a_database_is_a_one_line_error(tmp_path):
+    path = tmp_path / "index.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(MedwsIOError, match="cannot open the study index"):
+        StudyIndex(path)
+
+
+def test_headers_are_read_without_holding_the_write_lock(index, dicom_root, monkeypatch):
+    from app.io import study_index
+
+    real_scan = study_index.scan_dicom
+    removed: dict[str, int] = {}
+
+    def scan_while_another_thread_writes(paths, *, ctx):
+        def other() -> None:  # another connection can write during the scan (30 s busy timeout otherwise)
+            other_index = StudyIndex(index.path)
+            removed["n"] = other_index.remove_folder(dicom_root / "nothing-here")
+            other_index.close()
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(10)
+        return real_scan(paths, ctx=ctx)
+
+    monkeypatch.setattr(study_index, "_BUSY_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(study_index, "scan_dicom", scan_while_another_thread_writes)
+    index.import_folder(dicom_root)
+    assert removed == {"n": 0}
+    assert _counts(index) == (2, 2, 3, 12)
