@@ -24,7 +24,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -50,21 +50,12 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 _BUSY_TIMEOUT_S = 30.0
-_EXTRA_TAGS = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "StudyDescription",
-    "AccessionNumber",
-    "StudyID",
-    "SeriesNumber",
-    "SeriesDescription",
-    "SOPInstanceUID",
-    "InstanceNumber",
-)
+#: Header tags read once per series (and per non-image object); SQL parameters use these names.
+_TAGS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate", "StudyTime")
+_TAGS += ("StudyDescription", "AccessionNumber", "StudyID", "SeriesInstanceUID", "SeriesNumber", "Modality")
+_TAGS += ("SeriesDescription", "SOPClassUID", "FrameOfReferenceUID", "Rows", "Columns", "SOPInstanceUID")
+_TAGS += ("InstanceNumber",)
+_INT_TAGS = frozenset({"SeriesNumber", "Rows", "Columns", "InstanceNumber"})
 
 _SCHEMA_V1 = """
 CREATE TABLE patients (
@@ -262,23 +253,6 @@ def _sub(ctx: TaskContext, lo: float, hi: float) -> TaskContext:
     return TaskContext(report=report, is_cancelled=ctx.is_cancelled)
 
 
-def _text(ds: pydicom.Dataset | None, keyword: str) -> str:
-    if ds is None:
-        return ""
-    try:
-        value = ds.get(keyword, "")
-    except Exception:  # a malformed value must not stop the import
-        return ""
-    return "" if value is None else str(value).strip()
-
-
-def _int_or_none(value: object) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-
-
 def _slice_location_mm(
     position_lps_mm: tuple[float, float, float] | None, orientation: tuple[float, ...] | None
 ) -> float | None:
@@ -290,12 +264,32 @@ def _slice_location_mm(
     return float(sum(p * n for p, n in zip(position_lps_mm, normal, strict=True)))
 
 
-def _header(path: Path) -> pydicom.Dataset | None:
-    """Read the few tags the scan records do not carry (sex, study time...); None on failure."""
+def _int_or_none(value: str) -> int | None:
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_EXTRA_TAGS))
-    except Exception:  # already read once by the scan; a failure here only loses optional tags
+        return int(value)
+    except ValueError:
         return None
+
+
+def _tags(path: Path) -> dict[str, Any]:
+    """Read :data:`_TAGS` of one file (text, or int/None for counts); missing or bad values are empty.
+
+    The scan records do not carry every tag the index keeps (sex, study time...); the file was
+    just read by the scan, so a failure here only loses optional values.
+    """
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_TAGS))
+    except Exception:
+        ds = None
+    tags: dict[str, Any] = {}
+    for keyword in _TAGS:
+        try:
+            value = "" if ds is None else ds.get(keyword, "")
+        except Exception:  # a malformed value must not stop the import
+            value = ""
+        text = "" if value is None else str(value).strip()
+        tags[keyword] = _int_or_none(text) if keyword in _INT_TAGS else text
+    return tags
 
 
 # ----------------------------------------------------------------------------- the index
@@ -503,106 +497,60 @@ class StudyIndex:
             conn.execute("DELETE FROM instances WHERE path = ?", (p,))
             conn.execute("DELETE FROM unindexed_files WHERE path = ?", (p,))
 
-    def _upsert_patient_study(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        patient: tuple[str, str, str],
-        sex: str,
-        study_uid: str,
-        study: dict[str, str],
-    ) -> int:
+    def _upsert(self, conn: sqlite3.Connection, tags: dict[str, Any], kind: str) -> int:
+        """Insert or update the patient, study and series described by ``tags``; return the series id."""
         conn.execute(
-            "INSERT INTO patients (patient_id, patient_name, birth_date, sex) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (patient_id, patient_name, birth_date) DO UPDATE SET "
+            "INSERT INTO patients (patient_id, patient_name, birth_date, sex) VALUES (:PatientID, :PatientName, "
+            ":PatientBirthDate, :PatientSex) ON CONFLICT (patient_id, patient_name, birth_date) DO UPDATE SET "
             "sex = CASE WHEN excluded.sex != '' THEN excluded.sex ELSE sex END",
-            (*patient, sex),
+            tags,
         )
-        patient_ref = conn.execute(
-            "SELECT id FROM patients WHERE patient_id = ? AND patient_name = ? AND birth_date = ?", patient
-        ).fetchone()[0]
+        (patient_ref,) = conn.execute(
+            "SELECT id FROM patients WHERE patient_id = :PatientID AND patient_name = :PatientName AND "
+            "birth_date = :PatientBirthDate",
+            tags,
+        ).fetchone()
         conn.execute(
-            "INSERT INTO studies (study_uid, patient_ref, study_date, study_time, description, "
-            "accession_number, study_id) VALUES (:uid, :patient, :date, :time, :description, "
-            ":accession, :study_id) ON CONFLICT (study_uid) DO UPDATE SET patient_ref = :patient, "
-            "study_date = :date, study_time = :time, description = :description, "
-            "accession_number = :accession, study_id = :study_id",
-            {"uid": study_uid, "patient": patient_ref, **study},
+            "INSERT INTO studies (study_uid, patient_ref, study_date, study_time, description, accession_number, "
+            "study_id) VALUES (:StudyInstanceUID, :patient_ref, :StudyDate, :StudyTime, :StudyDescription, "
+            ":AccessionNumber, :StudyID) ON CONFLICT (study_uid) DO UPDATE SET patient_ref = excluded.patient_ref, "
+            "study_date = excluded.study_date, study_time = excluded.study_time, description = excluded.description, "
+            "accession_number = excluded.accession_number, study_id = excluded.study_id",
+            {**tags, "patient_ref": patient_ref},
         )
-        return conn.execute("SELECT id FROM studies WHERE study_uid = ?", (study_uid,)).fetchone()[0]
-
-    def _upsert_series(self, conn: sqlite3.Connection, values: dict[str, Any]) -> int:
+        (study_ref,) = conn.execute("SELECT id FROM studies WHERE study_uid = :StudyInstanceUID", tags).fetchone()
         conn.execute(
-            "INSERT INTO series (series_uid, study_ref, series_number, modality, description, kind, "
-            "sop_class_uid, frame_of_reference_uid, rows, columns) VALUES (:series_uid, :study_ref, "
-            ":series_number, :modality, :description, :kind, :sop_class_uid, :frame_uid, :rows, :columns) "
-            "ON CONFLICT (series_uid) DO UPDATE SET study_ref = :study_ref, series_number = :series_number, "
-            "modality = :modality, description = :description, kind = :kind, "
-            "sop_class_uid = :sop_class_uid, frame_of_reference_uid = :frame_uid, "
-            "rows = coalesce(:rows, rows), columns = coalesce(:columns, columns)",
-            values,
+            "INSERT INTO series (series_uid, study_ref, series_number, modality, description, kind, sop_class_uid, "
+            "frame_of_reference_uid, rows, columns) VALUES (:SeriesInstanceUID, :study_ref, :SeriesNumber, "
+            ":Modality, :SeriesDescription, :kind, :SOPClassUID, :FrameOfReferenceUID, :Rows, :Columns) "
+            "ON CONFLICT (series_uid) DO UPDATE SET study_ref = excluded.study_ref, "
+            "series_number = excluded.series_number, modality = excluded.modality, "
+            "description = excluded.description, kind = excluded.kind, sop_class_uid = excluded.sop_class_uid, "
+            "frame_of_reference_uid = excluded.frame_of_reference_uid, rows = coalesce(excluded.rows, rows), "
+            "columns = coalesce(excluded.columns, columns)",
+            {**tags, "study_ref": study_ref, "kind": kind},
         )
-        return conn.execute("SELECT id FROM series WHERE series_uid = ?", (values["series_uid"],)).fetchone()[0]
+        return conn.execute("SELECT id FROM series WHERE series_uid = :SeriesInstanceUID", tags).fetchone()[0]
 
     def _write_series(
         self, conn: sqlite3.Connection, series: DicomSeries, signature: dict[str, tuple[int, int]]
     ) -> int:
         if not series.instances:
             return 0
-        extra = _header(series.instances[0].path)
-        study_ref = self._upsert_patient_study(
-            conn,
-            patient=(series.patient_id, series.patient_name, series.patient_birth_date),
-            sex=_text(extra, "PatientSex"),
-            study_uid=series.study_uid,
-            study={
-                "date": series.study_date,
-                "time": _text(extra, "StudyTime"),
-                "description": series.study_description,
-                "accession": series.accession_number,
-                "study_id": _text(extra, "StudyID"),
-            },
-        )
-        first = series.instances[0]
-        series_ref = self._upsert_series(
-            conn,
-            {
-                "series_uid": series.series_uid,
-                "study_ref": study_ref,
-                "series_number": series.series_number,
-                "modality": series.modality,
-                "description": series.series_description,
-                "kind": "image",
-                "sop_class_uid": series.sop_class_uid,
-                "frame_uid": series.frame_of_reference_uid,
-                "rows": first.rows,
-                "columns": first.columns,
-            },
-        )
+        tags = _tags(series.instances[0].path)
+        # The scan's grouping is authoritative (a split series keeps its SeriesInstanceUID).
+        tags.update(StudyInstanceUID=series.study_uid, SeriesInstanceUID=series.series_uid, Modality=series.modality)
+        series_ref = self._upsert(conn, tags, "image")
         rows = []
         for inst in series.instances:
-            mtime_ns, size = signature.get(str(inst.path), (0, 0))
-            x, y, z = inst.position_lps_mm if inst.position_lps_mm is not None else (None, None, None)
+            x, y, z = inst.position_lps_mm or (None, None, None)
             location = _slice_location_mm(inst.position_lps_mm, inst.orientation)
-            rows.append(
-                (
-                    series_ref,
-                    str(inst.path),
-                    inst.frame_index,
-                    inst.sop_instance_uid,
-                    inst.instance_number,
-                    location,
-                    x,
-                    y,
-                    z,
-                    mtime_ns,
-                    size,
-                )
-            )
+            row = (series_ref, str(inst.path), inst.frame_index, inst.sop_instance_uid, inst.instance_number)
+            rows.append((*row, location, x, y, z, *signature.get(str(inst.path), (0, 0))))
         conn.executemany(
-            "INSERT OR REPLACE INTO instances (series_ref, path, frame_index, sop_instance_uid, "
-            "instance_number, slice_location_mm, position_x_lps_mm, position_y_lps_mm, position_z_lps_mm, "
-            "mtime_ns, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO instances (series_ref, path, frame_index, sop_instance_uid, instance_number, "
+            "slice_location_mm, position_x_lps_mm, position_y_lps_mm, position_z_lps_mm, mtime_ns, size) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         return len(rows)
@@ -613,47 +561,15 @@ class StudyIndex:
         if not obj.study_uid or not obj.series_uid:  # DICOMDIR and friends: nothing to browse
             self._write_unindexed(conn, obj.path, "skipped", f"{obj.kind} object without study/series", signature)
             return
-        ds = _header(obj.path)
-        study_ref = self._upsert_patient_study(
-            conn,
-            patient=(_text(ds, "PatientID"), _text(ds, "PatientName"), _text(ds, "PatientBirthDate")),
-            sex=_text(ds, "PatientSex"),
-            study_uid=obj.study_uid,
-            study={
-                "date": _text(ds, "StudyDate"),
-                "time": _text(ds, "StudyTime"),
-                "description": _text(ds, "StudyDescription"),
-                "accession": _text(ds, "AccessionNumber"),
-                "study_id": _text(ds, "StudyID"),
-            },
-        )
-        series_ref = self._upsert_series(
-            conn,
-            {
-                "series_uid": obj.series_uid,
-                "study_ref": study_ref,
-                "series_number": _int_or_none(_text(ds, "SeriesNumber")),
-                "modality": obj.modality,
-                "description": _text(ds, "SeriesDescription"),
-                "kind": obj.kind,
-                "sop_class_uid": obj.sop_class_uid,
-                "frame_uid": "",
-                "rows": None,
-                "columns": None,
-            },
-        )
-        mtime_ns, size = signature.get(str(obj.path), (0, 0))
+        tags = _tags(obj.path)
+        tags.update(StudyInstanceUID=obj.study_uid, SeriesInstanceUID=obj.series_uid, Modality=obj.modality)
+        tags.update(FrameOfReferenceUID="", Rows=None, Columns=None)
+        series_ref = self._upsert(conn, tags, obj.kind)
+        row = (series_ref, str(obj.path), tags["SOPInstanceUID"], tags["InstanceNumber"])
         conn.execute(
-            "INSERT OR REPLACE INTO instances (series_ref, path, frame_index, sop_instance_uid, "
-            "instance_number, mtime_ns, size) VALUES (?, ?, 0, ?, ?, ?, ?)",
-            (
-                series_ref,
-                str(obj.path),
-                _text(ds, "SOPInstanceUID"),
-                _int_or_none(_text(ds, "InstanceNumber")),
-                mtime_ns,
-                size,
-            ),
+            "INSERT OR REPLACE INTO instances (series_ref, path, frame_index, sop_instance_uid, instance_number, "
+            "mtime_ns, size) VALUES (?, ?, 0, ?, ?, ?, ?)",
+            (*row, *signature.get(str(obj.path), (0, 0))),
         )
         stats.non_image += 1
 
@@ -779,9 +695,3 @@ class StudyIndex:
             params += [pattern] * len(columns)
         where = "WHERE " + " AND ".join([subquery] * len(words))
         return self._studies(where, tuple(params))
-
-    def iter_series_paths(self) -> Iterator[tuple[str, list[Path]]]:
-        """Yield ``(series_uid, files)`` for every series (handy for bulk loading and checks)."""
-        uids = [r[0] for r in self._conn().execute("SELECT series_uid FROM series ORDER BY id")]
-        for uid in uids:
-            yield uid, self.instances(uid)
