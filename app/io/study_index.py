@@ -4,7 +4,8 @@ The index stores header values and file locations only, never pixels. Folders ar
 :meth:`StudyIndex.import_folder`, which reads the headers of new or changed files through
 :func:`app.io.dicom_scan.scan_dicom`, skips files whose modification time and size are unchanged,
 forgets files that disappeared, and writes everything in **one transaction**, so a cancelled or
-failed import leaves the database exactly as it was.
+failed import leaves the database exactly as it was. Headers are read before that transaction
+takes the write lock, so other writers wait only for the short write phase.
 
 Thread rule
 -----------
