@@ -27,6 +27,7 @@ from app.model.image import ImageVolume
 log = logging.getLogger(__name__)
 
 SAMPLE_PREFIX = "sample:"
+SERIES_PREFIX = "series:"
 
 
 @dataclass
@@ -63,6 +64,29 @@ def _read_one(path: Path, ctx: TaskContext, on_preview: Callable[[int, np.ndarra
     return LoadOutcome(list(result.images), [str(e) for e in result.errors])
 
 
+def _read_indexed_series(series_uid: str, ctx: TaskContext,
+                         on_preview: Callable[[int, np.ndarray], None]) -> LoadOutcome:
+    """Read one series of the study index from the files the index lists for it."""
+    from app.io.dicom_pixels import read_dicom_series
+    from app.io.dicom_scan import scan_dicom
+    from app.io.study_index import StudyIndex
+
+    index = StudyIndex()
+    try:
+        files = index.instances(series_uid)
+    finally:
+        index.close()
+    if not files:
+        raise MedwsIOError(f"series {series_uid}", "not in the study index (re-import its folder)")
+    half = TaskContext(lambda f, m: ctx.report(0.3 * f, m), ctx.is_cancelled)
+    scan = scan_dicom(files, ctx=half)
+    outcome = LoadOutcome(errors=[str(e) for e in scan.errors])
+    for series in scan.series:
+        rest = TaskContext(lambda f, m: ctx.report(0.3 + 0.7 * f, m), ctx.is_cancelled)
+        outcome.images.append(read_dicom_series(series, ctx=rest, on_preview=on_preview))
+    return outcome
+
+
 def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
                 on_preview: Callable[[int, np.ndarray], None] | None = None) -> LoadOutcome:
     """Read every input in ``specs``; worker thread (no Qt, no VTK).
@@ -70,7 +94,8 @@ def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
     Parameters
     ----------
     specs
-        Paths (files or folders) or sample names (``sample:lung1`` or ``lung1``).
+        Paths (files or folders), sample names (``sample:lung1`` or ``lung1``) or series of the
+        study index (``series:UID``).
     ctx
         Progress and cancel.
     on_preview
@@ -81,9 +106,12 @@ def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
     for i, spec in enumerate(specs):
         ctx.step(i / n, f"opening {Path(spec).name}")
         sub = TaskContext(lambda f, m, i=i: ctx.report((i + f) / n, m), ctx.is_cancelled)
+        preview = on_preview or (lambda z, a: None)
         try:
-            path = resolve_input(spec)
-            one = _read_one(path, sub, on_preview or (lambda z, a: None))
+            if spec.startswith(SERIES_PREFIX):
+                one = _read_indexed_series(spec[len(SERIES_PREFIX):], sub, preview)
+            else:
+                one = _read_one(resolve_input(spec), sub, preview)
         except Cancelled:
             raise
         except Exception as exc:  # noqa: BLE001 - reported to the user, one line per input

@@ -89,7 +89,14 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ build
     def _build_docks(self) -> None:
-        self.browser = StudyBrowserPanel()
+        self.study_index = None
+        try:
+            from app.io.study_index import StudyIndex
+
+            self.study_index = StudyIndex()
+        except Exception:  # noqa: BLE001 - browsing is optional; the viewer must still open
+            log.warning("study index unavailable", exc_info=True)
+        self.browser = StudyBrowserPanel(self.study_index)
         self.layers = LayerPanel(self.session)
         for title, widget, area in (("Studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea),
                                     ("Layers", self.layers, Qt.DockWidgetArea.LeftDockWidgetArea)):
@@ -117,6 +124,10 @@ class MainWindow(QMainWindow):
         file_menu = menu.addMenu("&File")
         file_menu.addAction(self.open_file_action)
         file_menu.addAction(self.open_folder_action)
+        self.import_action = self._action("&Import folder into study index…", self.import_folder_dialog,
+                                          "fa5s.database")
+        self.import_action.setEnabled(self.study_index is not None)
+        file_menu.addAction(self.import_action)
         self.recent_menu = file_menu.addMenu(_icon("fa5s.history"), "&Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
@@ -146,8 +157,8 @@ class MainWindow(QMainWindow):
 
         wl_menu = menu.addMenu("&Window/level")
         for key, (title, width, level) in WL_PRESETS.items():
-            action = self._action(f"{title}  (W {width:.0f} / L {level:.0f})   [{key}]",
-                                  lambda _=False, k=key: self.state.apply_preset(k), "fa5s.adjust")
+            action = self._action(f"{title}  (W {width:.0f} / L {level:.0f})",
+                                  lambda _=False, k=key: self.state.apply_preset(k), "fa5s.adjust", key)
             wl_menu.addAction(action)
         wl_menu.addAction(self._action("&Auto (from image)", self.auto_window_level))
 
@@ -198,6 +209,36 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open DICOM folder")
         if folder:
             self.open_paths([folder])
+
+    def import_folder_dialog(self) -> None:
+        """Ask for a folder and add its DICOM files to the study index in the background."""
+        folder = QFileDialog.getExistingDirectory(self, "Import folder into the study index")
+        if folder:
+            self.import_folder(folder)
+
+    def import_folder(self, folder: str) -> Job | None:
+        """Index ``folder`` in a background Job; the browser refreshes when it is done."""
+        if self.study_index is None:
+            return None
+        job = Job(self.study_index.import_folder, folder)
+        self.status.set_busy(True, f"Indexing {Path(folder).name}…")
+        self.status.cancel_requested.connect(job.cancel)
+        job.signals.progress.connect(self.status.set_progress)
+
+        def done(*_: object) -> None:
+            self.status.cancel_requested.disconnect(job.cancel)
+            self.status.set_busy(False)
+            self.browser.refresh()
+
+        def failed(exc: object) -> None:
+            done()
+            if self.interactive:
+                QMessageBox.warning(self, "MedWS: import failed", str(exc))
+
+        job.signals.finished.connect(done)
+        job.signals.cancelled.connect(done)
+        job.signals.failed.connect(failed)
+        return job.start()
 
     def _remember_recent(self, spec: str) -> None:
         recent = [r for r in self.recent_files() if r != spec]
@@ -290,5 +331,7 @@ class MainWindow(QMainWindow):
             Job.cancel_all(wait_ms=2000)
             self.layers.close_panel()
             self.grid.close_views()
+            if self.study_index is not None:
+                self.study_index.close()
         super().closeEvent(event)
 

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QTreeWidget, QTreeWidgetItem, QWidget
 
+from ui.loading import SAMPLE_PREFIX, SERIES_PREFIX
+
 if TYPE_CHECKING:
+    from app.io.study_index import StudyIndex
     from app.model.image import ImageVolume
     from app.model.session import Session
 
@@ -17,26 +20,43 @@ log = logging.getLogger(__name__)
 _SPEC_ROLE = Qt.ItemDataRole.UserRole
 
 
+def _date(yyyymmdd: str) -> str:
+    d = (yyyymmdd or "").strip()
+    return f"{d[:4]}-{d[4:6]}-{d[6:8]}" if len(d) == 8 and d.isdigit() else d
+
+
 class StudyBrowserPanel(QTreeWidget):
-    """Studies to open: the fetched samples and, when available, the local study index.
+    """Studies to open: the local study index (patients → studies → series) and the samples.
+
+    Double-clicking a series or a sample asks to open it.
 
     Signals
     -------
     open_requested(str)
-        A path or ``sample:NAME`` the user double-clicked.
+        ``series:UID`` or ``sample:NAME``.
     """
 
     open_requested = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, index: StudyIndex | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.index = index
         self.setHeaderLabels(["Study / series", "Details"])
         self.itemDoubleClicked.connect(self._on_item_double_clicked)
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-read the sample catalogue and the study index."""
+        """Re-read the study index and the sample catalogue."""
         self.clear()
+        studies = QTreeWidgetItem(self, ["Study index", ""])
+        try:
+            self._fill_index(studies)
+        except Exception:  # noqa: BLE001 - the browser is optional; never block the window
+            log.debug("study index unavailable", exc_info=True)
+            QTreeWidgetItem(studies, ["(study index unavailable)", ""])
+        if studies.childCount() == 0:
+            QTreeWidgetItem(studies, ["(empty: File → Import folder into index)", ""])
+        studies.setExpanded(True)
         samples = QTreeWidgetItem(self, ["Samples", ""])
         try:
             from app.io.samples import list_samples
@@ -44,14 +64,30 @@ class StudyBrowserPanel(QTreeWidget):
             for info in list_samples():
                 if getattr(info, "available", False):
                     item = QTreeWidgetItem(samples, [info.name, getattr(info, "modality", "")])
-                    item.setData(0, _SPEC_ROLE, f"sample:{info.name}")
-        except Exception:  # noqa: BLE001 - the browser is optional; never block the window
+                    item.setData(0, _SPEC_ROLE, f"{SAMPLE_PREFIX}{info.name}")
+        except Exception:  # noqa: BLE001 - as above
             log.debug("no sample catalogue", exc_info=True)
         samples.setExpanded(True)
-        studies = QTreeWidgetItem(self, ["Study index", ""])
-        studies.addChild(QTreeWidgetItem(["(index not available yet)", ""]))
-        studies.setExpanded(True)
         self.resizeColumnToContents(0)
+
+    def _fill_index(self, parent: QTreeWidgetItem) -> None:
+        if self.index is None:
+            return
+        for patient in self.index.patients():
+            name = " ".join(str(patient.patient_name or "").replace("^", " ").split()) or "(no name)"
+            p_item = QTreeWidgetItem(parent, [name, str(patient.patient_id or "")])
+            for study in self.index.studies(patient.key):
+                s_item = QTreeWidgetItem(p_item, [
+                    f"{_date(study.study_date)}  {study.description or '(no description)'}",
+                    f"{study.modalities}, {study.n_series} series"])
+                for series in self.index.series(study.study_uid):
+                    number = "" if series.series_number is None else f"#{series.series_number} "
+                    item = QTreeWidgetItem(s_item, [
+                        f"{number}{series.description or series.modality}",
+                        f"{series.modality} {series.kind}, {series.n_instances} files"])
+                    if series.kind == "image":
+                        item.setData(0, _SPEC_ROLE, f"{SERIES_PREFIX}{series.series_uid}")
+            p_item.setExpanded(True)
 
     def _on_item_double_clicked(self, item: QTreeWidgetItem, column: int) -> None:
         spec = item.data(0, _SPEC_ROLE)
@@ -67,14 +103,22 @@ class LayerPanel(QListWidget):
         self.session = session
         self._images: list[ImageVolume] = []
         session.image_added.connect(self._on_session_image_added)
+        session.active_image_changed.connect(self._on_session_active_image_changed)
         self.currentRowChanged.connect(self._on_current_row_changed)
 
     def _on_session_image_added(self, image: ImageVolume) -> None:
         self._images.append(image)
         z, y, x = image.geometry.shape_zyx
         item = QListWidgetItem(f"{image.name or 'image'}  [{image.modality}]  {x}×{y}×{z}")
+        item.setToolTip(item.text())
         self.addItem(item)
-        self.setCurrentRow(self.count() - 1)
+        if image is self.session.active_image or self.count() == 1:
+            self.setCurrentRow(self.count() - 1)
+
+    def _on_session_active_image_changed(self, image: ImageVolume | None) -> None:
+        row = next((i for i, im in enumerate(self._images) if im is image), -1)
+        if row != self.currentRow():
+            self.setCurrentRow(row)
 
     def _on_current_row_changed(self, row: int) -> None:
         if 0 <= row < len(self._images) and self._images[row] is not self.session.active_image:
@@ -83,3 +127,4 @@ class LayerPanel(QListWidget):
     def close_panel(self) -> None:
         """Disconnect from the session."""
         self.session.image_added.disconnect(self._on_session_image_added)
+        self.session.active_image_changed.disconnect(self._on_session_active_image_changed)

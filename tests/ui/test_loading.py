@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from app.io.volume_files import write_image
 from render.orientation import ViewKind
@@ -116,3 +117,23 @@ def test_screenshot_cli_fails_cleanly_on_a_missing_input(tmp_path):
     assert proc.returncode != 0
     assert "none.nii.gz" in proc.stderr
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.gl
+def test_study_index_import_lists_the_series_and_opens_it(main_window, volume, tmp_path, qtbot):
+    from app.io.dicom_write import write_dicom_series
+
+    folder = tmp_path / "dicom"
+    write_dicom_series(volume.array, volume.geometry, folder, series_description="Phantom CT",
+                       study_description="Chest")
+    assert main_window.study_index is not None
+    job = main_window.import_folder(str(folder))
+    qtbot.waitUntil(lambda: job.done, timeout=20000)
+    browser = main_window.browser
+    series_items = browser.findItems("Phantom CT", Qt.MatchFlag.MatchContains | Qt.MatchFlag.MatchRecursive)
+    assert len(series_items) == 1
+    with qtbot.waitSignal(main_window.loader.finished, timeout=20000):
+        browser.itemDoubleClicked.emit(series_items[0], 0)
+    image = main_window.session.active_image
+    assert image is not None and image.geometry.shape_zyx == (40, 64, 80)
+    assert np.array_equal(image.array, volume.array)
