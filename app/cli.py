@@ -21,6 +21,7 @@ GUI_COMMANDS = frozenset({"view", "screenshot"})
 COMMAND_MODULES = (
     "app.commands.data",
     "app.commands.library",
+    "app.commands.models",
 )
 
 

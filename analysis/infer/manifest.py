@@ -65,6 +65,8 @@ class ModelManifest:
     citation: str = ""
     description: str = ""
     source: str = "medws"
+    weights_distribution: str | None = None
+    runner: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -74,7 +76,13 @@ class ModelManifest:
 
     @property
     def weights_file(self) -> Path:
-        """Absolute path of the weights file."""
+        """Absolute path of the weights file.
+
+        With ``weights.distribution`` the file is looked up inside that installed Python
+        distribution (e.g. deepbet's TorchScript files), so weights are never copied into MedWS.
+        """
+        if self.weights_distribution:
+            return distribution_file(self.weights_distribution, self.weights_path)
         return (self.folder / self.weights_path).resolve()
 
     def to_dict(self) -> dict:
@@ -88,6 +96,20 @@ class ModelManifest:
             "overlap": self.overlap, "activation": self.activation, "licence": self.licence,
             "citation": self.citation, "description": self.description, "source": self.source,
         }
+
+
+def distribution_file(distribution: str, relative: str) -> Path:
+    """Locate ``relative`` (a RECORD path such as ``data/models/model.pt``) in an installed distribution."""
+    from importlib import metadata
+
+    try:
+        files = metadata.files(distribution) or []
+    except metadata.PackageNotFoundError:
+        raise ManifestError(f"python distribution {distribution!r} is not installed") from None
+    for f in files:
+        if str(f) == relative:
+            return Path(str(f.locate())).resolve()
+    raise ManifestError(f"{distribution}: no file {relative!r} in the installed distribution")
 
 
 def _require(data: dict, key: str, path: Path) -> object:
@@ -133,8 +155,11 @@ def parse_manifest(data: dict, folder: Path, path: Path | None = None) -> ModelM
             raise ManifestError(f"{path}: state_dict weights need an architecture from "
                                 f"{ALLOWED_ARCHITECTURE_PREFIX}* (got {arch!r})")
     weights_path = str(_require(weights, "path", path))
-    if Path(weights_path).is_absolute() or ".." in Path(weights_path).parts:
+    if Path(weights_path).is_absolute() or ".." in Path(weights_path).parts:  # stay inside the model folder
         raise ManifestError(f"{path}: weights.path must be relative to the model folder")
+    runner = data.get("runner")
+    if runner is not None and not str(runner).startswith("analysis.infer."):
+        raise ManifestError(f"{path}: runner must be a MedWS runner in analysis.infer.* (got {runner!r})")
     activation = str(data.get("activation", "softmax"))
     if activation not in ACTIVATIONS:
         raise ManifestError(f"{path}: activation must be one of {ACTIVATIONS}, got {activation!r}")
@@ -142,7 +167,7 @@ def parse_manifest(data: dict, folder: Path, path: Path | None = None) -> ModelM
     if not 0.0 <= overlap < 1.0:
         raise ManifestError(f"{path}: overlap must be in [0, 1)")
     known = {"name", "version", "task", "modality", "labels", "input", "weights", "patch_size_zyx", "overlap",
-             "activation", "licence", "license", "citation", "description", "source"}
+             "activation", "licence", "license", "citation", "description", "source", "runner"}
     return ModelManifest(
         name=str(_require(data, "name", path)), version=str(data.get("version", "0")), task=task,
         modality=str(data.get("modality", "")), labels=labels, folder=folder.resolve(), weights_format=fmt,
@@ -155,6 +180,7 @@ def parse_manifest(data: dict, folder: Path, path: Path | None = None) -> ModelM
         overlap=overlap, activation=activation,
         licence=str(data.get("licence", data.get("license", ""))), citation=str(data.get("citation", "")),
         description=str(data.get("description", "")), source=str(data.get("source", "medws")),
+        weights_distribution=weights.get("distribution"), runner=str(runner) if runner else None,
         extra={k: v for k, v in data.items() if k not in known},
     )
 
