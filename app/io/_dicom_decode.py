@@ -90,7 +90,9 @@ def _decode(task: PlaneTask) -> np.ndarray:
     try:
         arr = pixel_array(os.fspath(task.path), index=task.frame_index if task.n_frames > 1 else None)
     except Exception as exc:  # decoders raise many types on corrupt or unsupported data
-        arr = _decode_with_gdcm(task)
+        # GDCM reads a few JPEG variants pylibjpeg rejects; it rereads the whole file, so only try
+        # it for single-frame files whose codec failed (not for broken encapsulation).
+        arr = _decode_with_gdcm(task) if isinstance(exc, RuntimeError) and task.n_frames == 1 else None
         if arr is None:
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
             raise DicomFileError(task.path, f"cannot decode pixel data ({reason})") from None

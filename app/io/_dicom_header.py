@@ -28,6 +28,7 @@ _IMPLICIT = "1.2.840.10008.1.2"
 _DEFLATED = "1.2.840.10008.1.2.1.99"
 _DEFER_BYTES = 4096
 _MAX_REASON = 160
+_MAX_FRAMES = 100_000
 
 #: SOP classes (and prefixes) that are listed as non-image objects.
 _NON_IMAGE_KINDS = {
@@ -306,7 +307,8 @@ def _records(ds: Dataset, path: Path) -> FileHeader | NonImageObject:
         raise _fail(path, f"unsupported colour image ({fmt.photometric}, {fmt.samples_per_pixel} samples)")
     if fmt.bits_allocated not in (1, 8, 16, 32):
         raise _fail(path, f"unsupported BitsAllocated {fmt.bits_allocated}")
-    n_frames = _int(ds, "NumberOfFrames") or 1
+    n_frames = _int(ds, "NumberOfFrames")
+    n_frames = 1 if not n_frames else n_frames  # 0 or absent: single frame
     info = {
         "study_uid": _str(ds, "StudyInstanceUID"),
         "series_uid": _str(ds, "SeriesInstanceUID"),
@@ -324,10 +326,19 @@ def _records(ds: Dataset, path: Path) -> FileHeader | NonImageObject:
         "gantry_tilt_deg": _first_float(ds, "GantryDetectorTilt"),
         "spacing_between_slices_mm": _first_float(ds, "SpacingBetweenSlices"),
     }
+    if n_frames < 1 or n_frames > _MAX_FRAMES:
+        raise _fail(path, f"implausible NumberOfFrames {n_frames}")
     if offset is not None and length is not None and not encapsulated:
-        frame_bytes = rows * columns * max(1, bits_allocated // 8)
-        if bits_allocated == 1 or length < frame_bytes * n_frames:
-            offset = None  # packed bits or odd lengths: decode through pydicom
+        if bits_allocated == 1:
+            offset = None  # packed bits: decode through pydicom
+        else:
+            expected = rows * columns * (bits_allocated // 8) * n_frames
+            if length < expected:
+                raise _fail(
+                    path,
+                    f"pixel data holds {length} bytes, {n_frames} frame(s) of "
+                    f"{rows}x{columns}x{bits_allocated} bits need {expected}",
+                )
     common = {
         "path": path,
         "sop_instance_uid": _str(ds, "SOPInstanceUID"),

@@ -160,7 +160,7 @@ class _SharedBuffer:
 
 def _process_pool(n_workers: int) -> ProcessPoolExecutor:
     mp = multiprocessing.get_context("forkserver")
-    mp.set_forkserver_preload(["app.io._dicom_decode"])
+    mp.set_forkserver_preload(["app.io._dicom_decode", "pydicom.pixels"])
     return ProcessPoolExecutor(max_workers=n_workers, mp_context=mp)
 
 

@@ -118,9 +118,15 @@ def _volume_record(image: ImageVolume, path: Path) -> SeriesRecord:
         geometry=image.geometry,
         dtype=str(image.dtype),
         n_files=1,
-        source=path.suffix.lstrip(".") or "volume",
+        source=_volume_kind(path),
         warnings=list(image.metadata.get("warnings", [])),
     )
+
+
+def _volume_kind(path: Path) -> str:
+    from app.io.volume_files import volume_suffix
+
+    return (volume_suffix(path) or path.suffix or ".volume").lstrip(".")
 
 
 def _split_inputs(path: Path) -> tuple[list[Path], list[Path]]:

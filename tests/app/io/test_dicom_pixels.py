@@ -27,10 +27,17 @@ def _series(folder):
 
 
 @pytest.mark.parametrize("workers", [1, 2, None])
-def test_synthetic_ct_reads_back_exactly_as_read_only_int16(write_series, ct_array, oblique_geometry, tmp_path,
-                                                            workers):
-    write_series(ct_array, oblique_geometry, window=(400.0, 40.0), series_description="phantom",
-                 patient_name="Secret^Person", patient_id="ID-SECRET")
+def test_synthetic_ct_reads_back_exactly_as_read_only_int16(
+    write_series, ct_array, oblique_geometry, tmp_path, workers
+):
+    write_series(
+        ct_array,
+        oblique_geometry,
+        window=(400.0, 40.0),
+        series_description="phantom",
+        patient_name="Secret^Person",
+        patient_id="ID-SECRET",
+    )
     series = _series(tmp_path / "ct")
     image = read_dicom_series(series, workers=workers)
     assert image.dtype == np.int16 and output_dtype(series) == np.int16
@@ -74,8 +81,7 @@ def test_compressed_series_decoded_in_worker_processes_into_shared_memory(
 
 
 @pytest.mark.parametrize("use_processes", [True, False])
-def test_cancel_raises_and_leaves_no_shared_memory_file(write_series, ct_array, tmp_path, monkeypatch,
-                                                        use_processes):
+def test_cancel_raises_and_leaves_no_shared_memory_file(write_series, ct_array, tmp_path, monkeypatch, use_processes):
     syntax = RLELossless if use_processes else pydicom.uid.ExplicitVRLittleEndian
     write_series(ct_array, Geometry(ct_array.shape), transfer_syntax=syntax)
     monkeypatch.setattr(dicom_pixels, "_PROCESS_MIN_VOXELS", 0)
@@ -141,8 +147,11 @@ def test_large_unsigned_mr_values_give_uint16(write_series, tmp_path):
 
 @pytest.mark.parametrize("signed", [False, True])
 def test_unused_high_bits_are_masked_or_sign_extended(write_series, tmp_path, signed):
-    values = np.arange(-100, 156, dtype=np.int16).reshape(1, 16, 16) if signed else \
-        np.arange(0, 256, dtype=np.int16).reshape(1, 16, 16) * 16
+    values = (
+        np.arange(-100, 156, dtype=np.int16).reshape(1, 16, 16)
+        if signed
+        else np.arange(0, 256, dtype=np.int16).reshape(1, 16, 16) * 16
+    )
     paths = write_series(values, Geometry(values.shape), modality="MR", rescale_intercept=0)
     ds = pydicom.dcmread(paths[0])
     assert ds.BitsStored == 12 and ds.PixelRepresentation == int(signed)

@@ -73,8 +73,7 @@ def test_two_image_sizes_in_one_series_uid_become_two_series(write_series, ct_ar
     uid = generate_uid(entropy_srcs=["size-test"])
     write_series(ct_array, Geometry(ct_array.shape), subdir="a", series_uid=uid, study_uid="1.2.3")
     small = ct_array[:10, :32, :32]
-    write_series(small, Geometry(small.shape, origin_lps_mm=(0, 0, 100)), subdir="b", series_uid=uid,
-                 study_uid="1.2.3")
+    write_series(small, Geometry(small.shape, origin_lps_mm=(0, 0, 100)), subdir="b", series_uid=uid, study_uid="1.2.3")
     scan = scan_dicom([tmp_path])
     assert sorted(s.geometry.shape_zyx for s in scan.series) == [(10, 32, 32), (40, 64, 64)]
 
@@ -164,8 +163,7 @@ def test_bad_files_give_one_line_errors_and_good_series_survive(write_series, ct
     scan = scan_dicom([folder])
     assert len(scan.series) == 1 and len(scan.series[0].instances) == 8
     reasons = {os.path.basename(e.path): e.reason for e in scan.errors}
-    assert set(reasons) == {"truncated.dcm", "header_cut.dcm", "random.bin", "empty.dcm", "notes.txt",
-                            "nopixels.dcm"}
+    assert set(reasons) == {"truncated.dcm", "header_cut.dcm", "random.bin", "empty.dcm", "notes.txt", "nopixels.dcm"}
     assert reasons["truncated.dcm"].startswith("truncated")
     assert reasons["empty.dcm"] == "empty file"
     assert reasons["nopixels.dcm"].startswith("no pixel data")

@@ -24,8 +24,15 @@ def _sitk_read(paths):
 
 
 @pytest.mark.parametrize(
-    "syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian, RLELossless,
-               JPEGLSLossless, JPEG2000Lossless]
+    "syntax",
+    [
+        ExplicitVRLittleEndian,
+        ImplicitVRLittleEndian,
+        ExplicitVRBigEndian,
+        RLELossless,
+        JPEGLSLossless,
+        JPEG2000Lossless,
+    ],
 )
 def test_written_series_reads_back_in_simpleitk_with_values_and_geometry(
     write_series, ct_array, oblique_geometry, syntax
@@ -80,8 +87,9 @@ def test_gantry_tilt_writes_sheared_positions_and_tilt_tag(write_series, ct_arra
     ds = pydicom.dcmread(paths[1])
     assert float(ds.GantryDetectorTilt) == pytest.approx(15.0, abs=1e-3)
     assert float(ds.SpacingBetweenSlices) == pytest.approx(2.0 * np.cos(np.radians(15)), abs=1e-6)
-    assert np.allclose([float(v) for v in ds.ImagePositionPatient],
-                       tilted_geometry.index_zyx_to_lps([1, 0, 0]), atol=1e-4)
+    assert np.allclose(
+        [float(v) for v in ds.ImagePositionPatient], tilted_geometry.index_zyx_to_lps([1, 0, 0]), atol=1e-4
+    )
 
 
 @pytest.mark.parametrize(
