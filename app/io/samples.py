@@ -355,6 +355,13 @@ def fetch_samples(
         A local file could not be written. A failed download is not an error: it falls back to
         the phantom and says so in ``notes``.
     """
+    try:
+        return _fetch(ctx=ctx, offline=offline, timeout_s=timeout_s)
+    except OSError as exc:  # a cache folder we cannot write: one line, like every IO error
+        raise MedwsIOError(exc.filename or cache_dir(), f"cannot write samples: {exc.strerror or exc}") from None
+
+
+def _fetch(*, ctx: TaskContext, offline: bool, timeout_s: float) -> SampleCatalog:
     root = samples_dir()
     notes: list[str] = []
     with _fetch_lock(root):

@@ -338,3 +338,24 @@ def test_lung1_dicom_loads_back_voxel_for_voxel(fetched):
     assert result.errors == []
     assert image.geometry.same_grid(nrrd.geometry)
     np.testing.assert_array_equal(image.array, nrrd.array)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permissions")
+def test_an_unwritable_cache_is_a_one_line_error(tmp_cache):
+    tmp_cache.mkdir(parents=True)
+    tmp_cache.chmod(0o500)
+    try:
+        with pytest.raises(MedwsIOError, match="cannot write samples"):
+            samples.fetch_samples(offline=True)
+    finally:
+        tmp_cache.chmod(0o700)
+
+
+def test_a_failing_writer_is_a_one_line_error(tmp_cache, monkeypatch):
+    def broken(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_cache / "x"))
+
+    monkeypatch.setattr(samples, "write_volume", broken)
+    with pytest.raises(MedwsIOError, match="cannot write samples: Permission denied"):
+        samples.fetch_samples(offline=True)
+    assert not any(p.name.startswith(".phantom") for p in tmp_cache.iterdir())
