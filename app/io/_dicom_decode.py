@@ -85,10 +85,17 @@ def _read_raw(task: PlaneTask, dest: np.ndarray) -> None:
 
 
 def _decode(task: PlaneTask) -> np.ndarray:
+    import pydicom
     from pydicom.pixels import pixel_array
 
+    index = task.frame_index if task.n_frames > 1 else None
     try:
-        arr = pixel_array(os.fspath(task.path), index=task.frame_index if task.n_frames > 1 else None)
+        try:
+            # From the path, pydicom reads only the frame asked for.
+            arr = pixel_array(os.fspath(task.path), index=index)
+        except AttributeError:
+            # Deflated files must be inflated as a whole dataset first.
+            arr = pixel_array(pydicom.dcmread(task.path), index=index)
     except Exception as exc:  # decoders raise many types on corrupt or unsupported data
         # GDCM reads a few JPEG variants pylibjpeg rejects; it rereads the whole file, so only try
         # it for single-frame files whose codec failed (not for broken encapsulation).
