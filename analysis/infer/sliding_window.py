@@ -29,16 +29,20 @@ def window_starts(size: int, roi: int, overlap: float) -> list[int]:
 
 
 def gaussian_importance(roi_zyx: Sequence[int], sigma_scale: float = 0.125) -> np.ndarray:
-    """Separable Gaussian weight map (max 1, strictly positive), sigma = ``sigma_scale``·roi."""
-    axes = []
+    """Gaussian weight map, sigma = ``sigma_scale``·roi, centred, clamped to ≥ 1e-3.
+
+    Built exactly like MONAI's ``compute_importance_map(mode="gaussian")`` (1.x: sampled
+    separable Gaussian, float32, minimum clamped to 1e-3), so blended labels agree with
+    ``sliding_window_inference(mode="gaussian")``.
+    """
+    g = None
     for n in roi_zyx:
-        x = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
-        sigma = max(sigma_scale * n, 1e-6)
-        axes.append(np.exp(-0.5 * (x / sigma) ** 2))
-    g = axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]
-    g /= g.max()
-    g = np.maximum(g, g[g > 0].min())
-    return g.astype(np.float32)
+        x = np.arange(-(n - 1) / 2.0, (n - 1) / 2.0 + 1, dtype=np.float32)[:n]
+        sigma = np.float32(sigma_scale * n)
+        axis = np.exp(x**2 / (np.float32(-2.0) * sigma**2)).astype(np.float32)
+        g = axis if g is None else g[..., None] * axis
+    assert g is not None
+    return np.maximum(g, max(float(g.min()), 1e-3)).astype(np.float32)
 
 
 def running_argmax(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
