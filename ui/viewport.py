@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ui.viewer_state import ViewerState
 
 _WHEEL_STEP = 120  # one notch of a standard mouse wheel (angleDelta units)
+LAZY_3D_RENDER_MS = 150
 
 
 class _VtkViewport(QVTKRenderWindowInteractor):
@@ -266,6 +267,12 @@ class VolumeViewport(_VtkViewport):
         self.state = state
         self.scene = VolumeScene(self.renderer, self.request_render, mapper_kind)
         self.scene.attach_orientation_cube(self._Iren)
+        # Slice-plane outlines re-render the 3D view after scrolling pauses, so a CPU-rendered
+        # 3D frame (0.1-0.3 s) never slows down slice scrolling in the 2-D views.
+        self._lazy_timer = QTimer(self)
+        self._lazy_timer.setSingleShot(True)
+        self._lazy_timer.setInterval(LAZY_3D_RENDER_MS)
+        self._lazy_timer.timeout.connect(self.request_render)
         state.image_changed.connect(self._on_state_image_changed)
 
     def _on_state_image_changed(self, image) -> None:
@@ -278,7 +285,21 @@ class VolumeViewport(_VtkViewport):
         if image is None:
             return
         axes = slice_axes(image.image.geometry, ViewKind(kind))
-        self.scene.planes.set_plane(ViewKind(kind), image, axes.slice_axis_zyx, index)
+        self._lazy = True
+        try:
+            self.scene.planes.set_plane(ViewKind(kind), image, axes.slice_axis_zyx, index)
+        finally:
+            self._lazy = False
+
+    def request_render(self) -> None:
+        """Render soon; plane-outline updates wait until the slices stop moving."""
+        if self._closed:
+            return
+        if getattr(self, "_lazy", False):
+            self._lazy_timer.start()
+        else:
+            self._lazy_timer.stop()
+            super().request_render()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         """Maximise this view or restore the layout."""
@@ -302,5 +323,6 @@ class VolumeViewport(_VtkViewport):
 
     def close_scene(self) -> None:
         """Disconnect from the state and remove the visuals."""
+        self._lazy_timer.stop()
         self.state.image_changed.disconnect(self._on_state_image_changed)
         self.scene.close()

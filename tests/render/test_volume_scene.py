@@ -101,3 +101,15 @@ def test_compose_and_write_png(tmp_path):
     out = write_png(canvas, tmp_path / "sub" / "x.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in out.parent.iterdir() if p.name != "x.png"]  # no temp file left
+
+
+def test_cpu_proxy_keeps_the_physical_extent(volume):
+    from render.volume_visual import cpu_proxy
+
+    full = VtkImage(volume)
+    assert cpu_proxy(full) is full  # small volumes are rendered as they are
+    proxy = cpu_proxy(full, max_voxels=volume.geometry.n_voxels // 7)
+    assert proxy.image.geometry.shape_zyx == (20, 32, 40)
+    assert proxy.image.geometry.spacing_zyx_mm == (5.0, 1.6, 1.6)
+    assert proxy.image.geometry.origin_lps_mm == volume.geometry.origin_lps_mm
+    assert np.array_equal(proxy.image.array, volume.array[::2, ::2, ::2])
