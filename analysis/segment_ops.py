@@ -1,0 +1,391 @@
+"""Heavy parts of the segment-editing tools: pure functions on numpy arrays.
+
+Arrays are ``(z, y, x)``; sizes are in millimetres with ``spacing_zyx_mm``; masks are boolean.
+Any thread may call every function (none keeps state); progress and cancel go through ``ctx``.
+Results are new arrays the caller owns. Functions that only need a neighbourhood of a mask work
+on its bounding box (plus the margin the operation needs), never on the whole volume.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from analysis._sitk import from_sitk, run_filter, to_sitk
+from analysis._task import NULL_CONTEXT, TaskContext
+from analysis.classical import largest_components
+
+Box = tuple[slice, slice, slice]
+Spacing = Sequence[float]
+
+
+# ------------------------------------------------------------------ boxes
+def mask_box(mask: np.ndarray, pad_zyx: Sequence[int] = (0, 0, 0)) -> Box | None:
+    """Bounding box (``zyx`` slices) of the True voxels, grown by ``pad_zyx`` and clipped; None if empty."""
+    box = []
+    for ax in range(mask.ndim):
+        prof = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != ax)))
+        if not prof.size:
+            return None
+        pad = int(pad_zyx[ax])
+        box.append(slice(max(0, int(prof[0]) - pad), min(mask.shape[ax], int(prof[-1]) + 1 + pad)))
+    return tuple(box)  # type: ignore[return-value]
+
+
+def radius_vox(radius_mm: float, spacing_zyx_mm: Spacing) -> tuple[int, int, int]:
+    """Return ``ceil(radius_mm / spacing)`` per ``zyx`` axis (voxels a ball of that radius reaches)."""
+    return tuple(int(math.ceil(radius_mm / float(s) - 1e-9)) for s in spacing_zyx_mm)  # type: ignore[return-value]
+
+
+def _u8(mask: np.ndarray, spacing_zyx_mm: Spacing) -> sitk.Image:
+    return to_sitk(mask.astype(np.uint8, copy=False), spacing_zyx_mm)
+
+
+# --------------------------------------------------------------- threshold
+def threshold_mask(image: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    """Return ``lower <= image <= upper`` (image units, e.g. HU)."""
+    return (image >= lower) & (image <= upper)
+
+
+def auto_threshold_range(image: np.ndarray, method: str = "otsu", *, lower_percentile: float = 5.0,
+                         upper_percentile: float = 95.0, bright: bool = True,
+                         max_samples: int = 2_000_000) -> tuple[float, float]:
+    """Suggest a threshold range in image units.
+
+    Parameters
+    ----------
+    method
+        ``"otsu"``: Otsu's threshold to the image maximum (``bright``) or minimum to Otsu;
+        ``"percentile"``: the ``lower_percentile`` … ``upper_percentile`` range.
+    max_samples
+        The histogram is computed on a regular subsample of at most this many voxels.
+    """
+    flat = image.reshape(-1)
+    sample = flat[:: max(1, flat.size // max_samples)]
+    lo, hi = float(sample.min()), float(sample.max())
+    if method == "percentile":
+        p_lo, p_hi = np.percentile(sample, [lower_percentile, upper_percentile])
+        return float(p_lo), float(p_hi)
+    if method != "otsu":
+        raise ValueError(f"unknown auto-threshold method {method!r}")
+    f = sitk.OtsuThresholdImageFilter()
+    f.SetNumberOfHistogramBins(256)
+    f.Execute(sitk.GetImageFromArray(sample.astype(np.float32)[None, None, :]))
+    t = float(f.GetThreshold())
+    return (t, hi) if bright else (lo, t)
+
+
+# ---------------------------------------------------- seeded / click fills
+def connected_threshold(image: np.ndarray, seed_zyx: Sequence[int], lower: float, upper: float, *,
+                        fully_connected: bool = False) -> np.ndarray:
+    """Region of voxels in ``[lower, upper]`` connected to the seed (2D or 3D ``image``).
+
+    ``seed_zyx`` has one index per image axis. Returns an empty mask when the seed is out of range.
+    Face connectivity by default (so thin gaps stop the fill), ``fully_connected`` for 8/26.
+    """
+    seed = tuple(int(v) for v in seed_zyx)
+    if not lower <= float(image[seed]) <= upper:
+        return np.zeros(image.shape, bool)
+    f = sitk.ConnectedThresholdImageFilter()
+    f.SetLower(float(lower))
+    f.SetUpper(float(upper))
+    f.SetSeedList([seed[::-1]])
+    f.SetReplaceValue(1)
+    f.SetConnectivity(f.FullConnectivity if fully_connected else f.FaceConnectivity)
+    return from_sitk(f.Execute(sitk.GetImageFromArray(np.asarray(image, np.float32)))) > 0
+
+
+def flood_fill(image: np.ndarray, seed_zyx: Sequence[int], tolerance: float, *,
+               fully_connected: bool = False) -> np.ndarray:
+    """Connected region within ``± tolerance`` (image units) of the seed value."""
+    value = float(image[tuple(int(v) for v in seed_zyx)])
+    return connected_threshold(image, seed_zyx, value - tolerance, value + tolerance,
+                               fully_connected=fully_connected)
+
+
+def level_trace_2d(slice_2d: np.ndarray, seed_rc: Sequence[int]) -> np.ndarray:
+    """Region inside the iso-contour through the clicked pixel (Slicer's level tracing).
+
+    The level is the seed's value; the region is the 4-connected set of pixels on the seed's
+    side of that level (``>= level`` when the seed's neighbourhood is mostly darker, else
+    ``<= level``), with its holes filled so the result is what the traced contour encloses.
+    """
+    seed = (int(seed_rc[0]), int(seed_rc[1]))
+    level = float(slice_2d[seed])
+    r0, c0 = max(0, seed[0] - 1), max(0, seed[1] - 1)
+    neighbourhood = slice_2d[r0:seed[0] + 2, c0:seed[1] + 2]
+    bright = float(np.median(neighbourhood)) <= level
+    inside = slice_2d >= level if bright else slice_2d <= level
+    region = connected_threshold(inside.astype(np.uint8), seed, 1, 1)
+    return from_sitk(sitk.BinaryFillhole(sitk.GetImageFromArray(region.astype(np.uint8)))) > 0
+
+
+def grow_from_seeds(image: np.ndarray, seeds: np.ndarray, spacing_zyx_mm: Spacing, *,
+                    sigma_mm: float = 1.0, margin_fraction: float = 0.15,
+                    ctx: TaskContext = NULL_CONTEXT) -> tuple[Box, np.ndarray] | None:
+    """Multi-label seeded region growing: every unlabeled voxel joins the seed label it reaches first.
+
+    Marker-controlled watershed (``MorphologicalWatershedFromMarkers``) on the gradient
+    magnitude, in the seeds' bounding box grown by ``margin_fraction`` of its size per side
+    (Slicer's grow-from-seeds works in the same kind of box). Needs at least two labels (e.g. a
+    structure and its background). Re-running with more seeds refines the result.
+
+    Returns ``(box_zyx, labels)`` — the box and the grown labels inside it, seeds unchanged —
+    or None when there are fewer than two seed labels.
+    """
+    ids = np.unique(seeds)
+    ids = ids[ids != 0]
+    if ids.size < 2:
+        return None
+    box = mask_box(seeds != 0)
+    assert box is not None
+    box = tuple(slice(max(0, b.start - int(math.ceil(margin_fraction * (b.stop - b.start)))),
+                      min(n, b.stop + int(math.ceil(margin_fraction * (b.stop - b.start)))))
+                for b, n in zip(box, seeds.shape, strict=True))
+    ctx.step(0.0, "grow from seeds: gradient")
+    img = to_sitk(np.asarray(image[box], np.float32), spacing_zyx_mm)
+    grad_f = sitk.GradientMagnitudeRecursiveGaussianImageFilter()
+    grad_f.SetSigma(float(sigma_mm))
+    grad = run_filter(grad_f, ctx, lambda: grad_f.Execute(img), 0.0, 0.3, "gradient")
+    markers = to_sitk(seeds[box].astype(np.uint16), spacing_zyx_mm)
+    ws = sitk.MorphologicalWatershedFromMarkersImageFilter()
+    ws.SetMarkWatershedLine(False)
+    ws.SetFullyConnected(False)
+    out = run_filter(ws, ctx, lambda: ws.Execute(grad, markers), 0.3, 1.0, "watershed")
+    grown = from_sitk(out).astype(seeds.dtype)
+    local = seeds[box]
+    grown[local != 0] = local[local != 0]
+    return box, grown  # type: ignore[return-value]
+
+
+# ------------------------------------------------------ fill between slices
+def _signed_distance_2d(mask_2d: np.ndarray, spacing_rc_mm: Sequence[float]) -> np.ndarray:
+    image = sitk.GetImageFromArray(mask_2d.astype(np.uint8))
+    image.SetSpacing((float(spacing_rc_mm[1]), float(spacing_rc_mm[0])))
+    dist = sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, squaredDistance=False,
+                                        useImageSpacing=True)
+    return from_sitk(dist)
+
+
+def interpolate_slices(mask: np.ndarray, axis: int, spacing_zyx_mm: Spacing) -> np.ndarray:
+    """Fill the empty slices between annotated slices of one segment along ``axis``.
+
+    Shape-based interpolation: the in-plane signed distance maps (mm) of the two nearest
+    annotated slices are blended linearly by position and thresholded at 0, so a shape morphs
+    smoothly between key slices (two equal discs give a cylinder). Slices outside the first and
+    last annotated ones, and annotated slices themselves, are never changed.
+    Returns the filled mask (a new array, ``mask`` plus the interpolated voxels).
+    """
+    out = mask.astype(bool, copy=True)
+    moved = np.moveaxis(out, axis, 0)  # view: writes go to ``out``
+    keys = np.flatnonzero(moved.reshape(moved.shape[0], -1).any(axis=1))
+    spacing_rc = [s for a, s in enumerate(spacing_zyx_mm) if a != axis]
+    box2d = mask_box(moved[keys].any(axis=0)) if keys.size else None
+    if box2d is None:
+        return out
+    # work in the 2D bounding box of all key slices, padded so the distance maps see background
+    pad = 2
+    r = slice(max(0, box2d[0].start - pad), min(moved.shape[1], box2d[0].stop + pad))
+    c = slice(max(0, box2d[1].start - pad), min(moved.shape[2], box2d[1].stop + pad))
+    cache: dict[int, np.ndarray] = {}
+    for k1, k2 in zip(keys[:-1], keys[1:], strict=True):
+        if k2 - k1 < 2:
+            continue
+        for k in (k1, k2):
+            if k not in cache:
+                cache[k] = _signed_distance_2d(moved[k, r, c], spacing_rc)
+        for k in range(k1 + 1, k2):
+            t = (k - k1) / (k2 - k1)
+            moved[k, r, c] = ((1 - t) * cache[k1] + t * cache[k2]) <= 0
+    return out
+
+
+# ---------------------------------------------------------------- islands
+def connected_components(mask: np.ndarray, *, fully_connected: bool = True,
+                         min_voxels: int = 0) -> np.ndarray:
+    """Label the components of ``mask`` 1..n, largest first; those below ``min_voxels`` get 0."""
+    cc = sitk.ConnectedComponent(_u8(mask, (1, 1, 1)), fully_connected)
+    return from_sitk(sitk.RelabelComponent(cc, sortByObjectSize=True, minimumObjectSize=int(min_voxels)))
+
+
+def keep_largest_island(mask: np.ndarray) -> np.ndarray:
+    """Keep only the largest 26-connected component (boolean)."""
+    return largest_components(mask, 1).astype(bool)
+
+
+def remove_small_islands(mask: np.ndarray, min_voxels: int) -> np.ndarray:
+    """Drop 26-connected components with fewer than ``min_voxels`` voxels (boolean)."""
+    return connected_components(mask, min_voxels=min_voxels) > 0
+
+
+def island_at(mask: np.ndarray, seed_zyx: Sequence[int]) -> np.ndarray:
+    """The 26-connected component of ``mask`` containing the seed (empty when it is background)."""
+    seed = tuple(int(v) for v in seed_zyx)
+    if not mask[seed]:
+        return np.zeros(mask.shape, bool)
+    cc = connected_components(mask)
+    return cc == cc[seed]
+
+
+# -------------------------------------------------- margin / hollow / smooth
+def margin(mask: np.ndarray, distance_mm: float, spacing_zyx_mm: Spacing) -> np.ndarray:
+    """Grow (``distance_mm > 0``) or shrink (``< 0``) a mask by a physical distance.
+
+    Grow keeps every voxel whose centre lies within ``distance_mm`` of a mask voxel centre
+    (exact Euclidean distance in mm, anisotropic spacing respected); shrink is the same applied
+    to the background, so shrink(A, d) = not grow(not A, d). The volume border is not treated as
+    background. Works in the mask's bounding box padded by the distance.
+    """
+    out = np.zeros(mask.shape, bool)
+    if distance_mm == 0:
+        out |= mask.astype(bool)
+        return out
+    pad = [r + 1 for r in radius_vox(abs(distance_mm), spacing_zyx_mm)]
+    # shrinking needs one layer of background around the mask (the volume border is not background)
+    box = mask_box(mask, pad if distance_mm > 0 else (1, 1, 1))
+    if box is None:
+        return out
+    sub = mask[box].astype(bool)
+    target = sub if distance_mm > 0 else ~sub
+    if not target.any():
+        out[box] = ~target if distance_mm < 0 else target
+        return out
+    dist = from_sitk(sitk.SignedMaurerDistanceMap(_u8(target, spacing_zyx_mm), insideIsPositive=False,
+                                                  squaredDistance=False, useImageSpacing=True))
+    grown = dist <= abs(distance_mm) + 1e-6
+    out[box] = grown if distance_mm > 0 else ~grown
+    return out
+
+
+def hollow(mask: np.ndarray, thickness_mm: float, spacing_zyx_mm: Spacing, *,
+           mode: str = "inside") -> np.ndarray:
+    """Replace a mask by a shell of ``thickness_mm``.
+
+    ``mode``: ``"inside"`` (shell inside the surface), ``"outside"`` (around it) or ``"medial"``
+    (half each side).
+    """
+    m = mask.astype(bool)
+    if mode == "inside":
+        return m & ~margin(m, -thickness_mm, spacing_zyx_mm)
+    if mode == "outside":
+        return margin(m, thickness_mm, spacing_zyx_mm) & ~m
+    if mode == "medial":
+        half = thickness_mm / 2
+        return margin(m, half, spacing_zyx_mm) & ~margin(m, -half, spacing_zyx_mm)
+    raise ValueError(f"unknown hollow mode {mode!r}")
+
+
+SMOOTHING_METHODS = ("median", "opening", "closing", "gaussian")
+
+
+def smooth(mask: np.ndarray, method: str, size_mm: float, spacing_zyx_mm: Spacing, *,
+           ctx: TaskContext = NULL_CONTEXT) -> np.ndarray:
+    """Smooth one binary mask.
+
+    ``method``: ``"median"`` (removes extrusions and fills small holes, kernel radius ``size_mm``),
+    ``"opening"`` (removes extrusions smaller than ``size_mm``), ``"closing"`` (fills holes and
+    gaps smaller than ``size_mm``) or ``"gaussian"`` (blur with sigma ``size_mm``, threshold 0.5).
+    Works in the bounding box padded by the kernel.
+    """
+    if method not in SMOOTHING_METHODS:
+        raise ValueError(f"unknown smoothing method {method!r}")
+    out = np.zeros(mask.shape, bool)
+    rad = [max(1, r) for r in radius_vox(size_mm, spacing_zyx_mm)]
+    pad = [3 * r + 1 for r in rad] if method == "gaussian" else [r + 1 for r in rad]
+    box = mask_box(mask, pad)
+    if box is None:
+        return out
+    img = _u8(mask[box], spacing_zyx_mm)
+    radius_xyz = [int(r) for r in rad[::-1]]
+    if method == "median":
+        f = sitk.BinaryMedianImageFilter()
+        f.SetRadius(radius_xyz)
+        f.SetForegroundValue(1)
+    elif method in ("opening", "closing"):
+        f = (sitk.BinaryMorphologicalOpeningImageFilter() if method == "opening"
+             else sitk.BinaryMorphologicalClosingImageFilter())
+        f.SetKernelType(sitk.sitkBall)
+        f.SetKernelRadius(radius_xyz)
+        f.SetForegroundValue(1)
+    else:
+        f = sitk.SmoothingRecursiveGaussianImageFilter()
+        f.SetSigma(float(size_mm))
+        img = sitk.Cast(img, sitk.sitkFloat32)
+    res = from_sitk(run_filter(f, ctx, lambda: f.Execute(img), message=f"smoothing ({method})"))
+    out[box] = res >= 0.5 if method == "gaussian" else res > 0
+    return out
+
+
+def smooth_joint(labels: np.ndarray, label_ids: Sequence[int], sigma_mm: float, spacing_zyx_mm: Spacing, *,
+                 ctx: TaskContext = NULL_CONTEXT) -> np.ndarray:
+    """Smooth several segments together so they stay watertight against each other.
+
+    Each segment's indicator (and the background's, among voxels of these segments or 0) is
+    blurred with sigma ``sigma_mm``; every voxel gets the label with the largest blurred value.
+    Voxels of other segments are kept. Returns the new label array of ``labels``' shape.
+    """
+    ids = [int(i) for i in label_ids]
+    editable = np.isin(labels, [0, *ids])
+    box = mask_box(np.isin(labels, ids), [3 * r + 1 for r in radius_vox(sigma_mm, spacing_zyx_mm)])
+    out = labels.copy()
+    if box is None:
+        return out
+    sub = labels[box]
+    best = np.full(sub.shape, -1.0, np.float32)
+    winner = np.zeros(sub.shape, labels.dtype)
+    for n, label in enumerate([0, *ids]):
+        ctx.step(n / (len(ids) + 1), "joint smoothing")
+        ind = to_sitk((sub == label).astype(np.float32), spacing_zyx_mm)
+        blurred = from_sitk(sitk.SmoothingRecursiveGaussian(ind, float(sigma_mm)))
+        better = blurred > best
+        best[better] = blurred[better]
+        winner[better] = label
+    region = out[box]
+    sel = editable[box]
+    region[sel] = winner[sel]
+    return out
+
+
+# -------------------------------------------------------------- statistics
+@dataclass(frozen=True)
+class SegmentStats:
+    """Statistics of one label.
+
+    ``volume_ml`` uses the voxel volume from the spacing (1 mL = 1000 mm³); ``mean``/``std`` are in
+    image units (None without an image); ``box_zyx`` is the inclusive-exclusive voxel bounding box.
+    """
+
+    label_id: int
+    voxel_count: int
+    volume_ml: float
+    mean: float | None
+    std: float | None
+    box_zyx: tuple[slice, slice, slice]
+
+
+def segment_statistics(labels_arr: np.ndarray, image_arr: np.ndarray | None,
+                       spacing_zyx_mm: Spacing) -> dict[int, SegmentStats]:
+    """Per-label voxel count, volume (mL), mean/SD intensity and bounding box (label 0 excluded)."""
+    voxel_ml = float(np.prod([float(s) for s in spacing_zyx_mm])) / 1000.0
+    lab = sitk.GetImageFromArray(np.ascontiguousarray(labels_arr))
+    intensity = sitk.GetImageFromArray(
+        np.ascontiguousarray(image_arr if image_arr is not None else labels_arr).astype(np.float32, copy=False))
+    f = sitk.LabelStatisticsImageFilter()
+    f.Execute(intensity, lab)
+    out: dict[int, SegmentStats] = {}
+    for label in f.GetLabels():
+        if label == 0:
+            continue
+        x0, x1, y0, y1, z0, z1 = f.GetBoundingBox(label)
+        n = int(f.GetCount(label))
+        out[int(label)] = SegmentStats(
+            int(label), n, n * voxel_ml,
+            float(f.GetMean(label)) if image_arr is not None else None,
+            float(f.GetSigma(label)) if image_arr is not None else None,
+            (slice(z0, z1 + 1), slice(y0, y1 + 1), slice(x0, x1 + 1)),
+        )
+    return out
