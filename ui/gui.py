@@ -22,7 +22,8 @@ from ui.main_window import MainWindow
 log = logging.getLogger(__name__)
 
 
-def _application() -> QApplication:
+def application() -> QApplication:
+    """Return the running QApplication, creating it (named "MedWS") when there is none."""
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])
@@ -44,7 +45,7 @@ def run_gui(args: argparse.Namespace) -> int:
     """Run ``medws view`` or ``medws screenshot``; return the process exit code."""
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    app = _application()
+    app = application()
     session = Session()
     screenshot = getattr(args, "command", "view") == "screenshot"
     window = MainWindow(session, interactive=not screenshot)
