@@ -135,6 +135,9 @@ def _compact(values: np.ndarray) -> np.ndarray:
     return values.copy()
 
 
+_WHOLE = (slice(None), slice(None), slice(None))
+
+
 def _normalise_box(box: Box, shape: tuple[int, ...]) -> Box:
     """Clip a box given in absolute (possibly negative = outside) voxel indices to the volume."""
     out = []
@@ -173,21 +176,100 @@ class LabelVolume:
             raise ValueError(f"label array must be uint8 or uint16, got {self.array.dtype}")
         self._open_edits: list[Edit] | None = None
         self._open_title = ""
+        # coalescing transactions (brush strokes): dense before-images of each write's box,
+        # turned into region diffs in bulk; see :meth:`transaction`.
+        self._before: list[tuple[Box, np.ndarray]] | None = None
+        self._before_voxels = 0
 
     # ------------------------------------------------------------ transactions
     @contextmanager
-    def transaction(self, title: str) -> Iterator[None]:
-        """Group every paint/write inside the block into one undo step named ``title``."""
+    def transaction(self, title: str, *, coalesce: bool = False) -> Iterator[None]:
+        """Group every paint/write inside the block into one undo step named ``title``.
+
+        Parameters
+        ----------
+        title
+            Name of the undo step.
+        coalesce
+            For many small overlapping writes (a brush stroke): each write only saves a dense
+            copy of its box and assigns, close to the cost of a bare numpy assignment; the
+            region diffs are computed in bulk every ``COALESCE_VOXELS`` saved voxels and when the
+            block ends. The undo step is the same as without coalescing. Inside such a block,
+            :meth:`write` returns the clipped box written, even where no value changed.
+            Ignored when nested in an outer transaction.
+        """
         if self._open_edits is not None:  # nested: join the outer step
             yield
             return
         self._open_edits, self._open_title = [], title
+        self._before, self._before_voxels = ([] if coalesce else None), 0
         try:
             yield
         finally:
+            self._flush_before()
+            self._before = None
             edits, self._open_edits = self._open_edits, None
             if edits:
                 self.history.push(title, edits)
+
+    #: Saved before-image voxels after which a coalescing transaction computes its diffs.
+    COALESCE_VOXELS = 4_000_000
+
+    def _flush_before(self) -> None:
+        """Turn the pending before-images into one region-diff atom against the live array."""
+        before = self._before
+        if not before:
+            return
+        self._before, self._before_voxels = [], 0
+        lo = [min(b[a].start for b, _ in before) for a in range(3)]
+        hi = [max(b[a].stop for b, _ in before) for a in range(3)]
+        union = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        current = self.array[union]
+        orig = current.copy()
+        z0, y0, x0 = lo
+        for (bz, by, bx), old in reversed(before):  # the first write's before-image wins
+            orig[bz.start - z0:bz.stop - z0, by.start - y0:by.stop - y0, bx.start - x0:bx.stop - x0] = old
+        sel = orig != current
+        zp = sel.reshape(sel.shape[0], -1).any(axis=1)
+        if not zp.any():
+            return
+        yx = sel.any(axis=0)
+        nz = (np.flatnonzero(zp), np.flatnonzero(yx.any(axis=1)), np.flatnonzero(yx.any(axis=0)))
+        tight = tuple(slice(int(n[0]), int(n[-1]) + 1) for n in nz)
+        sel = np.ascontiguousarray(sel[tight])
+        idx = np.flatnonzero(sel)  # one scan; values are then gathered with take (fast)
+        abs_box = tuple(slice(u.start + t.start, u.start + t.stop) for u, t in zip(union, tight, strict=True))
+        old_vals = np.ascontiguousarray(orig[tight]).reshape(-1).take(idx)
+        new_vals = np.ascontiguousarray(current[tight]).reshape(-1).take(idx)
+        edit = Edit(abs_box, np.packbits(sel), sel.shape, _compact(old_vals), _compact(new_vals))
+        self._open_edits.append(edit)  # type: ignore[union-attr]
+
+    def _write_coalesced(self, clipped: Box, local: Box, mask: np.ndarray | None,
+                         values: np.ndarray | int, shape: tuple[int, ...]) -> Box:
+        """Save the box's before-image and assign; the diff is computed by :meth:`_flush_before`."""
+        if isinstance(values, int | np.integer) or np.ndim(values) == 0:
+            value: np.ndarray | int = int(values)  # type: ignore[arg-type]
+            self._ensure_dtype(value)
+        else:
+            value = np.broadcast_to(np.asarray(values), shape)[local]
+            self._ensure_dtype(int(value.max(initial=0)))
+        region = self.array[clipped]
+        self._before.append((clipped, region.copy()))  # type: ignore[union-attr]
+        self._before_voxels += region.size
+        if mask is None:
+            region[...] = value
+        else:
+            sel = mask[local]
+            if sel.dtype != bool:
+                sel = sel.astype(bool)
+            if isinstance(value, int):
+                region[sel] = value
+            else:
+                np.copyto(region, value, where=sel, casting="unsafe")
+        self.changed.emit(clipped)
+        if self._before_voxels > self.COALESCE_VOXELS:
+            self._flush_before()
+        return clipped
 
     def _record(self, edit: Edit) -> None:
         if self._open_edits is None:
@@ -214,32 +296,62 @@ class LabelVolume:
 
         Returns the clipped box that changed, or None when nothing changed.
         """
-        shape = tuple(sl.stop - sl.start for sl in box)
+        bz, by, bx = box
+        shape = (bz.stop - bz.start, by.stop - by.start, bx.stop - bx.start)
         if mask is not None and mask.shape != shape:
             raise ValueError(f"mask shape {mask.shape} != box shape {shape}")
-        clipped = _normalise_box(box, self.array.shape)
-        offset = [c.start - b.start for c, b in zip(clipped, box, strict=True)]
-        local = tuple(slice(o, o + (c.stop - c.start)) for o, c in zip(offset, clipped, strict=True))
-        if any(c.stop <= c.start for c in clipped):
-            return None
-        values_arr = np.broadcast_to(np.asarray(values), shape)[local]
-        self._ensure_dtype(int(values_arr.max(initial=0)))
-        region = self.array[clipped]
-        sel = np.ones(region.shape, bool) if mask is None else mask[local].astype(bool, copy=False)
-        sel &= region != values_arr
-        if not sel.any():
-            return None
+        nz, ny, nx = self.array.shape
+        if (bz.step is None and by.step is None and bx.step is None and 0 <= bz.start < bz.stop <= nz
+                and 0 <= by.start < by.stop <= ny and 0 <= bx.start < bx.stop <= nx):
+            clipped, local = (bz, by, bx), _WHOLE  # fast path: the box lies inside the volume
+        else:
+            clipped = _normalise_box(box, self.array.shape)
+            if any(c.stop <= c.start for c in clipped):
+                return None
+            offset = [c.start - b.start for c, b in zip(clipped, box, strict=True)]
+            local = tuple(slice(o, o + (c.stop - c.start)) for o, c in zip(offset, clipped, strict=True))
+        if self._before is not None:
+            return self._write_coalesced(clipped, local, mask, values, shape)
+        # Hot path of every brush dab (bench/paint.py): one strided read of the box into a
+        # contiguous copy, contiguous work on that, one strided write; a scalar label is never
+        # broadcast into an array; nothing here touches more than the box.
+        scalar = np.ndim(values) == 0
+        if scalar:
+            value = int(values)  # type: ignore[arg-type]
+            self._ensure_dtype(value)
+            current = self.array[clipped].copy()
+            sel = current != value  # a new array: the caller's mask is never modified
+        else:
+            values_arr = np.broadcast_to(np.asarray(values), shape)[local]
+            self._ensure_dtype(int(values_arr.max(initial=0)))
+            current = self.array[clipped].copy()
+            sel = current != values_arr
+        if mask is not None:
+            np.logical_and(sel, mask[local], out=sel)
         # shrink to the bounding box of the voxels that actually change
-        nz = [np.flatnonzero(sel.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
-        tight = tuple(slice(int(n[0]), int(n[-1]) + 1) for n in nz)
-        sel = sel[tight]
+        zp = sel.reshape(sel.shape[0], -1).any(axis=1)
+        z0 = int(zp.argmax())
+        if not zp[z0]:
+            return None
+        z1 = len(zp) - int(zp[::-1].argmax())
+        yx = sel[z0:z1].any(axis=0)
+        yp, xp = yx.any(axis=1), yx.any(axis=0)
+        tight = (slice(z0, z1), slice(int(yp.argmax()), len(yp) - int(yp[::-1].argmax())),
+                 slice(int(xp.argmax()), len(xp) - int(xp[::-1].argmax())))
+        sel = np.ascontiguousarray(sel[tight])
         abs_box = tuple(
             slice(c.start + t.start, c.start + t.stop) for c, t in zip(clipped, tight, strict=True)
         )
         target = self.array[abs_box]
-        new_vals = np.broadcast_to(values_arr[tight], sel.shape)[sel].astype(self.array.dtype)
-        edit = Edit(abs_box, np.packbits(sel), sel.shape, _compact(target[sel]), _compact(new_vals))
-        target[sel] = new_vals
+        old = _compact(current[tight][sel])
+        if scalar:
+            new = np.full(1, value, dtype=self.array.dtype)
+            target[sel] = value
+        else:
+            new_vals = np.broadcast_to(values_arr[tight], sel.shape)[sel].astype(self.array.dtype)
+            new = _compact(new_vals)
+            target[sel] = new_vals
+        edit = Edit(abs_box, np.packbits(sel), sel.shape, old, new)
         self._record(edit)
         self.changed.emit(abs_box)
         return abs_box  # type: ignore[return-value]

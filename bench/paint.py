@@ -1,0 +1,145 @@
+"""Benchmark: sphere-brush strokes through MedWS's tool path vs the raw numpy floor.
+
+A radius-10-voxel sphere is dragged over a 300×512×512 uint8 labelmap. The MedWS path is
+``PaintTool.press/drag/release`` (masking, clipping, ``LabelVolume.paint`` with its region-diff
+undo atom and ``changed`` signal). The floor is a precomputed sphere mask written with
+``arr[box][mask] = v`` at the same centres. The two run alternately, stroke by stroke, on two
+labelmaps; every dab is timed on its own and medians are reported as JSON on stdout.
+
+Run: ``.venv/bin/python bench/paint.py [--strokes 40] [--events 60]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from analysis._brush import sphere_kernel  # noqa: E402
+from app.model import Geometry, LabelTable, LabelVolume, Segment  # noqa: E402
+from app.tools.base import ViewState  # noqa: E402
+from app.tools.paint import PaintParams, PaintTool  # noqa: E402
+
+SHAPE = (300, 512, 512)
+RADIUS_VOX = 10
+
+
+def _strokes(n_strokes: int, n_events: int, step_vox: float, seed: int) -> list[np.ndarray]:
+    """Random straight-ish strokes in the axial plane, ``step_vox`` voxels between events."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_strokes):
+        start = rng.uniform([20, 40, 40], [SHAPE[0] - 20, SHAPE[1] - 40, SHAPE[2] - 40])
+        angle = rng.uniform(0, 2 * np.pi)
+        direction = np.array([0.0, np.sin(angle), np.cos(angle)])
+        pts = start + np.arange(n_events)[:, None] * step_vox * direction
+        pts = np.clip(pts, RADIUS_VOX, np.array(SHAPE) - 1 - RADIUS_VOX)  # the floor does not clip
+        out.append(np.rint(pts).astype(int))
+    return out
+
+
+def _numpy_stroke(arr: np.ndarray, kernel: np.ndarray, pts: np.ndarray, value: int) -> list[float]:
+    h = RADIUS_VOX
+    times = []
+    for z, y, x in pts:
+        t0 = time.perf_counter_ns()
+        arr[z - h:z + h + 1, y - h:y + h + 1, x - h:x + h + 1][kernel] = value
+        times.append((time.perf_counter_ns() - t0) / 1e3)
+    return times
+
+
+def _medws_stroke(tool: PaintTool, view: ViewState, pts: np.ndarray) -> tuple[list[float], float]:
+    times = []
+    t0 = time.perf_counter_ns()
+    tool.press(view, tuple(pts[0]))
+    times.append((time.perf_counter_ns() - t0) / 1e3)
+    for p in pts[1:-1]:
+        t0 = time.perf_counter_ns()
+        tool.drag(view, tuple(p))
+        times.append((time.perf_counter_ns() - t0) / 1e3)
+    t0 = time.perf_counter_ns()
+    tool.release(view, tuple(pts[-1]))
+    release_us = (time.perf_counter_ns() - t0) / 1e3
+    return times, release_us
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark and print its JSON summary."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--strokes", type=int, default=40)
+    ap.add_argument("--events", type=int, default=60)
+    ap.add_argument("--step", type=float, default=2.0, help="voxels between mouse events")
+    args = ap.parse_args(argv)
+
+    geometry = Geometry(SHAPE)
+    labels = LabelVolume(geometry, LabelTable([Segment(1, "a", (255, 0, 0)), Segment(2, "b", (0, 255, 0))]))
+    floor = np.zeros(SHAPE, np.uint8)
+    view = ViewState(labels, None, label_id=1, axis=0)
+    tool = PaintTool(PaintParams(radius_mm=float(RADIUS_VOX), sphere=True))
+    kernel = np.ascontiguousarray(sphere_kernel(RADIUS_VOX, (1.0, 1.0, 1.0)))
+    strokes = _strokes(args.strokes, args.events, args.step, seed=0)
+
+    # warm-up (kernel cache, first-touch page faults) on both arrays
+    for pts in strokes[:2]:
+        _medws_stroke(tool, view, pts)
+        _numpy_stroke(floor, kernel, pts, 1)
+
+    medws_us: list[float] = []
+    numpy_us: list[float] = []
+    release_us: list[float] = []
+    stroke_ratio: list[float] = []
+    for i, pts in enumerate(strokes):
+        value = 1 + (i % 2)  # alternate labels so every stroke really changes voxels
+        view.label_id = value
+        if i % 2 == 0:
+            t, r = _medws_stroke(tool, view, pts)
+            n = _numpy_stroke(floor, kernel, pts, value)
+        else:
+            n = _numpy_stroke(floor, kernel, pts, value)
+            t, r = _medws_stroke(tool, view, pts)
+        medws_us += t
+        numpy_us += n
+        release_us.append(r)
+        stroke_ratio.append((sum(t) + r) / sum(n))
+
+    med_medws = statistics.median(medws_us)
+    med_numpy = statistics.median(numpy_us)
+    result = {
+        "bench": "paint",
+        "shape_zyx": list(SHAPE),
+        "dtype": "uint8",
+        "radius_vox": RADIUS_VOX,
+        "kernel_voxels": int(kernel.sum()),
+        "strokes": args.strokes,
+        "events_per_stroke": args.events,
+        "step_vox": args.step,
+        "dabs": len(medws_us),
+        "medws_us_per_dab_median": round(med_medws, 2),
+        "medws_us_per_dab_p90": round(float(np.percentile(medws_us, 90)), 2),
+        "medws_release_us_median": round(statistics.median(release_us), 2),
+        "medws_us_per_dab_amortized_incl_release": round((sum(medws_us) + sum(release_us)) / len(medws_us), 2),
+        "numpy_floor_us_per_dab_median": round(med_numpy, 2),
+        "numpy_floor_us_per_dab_mean": round(statistics.fmean(numpy_us), 2),
+        "ratio_medws_over_numpy": round(med_medws / med_numpy, 2),
+        "ratio_whole_stroke_incl_release_median": round(statistics.median(stroke_ratio), 2),
+        "goal_ratio": 3.0,
+        "undo_steps": len(labels.history.titles()),
+        "undo_bytes": labels.history.nbytes,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+    }
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
