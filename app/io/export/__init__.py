@@ -1,7 +1,8 @@
 """Dataset export: one module per format, picked from :data:`EXPORTERS` by name.
 
 Each format module defines ``write_case(case, ectx, ctx)`` (one :class:`ExportCase` into the
-staging folder) and may define ``finish(cases, ectx, ctx)`` (dataset-level files such as nnU-Net's
+staging folder) and may define ``prepare(cases, ectx)`` (a pass over all cases first) and
+``finish(cases, ectx, ctx)`` (dataset-level files such as nnU-Net's
 ``dataset.json``). :func:`export` runs them inside :func:`staged_output`, so the output folder
 appears complete or not at all, and wraps a failing case's error with that case's (PHI-free) name.
 Modules are imported by name when used, so highdicom loads only for DICOM SEG.
@@ -86,6 +87,8 @@ def export(
     n = max(1, len(cases))
     with staged_output(out, overwrite=options.overwrite) as staging:
         ectx = ExportContext(staging, options, deid, result)
+        if hasattr(module, "prepare"):
+            module.prepare(cases, ectx)
         for k, case in enumerate(cases):
             name = ectx.case_name(case)
             ctx.step(k / n, f"{fmt}: {name} ({k + 1}/{len(cases)})")

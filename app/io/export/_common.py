@@ -146,6 +146,7 @@ class ExportContext:
     options: ExportOptions
     deid: Deidentifier | None
     result: ExportResult
+    state: dict = field(default_factory=dict)  # dataset-level state of the format (COCO, nnU-Net)
 
     def case_name(self, case: ExportCase) -> str:
         """Return the name to use for ``case`` in files and JSON (a pseudonym when anonymizing)."""
@@ -181,6 +182,8 @@ class ExportContext:
         """
         if case.labels is None:
             return None
+        if not case.labels.geometry.same_grid(case.image.geometry):
+            raise ValueError("labels are not on the image grid (resample them first)")
         prov = case.provenance
         if prov is not None and not self.keep(prov):
             return None
