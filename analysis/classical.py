@@ -216,3 +216,32 @@ def kmeans_classes(array: np.ndarray, *, classes: int = 3, mask: np.ndarray | No
     if mask is not None:
         labels[mask == 0] = 0
     return labels
+
+
+#: Label ids of :func:`ct_tissue_labels`.
+CT_TISSUE_LABELS: dict[int, str] = {1: "lungs", 2: "airways", 3: "bone", 4: "fat", 5: "soft_tissue"}
+
+
+def ct_tissue_labels(ct_hu: np.ndarray, spacing_zyx_mm: Sequence[float], *,
+                     ctx: TaskContext = NULL_CONTEXT) -> np.ndarray:
+    """One labelmap of the CT tissue masks (ids in :data:`CT_TISSUE_LABELS`).
+
+    Priority where masks overlap: airways > lungs > bone > fat > remaining body (soft tissue).
+    """
+    from analysis._task import TaskContext as _Ctx
+
+    def sub(lo: float, hi: float) -> TaskContext:
+        return _Ctx(lambda f, m: ctx.report(lo + (hi - lo) * f, m), ctx.is_cancelled)
+
+    body = body_mask(ct_hu, spacing_zyx_mm, ctx=sub(0.0, 0.2))
+    lungs = lung_masks(ct_hu, spacing_zyx_mm, body=body, ctx=sub(0.2, 0.6))
+    bone = bone_mask(ct_hu, spacing_zyx_mm, ctx=sub(0.6, 0.8))
+    fat = fat_mask(ct_hu, spacing_zyx_mm, body=body, ctx=sub(0.8, 0.95))
+    labels = np.zeros(ct_hu.shape, np.uint8)
+    labels[body > 0] = 5
+    labels[fat > 0] = 4
+    labels[bone > 0] = 3
+    labels[lungs.lungs > 0] = 1
+    labels[lungs.airways > 0] = 2
+    ctx.step(1.0, "tissues done")
+    return labels

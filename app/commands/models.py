@@ -23,6 +23,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output", help="labelmap file (.nii.gz, .nrrd, .seg.nrrd, .mha)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(run=run_infer)
+    add_segment_parser(sub)
 
 
 def run_models_list(args: argparse.Namespace) -> int:
@@ -63,3 +64,72 @@ def run_infer(args: argparse.Namespace) -> int:
                            device=args.device, ctx=ctx)
     print(write_volume(labels, image.geometry, args.output))
     return 0
+
+
+def add_segment_parser(sub: argparse._SubParsersAction) -> None:
+    """``medws segment``: classical (model-free) segmentation."""
+    p = sub.add_parser("segment", help="classical segmentation (no model): CT tissues, lung lesions, Otsu, k-means")
+    p.add_argument("method", choices=["ct-tissues", "lung-lesions", "otsu", "kmeans"])
+    p.add_argument("input", help="DICOM folder or volume file")
+    p.add_argument("output", help="labelmap (.nii.gz/.nrrd/.seg.nrrd); for lung-lesions also a boxes JSON next to it")
+    p.add_argument("--classes", type=int, default=3, help="classes for otsu / kmeans")
+    p.set_defaults(run=run_segment)
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    """Run a classical method; write a labelmap (and for lung lesions, scored boxes as JSON)."""
+    import numpy as np
+
+    from analysis import classical
+    from app.io.loader import load_first_image
+    from app.io.volume_files import write_volume
+
+    with TqdmContext(args.method) as ctx:
+        image = load_first_image(args.input, ctx=ctx)
+        spacing = image.geometry.spacing_zyx_mm
+        boxes = None
+        if args.method == "ct-tissues":
+            labels, names = classical.ct_tissue_labels(image.array, spacing, ctx=ctx), classical.CT_TISSUE_LABELS
+        elif args.method == "otsu":
+            labels = classical.otsu_classes(image.array, classes=args.classes)
+            names = {i: f"class_{i}" for i in range(1, args.classes)}
+        elif args.method == "kmeans":
+            labels = classical.kmeans_classes(image.array, classes=args.classes, ctx=ctx)
+            names = {i: f"class_{i}" for i in range(1, args.classes + 1)}
+        else:
+            lungs = classical.lung_masks(image.array, spacing, ctx=ctx).lungs
+            cands = classical.lung_lesion_candidates(image.array, spacing, lungs, ctx=ctx)
+            labels = np.zeros(image.array.shape, np.uint8)
+            names = {1: "lesion_candidate"}
+            boxes = []
+            for rank, c in enumerate(cands, 1):
+                box = tuple(slice(a, b) for a, b in zip(c.start_zyx, c.stop_zyx, strict=True))
+                labels[box][image.array[box] > -400] = 1
+                corners = image.geometry.index_zyx_to_lps(np.array([c.start_zyx, np.array(c.stop_zyx) - 1], float))
+                boxes.append({"rank": rank, "score": round(c.score, 4), "start_zyx": list(c.start_zyx),
+                              "stop_zyx": list(c.stop_zyx), "lps_min_mm": corners.min(axis=0).round(2).tolist(),
+                              "lps_max_mm": corners.max(axis=0).round(2).tolist(),
+                              "diameter_mm": round(c.diameter_mm, 2), "volume_mm3": round(c.volume_mm3, 1),
+                              "contrast_hu": round(c.contrast_hu, 1)})
+    out = write_volume(labels, image.geometry, args.output)
+    table = {str(k): v for k, v in names.items()}
+    print(out)
+    _write_json(out.with_name(out.name.split(".")[0] + ".labels.json"), table)
+    if boxes is not None:
+        print(_write_json(out.with_name(out.name.split(".")[0] + ".boxes.json"),
+                          {"source": "medws classical lung-lesions", "boxes": boxes}))
+    return 0
+
+
+def _write_json(path, data) -> object:
+    """Write JSON atomically (temp + fsync + rename)."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
