@@ -7,6 +7,7 @@ import json
 import sys
 
 from app.commands._progress import TqdmContext
+from app.io.inputs import resolve_input
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -52,7 +53,7 @@ def run_info(args: argparse.Namespace) -> int:
     from app.io.loader import load_path
 
     with TqdmContext("reading") as ctx:
-        result = load_path(args.path, ctx=ctx)
+        result = load_path(resolve_input(args.path), ctx=ctx)
     records = result.to_records()
     if args.json:
         print(json.dumps(records, indent=2))
@@ -79,7 +80,7 @@ def run_convert(args: argparse.Namespace) -> int:
     from app.io.volume_files import write_image
 
     with TqdmContext("reading") as ctx:
-        result = load_path(args.input, ctx=ctx)
+        result = load_path(resolve_input(args.input), ctx=ctx)
     images = result.images
     if args.series:
         images = [im for im in images
@@ -118,7 +119,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
               f"known: {', '.join(sorted(op.defaults)) or 'none'}", file=sys.stderr)
         return 2
     with TqdmContext(args.op) as ctx:
-        image = load_first_image(args.input, ctx=ctx)
+        image = load_first_image(resolve_input(args.input), ctx=ctx)
         result = op.func(image.array, image.geometry.spacing_zyx_mm, ctx=ctx, **params)
     geometry = image.geometry
     if op.changes_grid:

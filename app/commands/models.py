@@ -7,6 +7,7 @@ import json
 import sys
 
 from app.commands._progress import TqdmContext
+from app.io.inputs import resolve_input
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +60,7 @@ def run_infer(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     with TqdmContext(manifest.name) as ctx:
-        image = load_first_image(args.input, ctx=ctx)
+        image = load_first_image(resolve_input(args.input), ctx=ctx)
         labels = run_model(manifest, image.array, image.geometry.spacing_zyx_mm, image.geometry.direction,
                            device=args.device, ctx=ctx)
     print(write_volume(labels, image.geometry, args.output))
@@ -85,7 +86,7 @@ def run_segment(args: argparse.Namespace) -> int:
     from app.io.volume_files import write_volume
 
     with TqdmContext(args.method) as ctx:
-        image = load_first_image(args.input, ctx=ctx)
+        image = load_first_image(resolve_input(args.input), ctx=ctx)
         spacing = image.geometry.spacing_zyx_mm
         boxes = None
         if args.method == "ct-tissues":
