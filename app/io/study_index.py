@@ -17,6 +17,10 @@ from the GUI thread see the import once it commits (WAL mode lets readers procee
 
 Patient tags (name, id, birth date, sex) are stored because browsing needs them, but they are
 never logged and never appear in ``repr`` of the records or in :class:`ImportStats`.
+
+Layout: this module holds connections, the import plan and the queries; the schema, migrations and
+record types live in :mod:`app.io._study_index_schema`, and the write phase of an import in
+:mod:`app.io._study_index_write`. Everything public is re-exported here.
 """
 
 from __future__ import annotations
@@ -25,15 +29,21 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import pydicom
-
 from analysis._task import NULL_CONTEXT, TaskContext
-from app.io.dicom_scan import DicomScan, DicomSeries, NonImageObject, iter_files, scan_dicom
+from app.io._study_index_schema import (
+    _MIGRATIONS,
+    SCHEMA_VERSION,
+    ImportStats,
+    PatientRecord,
+    SeriesRecord,
+    StudyRecord,
+    UnindexedFile,
+)
+from app.io._study_index_write import prune, write_import
+from app.io.dicom_scan import iter_files, scan_dicom
 from app.io.errors import MedwsIOError
 from app.paths import data_dir
 
@@ -49,195 +59,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
 _BUSY_TIMEOUT_S = 30.0
-#: Header tags read once per series (and per non-image object); SQL parameters use these names.
-_TAGS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate", "StudyTime")
-_TAGS += ("StudyDescription", "AccessionNumber", "StudyID", "SeriesInstanceUID", "SeriesNumber", "Modality")
-_TAGS += ("SeriesDescription", "SOPClassUID", "FrameOfReferenceUID", "Rows", "Columns", "SOPInstanceUID")
-_TAGS += ("InstanceNumber",)
-_INT_TAGS = frozenset({"SeriesNumber", "Rows", "Columns", "InstanceNumber"})
-
-_SCHEMA_V1 = """
-CREATE TABLE patients (
-    id INTEGER PRIMARY KEY,
-    patient_id TEXT NOT NULL,
-    patient_name TEXT NOT NULL,
-    birth_date TEXT NOT NULL,
-    sex TEXT NOT NULL DEFAULT '',
-    UNIQUE (patient_id, patient_name, birth_date)
-);
-CREATE TABLE studies (
-    id INTEGER PRIMARY KEY,
-    study_uid TEXT NOT NULL UNIQUE,
-    patient_ref INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
-    study_date TEXT NOT NULL DEFAULT '',
-    study_time TEXT NOT NULL DEFAULT '',
-    description TEXT NOT NULL DEFAULT '',
-    accession_number TEXT NOT NULL DEFAULT '',
-    study_id TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE series (
-    id INTEGER PRIMARY KEY,
-    series_uid TEXT NOT NULL UNIQUE,
-    study_ref INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
-    series_number INTEGER,
-    modality TEXT NOT NULL DEFAULT '',
-    description TEXT NOT NULL DEFAULT '',
-    kind TEXT NOT NULL DEFAULT 'image',
-    sop_class_uid TEXT NOT NULL DEFAULT '',
-    frame_of_reference_uid TEXT NOT NULL DEFAULT '',
-    rows INTEGER,
-    columns INTEGER,
-    n_instances INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE instances (
-    id INTEGER PRIMARY KEY,
-    series_ref INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,
-    path TEXT NOT NULL,
-    frame_index INTEGER NOT NULL DEFAULT 0,
-    sop_instance_uid TEXT NOT NULL DEFAULT '',
-    instance_number INTEGER,
-    slice_index INTEGER,
-    position_x_lps_mm REAL,
-    position_y_lps_mm REAL,
-    position_z_lps_mm REAL,
-    mtime_ns INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    UNIQUE (path, frame_index)
-);
-CREATE TABLE unindexed_files (
-    path TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    size INTEGER NOT NULL
-);
-CREATE INDEX idx_studies_patient ON studies(patient_ref);
-CREATE INDEX idx_studies_date ON studies(study_date);
-CREATE INDEX idx_series_study ON series(study_ref);
-CREATE INDEX idx_instances_series ON instances(series_ref);
-CREATE INDEX idx_instances_sop ON instances(sop_instance_uid);
-"""
-
-
-def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
-    # Not executescript(): it would COMMIT the migration transaction first.
-    for statement in _SCHEMA_V1.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-
-
-def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
-    # slice_index was the index within one scan, wrong after a partial re-import; the location
-    # along the slice normal sorts correctly. Unknown mtimes make the next import re-read all.
-    conn.execute("ALTER TABLE instances ADD COLUMN slice_location_mm REAL")
-    conn.execute("UPDATE instances SET mtime_ns = -1")
-    conn.execute("UPDATE unindexed_files SET mtime_ns = -1")
-
-
-#: ``_MIGRATIONS[n]`` upgrades a database at ``user_version`` n to n + 1 (inside one transaction).
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
-
-
-# ----------------------------------------------------------------------------- records
-class _Record:
-    """Dataclass mixin making records usable as mappings (``dict(record)``)."""
-
-    def keys(self) -> list[str]:
-        return [f.name for f in fields(self)]  # type: ignore[arg-type]
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in ((k, self[k]) for k in self.keys())}
-
-
-@dataclass(frozen=True, repr=False)
-class PatientRecord(_Record):
-    """One patient. ``key`` is the database id used by :meth:`StudyIndex.studies`."""
-
-    key: int
-    patient_id: str
-    patient_name: str
-    birth_date: str
-    sex: str
-    n_studies: int
-
-    def __repr__(self) -> str:  # no patient tags in reprs (they end up in logs and tracebacks)
-        return f"PatientRecord(key={self.key}, n_studies={self.n_studies})"
-
-
-@dataclass(frozen=True)
-class StudyRecord(_Record):
-    """One study with a summary of its series (dates are DICOM ``YYYYMMDD``/``HHMMSS`` strings)."""
-
-    study_uid: str
-    patient_key: int
-    study_date: str
-    study_time: str
-    description: str
-    accession_number: str = field(repr=False)  # may identify the patient: kept out of logs
-    modalities: str
-    n_series: int
-    n_instances: int
-
-
-@dataclass(frozen=True)
-class SeriesRecord(_Record):
-    """One series. ``kind`` is "image" or a non-image kind ("SEG", "SR", "RTSTRUCT", ...)."""
-
-    series_uid: str
-    study_uid: str
-    series_number: int | None
-    modality: str
-    description: str
-    kind: str
-    rows: int | None
-    columns: int | None
-    n_instances: int
-
-
-@dataclass(frozen=True)
-class UnindexedFile(_Record):
-    """A file under an imported folder that holds no indexed object (``kind`` "error" or "skipped")."""
-
-    path: Path
-    kind: str
-    reason: str
-
-
-@dataclass
-class ImportStats:
-    """What one :meth:`StudyIndex.import_folder` did. Holds no patient tags.
-
-    ``files_read`` were new or changed and had their headers read; ``files_skipped`` were unchanged
-    (same mtime and size); ``files_removed`` had disappeared and were dropped from the index.
-    ``errors`` are one-line messages (file: reason). The totals count the whole database after
-    the import.
-    """
-
-    folder: Path
-    files_seen: int = 0
-    files_read: int = 0
-    files_skipped: int = 0
-    files_removed: int = 0
-    instances_written: int = 0
-    non_image: int = 0
-    errors: list[str] = field(default_factory=list)
-    patients: int = 0
-    studies: int = 0
-    series: int = 0
-    instances: int = 0
-
-    def __str__(self) -> str:
-        return (
-            f"{self.folder}: {self.files_seen} files ({self.files_read} read, {self.files_skipped} unchanged, "
-            f"{self.files_removed} removed, {len(self.errors)} errors); index holds {self.patients} patients, "
-            f"{self.studies} studies, {self.series} series, {self.instances} instances"
-        )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -252,45 +74,6 @@ def _sub(ctx: TaskContext, lo: float, hi: float) -> TaskContext:
         ctx.report(lo + (hi - lo) * max(0.0, min(1.0, fraction)), message)
 
     return TaskContext(report=report, is_cancelled=ctx.is_cancelled)
-
-
-def _slice_location_mm(
-    position_lps_mm: tuple[float, float, float] | None, orientation: tuple[float, ...] | None
-) -> float | None:
-    """Return the position projected on the slice normal (mm): sorts a stack without re-reading it."""
-    if position_lps_mm is None or orientation is None or len(orientation) != 6:
-        return None
-    r, c = orientation[:3], orientation[3:]
-    normal = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
-    return float(sum(p * n for p, n in zip(position_lps_mm, normal, strict=True)))
-
-
-def _int_or_none(value: str) -> int | None:
-    try:
-        return int(value)
-    except ValueError:
-        return None
-
-
-def _tags(path: Path) -> dict[str, Any]:
-    """Read :data:`_TAGS` of one file (text, or int/None for counts); missing or bad values are empty.
-
-    The scan records do not carry every tag the index keeps (sex, study time...); the file was
-    just read by the scan, so a failure here only loses optional values.
-    """
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_TAGS))
-    except Exception:
-        ds = None
-    tags: dict[str, Any] = {}
-    for keyword in _TAGS:
-        try:
-            value = "" if ds is None else ds.get(keyword, "")
-        except Exception:  # a malformed value must not stop the import
-            value = ""
-        text = "" if value is None else str(value).strip()
-        tags[keyword] = _int_or_none(text) if keyword in _INT_TAGS else text
-    return tags
 
 
 # ----------------------------------------------------------------------------- the index
@@ -414,7 +197,7 @@ class StudyIndex:
             scan = scan_dicom(to_read, ctx=_sub(ctx, 0.05, 0.85)) if to_read else None
             conn.execute("BEGIN IMMEDIATE")
             try:
-                self._write(conn, stale, scan, signature, stats, ctx)
+                write_import(conn, stale, scan, signature, stats, ctx)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -468,128 +251,6 @@ class StudyIndex:
         stale = [p for p in known if known[p] != signature.get(p)]
         return to_read, stale, signature
 
-    def _write(
-        self,
-        conn: sqlite3.Connection,
-        stale: list[str],
-        scan: DicomScan | None,
-        signature: dict[str, tuple[int, int]],
-        stats: ImportStats,
-        ctx: TaskContext,
-    ) -> None:
-        """Apply one import inside the caller's transaction."""
-        self._forget(conn, stale)
-        if scan is not None:
-            total = max(1, len(scan.series) + len(scan.non_image))
-            for n, series in enumerate(scan.series):
-                ctx.step(0.85 + 0.1 * n / total, "Writing the index")
-                stats.instances_written += self._write_series(conn, series, signature)
-            for n, obj in enumerate(scan.non_image):
-                ctx.step(0.85 + 0.1 * (len(scan.series) + n) / total, "Writing the index")
-                self._write_non_image(conn, obj, signature, stats)
-            for err in scan.errors:
-                stats.errors.append(str(err))
-                self._write_unindexed(conn, Path(err.path), "error", err.reason, signature)
-        self._prune(conn)
-        ctx.check()
-
-    def _forget(self, conn: sqlite3.Connection, paths: Iterable[str]) -> None:
-        for p in paths:
-            conn.execute("DELETE FROM instances WHERE path = ?", (p,))
-            conn.execute("DELETE FROM unindexed_files WHERE path = ?", (p,))
-
-    def _upsert(self, conn: sqlite3.Connection, tags: dict[str, Any], kind: str) -> int:
-        """Insert or update the patient, study and series described by ``tags``; return the series id."""
-        conn.execute(
-            "INSERT INTO patients (patient_id, patient_name, birth_date, sex) VALUES (:PatientID, :PatientName, "
-            ":PatientBirthDate, :PatientSex) ON CONFLICT (patient_id, patient_name, birth_date) DO UPDATE SET "
-            "sex = CASE WHEN excluded.sex != '' THEN excluded.sex ELSE sex END",
-            tags,
-        )
-        (patient_ref,) = conn.execute(
-            "SELECT id FROM patients WHERE patient_id = :PatientID AND patient_name = :PatientName AND "
-            "birth_date = :PatientBirthDate",
-            tags,
-        ).fetchone()
-        conn.execute(
-            "INSERT INTO studies (study_uid, patient_ref, study_date, study_time, description, accession_number, "
-            "study_id) VALUES (:StudyInstanceUID, :patient_ref, :StudyDate, :StudyTime, :StudyDescription, "
-            ":AccessionNumber, :StudyID) ON CONFLICT (study_uid) DO UPDATE SET patient_ref = excluded.patient_ref, "
-            "study_date = excluded.study_date, study_time = excluded.study_time, description = excluded.description, "
-            "accession_number = excluded.accession_number, study_id = excluded.study_id",
-            {**tags, "patient_ref": patient_ref},
-        )
-        (study_ref,) = conn.execute("SELECT id FROM studies WHERE study_uid = :StudyInstanceUID", tags).fetchone()
-        conn.execute(
-            "INSERT INTO series (series_uid, study_ref, series_number, modality, description, kind, sop_class_uid, "
-            "frame_of_reference_uid, rows, columns) VALUES (:SeriesInstanceUID, :study_ref, :SeriesNumber, "
-            ":Modality, :SeriesDescription, :kind, :SOPClassUID, :FrameOfReferenceUID, :Rows, :Columns) "
-            "ON CONFLICT (series_uid) DO UPDATE SET study_ref = excluded.study_ref, "
-            "series_number = excluded.series_number, modality = excluded.modality, "
-            "description = excluded.description, kind = excluded.kind, sop_class_uid = excluded.sop_class_uid, "
-            "frame_of_reference_uid = excluded.frame_of_reference_uid, rows = coalesce(excluded.rows, rows), "
-            "columns = coalesce(excluded.columns, columns)",
-            {**tags, "study_ref": study_ref, "kind": kind},
-        )
-        return conn.execute("SELECT id FROM series WHERE series_uid = :SeriesInstanceUID", tags).fetchone()[0]
-
-    def _write_series(
-        self, conn: sqlite3.Connection, series: DicomSeries, signature: dict[str, tuple[int, int]]
-    ) -> int:
-        if not series.instances:
-            return 0
-        tags = _tags(series.instances[0].path)
-        # The scan's grouping is authoritative (a split series keeps its SeriesInstanceUID).
-        tags.update(StudyInstanceUID=series.study_uid, SeriesInstanceUID=series.series_uid, Modality=series.modality)
-        series_ref = self._upsert(conn, tags, "image")
-        rows = []
-        for inst in series.instances:
-            x, y, z = inst.position_lps_mm or (None, None, None)
-            location = _slice_location_mm(inst.position_lps_mm, inst.orientation)
-            row = (series_ref, str(inst.path), inst.frame_index, inst.sop_instance_uid, inst.instance_number)
-            rows.append((*row, location, x, y, z, *signature.get(str(inst.path), (0, 0))))
-        conn.executemany(
-            "INSERT OR REPLACE INTO instances (series_ref, path, frame_index, sop_instance_uid, instance_number, "
-            "slice_location_mm, position_x_lps_mm, position_y_lps_mm, position_z_lps_mm, mtime_ns, size) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        return len(rows)
-
-    def _write_non_image(
-        self, conn: sqlite3.Connection, obj: NonImageObject, signature: dict[str, tuple[int, int]], stats: ImportStats
-    ) -> None:
-        if not obj.study_uid or not obj.series_uid:  # DICOMDIR and friends: nothing to browse
-            self._write_unindexed(conn, obj.path, "skipped", f"{obj.kind} object without study/series", signature)
-            return
-        tags = _tags(obj.path)
-        tags.update(StudyInstanceUID=obj.study_uid, SeriesInstanceUID=obj.series_uid, Modality=obj.modality)
-        tags.update(FrameOfReferenceUID="", Rows=None, Columns=None)
-        series_ref = self._upsert(conn, tags, obj.kind)
-        row = (series_ref, str(obj.path), tags["SOPInstanceUID"], tags["InstanceNumber"])
-        conn.execute(
-            "INSERT OR REPLACE INTO instances (series_ref, path, frame_index, sop_instance_uid, instance_number, "
-            "mtime_ns, size) VALUES (?, ?, 0, ?, ?, ?, ?)",
-            (*row, *signature.get(str(obj.path), (0, 0))),
-        )
-        stats.non_image += 1
-
-    def _write_unindexed(
-        self, conn: sqlite3.Connection, path: Path, kind: str, reason: str, signature: dict[str, tuple[int, int]]
-    ) -> None:
-        mtime_ns, size = signature.get(str(path), (0, 0))
-        conn.execute(
-            "INSERT OR REPLACE INTO unindexed_files (path, kind, reason, mtime_ns, size) VALUES (?, ?, ?, ?, ?)",
-            (str(path), kind, reason, mtime_ns, size),
-        )
-
-    def _prune(self, conn: sqlite3.Connection) -> None:
-        """Recount instances and delete empty series, studies and patients."""
-        conn.execute("UPDATE series SET n_instances = (SELECT count(*) FROM instances WHERE series_ref = series.id)")
-        conn.execute("DELETE FROM series WHERE n_instances = 0")
-        conn.execute("DELETE FROM studies WHERE NOT EXISTS (SELECT 1 FROM series WHERE study_ref = studies.id)")
-        conn.execute("DELETE FROM patients WHERE NOT EXISTS (SELECT 1 FROM studies WHERE patient_ref = patients.id)")
-
     def _fill_totals(self, conn: sqlite3.Connection, stats: ImportStats) -> None:
         for table in ("patients", "studies", "series", "instances"):
             setattr(stats, table, conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
@@ -610,7 +271,7 @@ class StudyIndex:
             ).fetchone()[0]
             conn.execute("DELETE FROM instances WHERE path >= ? AND path < ?", (lo, hi))
             conn.execute("DELETE FROM unindexed_files WHERE path >= ? AND path < ?", (lo, hi))
-            self._prune(conn)
+            prune(conn)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
