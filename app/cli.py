@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "app.commands.data",
     "app.commands.library",
     "app.commands.models",
+    "app.commands.export",
 )
 
 
