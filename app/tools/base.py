@@ -266,7 +266,12 @@ def load_builtin_tools() -> dict[str, type[Tool]]:
     import importlib
 
     for name in BUILTIN_MODULES:
-        importlib.import_module(f"app.tools.{name}")
+        module = importlib.import_module(f"app.tools.{name}")
+        # a registry reset after the first import (tests) must not lose the built-ins
+        for obj in list(vars(module).values()):
+            if (isinstance(obj, type) and issubclass(obj, Tool) and obj.__module__ == module.__name__
+                    and obj.id and obj.id not in TOOLS):
+                register_tool(obj)
     return TOOLS
 
 
