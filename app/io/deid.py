@@ -263,7 +263,7 @@ class Deidentifier:
         pseudonym = self.pseudonym(key)
         self._seen: set[int] = set()
         self._clean(ds)
-        ds.PatientName = pseudonym
+        ds.PatientName = f"{pseudonym}^"  # family-name component: dciodvfy warns on the bare form
         ds.PatientID = pseudonym
         ds.PatientIdentityRemoved = "YES"
         ds.DeidentificationMethod = "PS3.15 Basic Application Level Confidentiality Profile (MedWS)"
@@ -331,8 +331,9 @@ class Deidentifier:
         if elem.keyword in _KEEP_UID_KEYWORDS or elem.keyword.endswith("ClassUID") or not elem.value:
             return
         values = list(elem.value) if elem.VM > 1 else [elem.value]
-        new = [v if str(v).startswith("1.2.840.10008.") or str(v) in self._new_uids else self.uid(str(v))
-               for v in values]
+        new = [
+            v if str(v).startswith("1.2.840.10008.") or str(v) in self._new_uids else self.uid(str(v)) for v in values
+        ]
         elem.value = new if elem.VM > 1 else new[0]
 
     def _shift(self, value: Any, vr: str) -> Any:

@@ -76,7 +76,7 @@ def test_every_basic_profile_tag_is_gone_or_replaced(anonymized):
         text = " ".join(_strings(ds))
         for phi in (*PHI, "OTHER-1", "Op^Erator", "19700101"):
             assert phi not in text, (path.name, phi)
-        assert ds.PatientName == ds.PatientID == "ANON0001"  # a pseudonym, never empty
+        assert ds.PatientName == "ANON0001^" and ds.PatientID == "ANON0001"  # a pseudonym, never empty
         assert ds.PatientIdentityRemoved == "YES"
         assert [c.CodeValue for c in ds.DeidentificationMethodCodeSequence] == ["113100", "113107"]
         assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
