@@ -14,31 +14,38 @@ leaves nothing half-written, and a second fetch finds everything and returns qui
 cannot reach the registry (or ``offline=True``) only the phantom is built, and the catalog and the
 log say "offline: using the synthetic phantom".
 
-Any thread may call these functions; concurrent fetches serialise on a lock file (POSIX).
+Any thread may call these functions; concurrent fetches serialise on a lock file (POSIX). The pip
+download, staging and archive extraction live in :mod:`app.io._sample_fetch`; this module keeps
+the catalog, the public API and the samples built locally (phantom, lung1 as DICOM).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import importlib.util  # noqa: F401 - kept as ``samples.importlib``: tests patch find_spec through it
 import json
 import logging
-import math
 import os
-import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
-import time
-import venv
+import subprocess  # noqa: F401 - kept as ``samples.subprocess``: tests patch Popen through it
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from analysis._task import NULL_CONTEXT, TaskContext
 from analysis.phantom import PHANTOM_LABELS, make_ct_phantom
+from app.io._sample_fetch import (
+    PIP_TIMEOUT_S,
+    SDIST_NAME,
+    SDIST_SHA256,
+    SDIST_VERSION,
+    SampleFetchError,
+    _fetch_data,
+    _publish,
+    _staging,
+    _sub,
+    pip_download_command,
+)
 from app.io.dicom_write import write_dicom_series
 from app.io.errors import MedwsIOError
 from app.io.volume_files import read_volume, write_volume
@@ -63,11 +70,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SDIST_NAME = "pyradiomics"
-SDIST_VERSION = "3.0.1"
-#: sha256 of ``pyradiomics-3.0.1.tar.gz`` as published on PyPI; pip refuses any other file.
-SDIST_SHA256 = "47c57f441d6cb7973fa3b2ea48d3948df78e3348e1c69e1e2ff19001601fc2f5"
-PIP_TIMEOUT_S = 600.0
 OFFLINE_MESSAGE = "offline: using the synthetic phantom"
 
 MANIFEST_NAME = "samples.json"
@@ -76,12 +78,7 @@ _DATA_DIR = "pyradiomics-data"
 _LUNG1_DICOM_DIR = "lung1-dicom"
 _PHANTOM_DIR = "phantom"
 _PHANTOM_SPACING_ZYX_MM = (2.5, 1.5, 1.5)
-_MAX_MEMBER_BYTES = 200 * 1024 * 1024
 _PYRADIOMICS_SOURCE = f"{SDIST_NAME} {SDIST_VERSION} sdist (PyPI), data/"
-
-
-class SampleFetchError(MedwsIOError):
-    """The real sample data could not be downloaded or unpacked."""
 
 
 @dataclass(frozen=True)
@@ -370,7 +367,9 @@ def _fetch(*, ctx: TaskContext, offline: bool, timeout_s: float) -> SampleCatalo
         has_data = _data_ready(root)
         if not has_data and not offline:
             try:
-                _fetch_data(root, ctx=_sub(ctx, 0.1, 0.7), timeout_s=timeout_s)
+                # pip_download_command is looked up here at call time, so patching samples.pip_download_command works
+                target = root / _DATA_DIR
+                _fetch_data(target, ctx=_sub(ctx, 0.1, 0.7), timeout_s=timeout_s, command=pip_download_command)
                 has_data = True
             except SampleFetchError as exc:
                 notes.append(f"download failed: {exc.reason}")
@@ -424,15 +423,6 @@ def _data_ready(root: Path) -> bool:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _sub(ctx: TaskContext, lo: float, hi: float) -> TaskContext:
-    """Return a context mapping [0, 1] progress onto [lo, hi] of ``ctx``."""
-
-    def report(fraction: float, message: str) -> None:
-        ctx.report(lo + (hi - lo) * max(0.0, min(1.0, fraction)), message)
-
-    return TaskContext(report=report, is_cancelled=ctx.is_cancelled)
-
-
 @contextlib.contextmanager
 def _fetch_lock(root: Path) -> Iterator[None]:
     """Serialise fetches of several processes on ``root/.lock`` (no-op where fcntl is missing)."""
@@ -447,24 +437,6 @@ def _fetch_lock(root: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _staging(root: Path, prefix: str) -> Iterator[Path]:
-    """Yield a fresh temporary folder inside ``root``; it is removed unless renamed away."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{prefix}-", dir=root))
-    try:
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _publish(tmp: Path, target: Path) -> None:
-    """Rename a finished staging folder into place, replacing an incomplete old one."""
-    if target.exists():
-        shutil.rmtree(target)
-    os.chmod(tmp, 0o755)  # mkdtemp made it private; the cache is the user's ordinary folder
-    os.rename(tmp, target)
 
 
 # ----------------------------------------------------------------------------- phantom
@@ -502,156 +474,7 @@ def _ensure_phantom(root: Path, *, ctx: TaskContext) -> None:
         _publish(tmp, target)
 
 
-# ----------------------------------------------------------------------------- real data
-def pip_download_command(python: str, dest: Path, requirements: Path) -> list[str]:
-    """Return the pip command that saves the pyradiomics sdist into ``dest`` without installing it.
-
-    ``--no-binary`` forces the sdist; ``--no-build-isolation`` lets pip prepare its metadata with
-    the build tools of ``python`` (numpy, setuptools) instead of failing in an isolated build
-    environment; the requirements file pins the version and its sha256.
-    """
-    return [
-        python,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--no-binary",
-        SDIST_NAME,
-        "--no-build-isolation",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--progress-bar",
-        "off",
-        "--dest",
-        str(dest),
-        "--requirement",
-        str(requirements),
-    ]
-
-
-def _run(cmd: list[str], *, ctx: TaskContext, timeout_s: float, what: str, log_path: Path) -> None:
-    """Run ``cmd`` with polling for cancel and timeout; raise SampleFetchError on failure."""
-    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
-    start = time.monotonic()
-    with open(log_path, "wb") as out:
-        try:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-        except OSError as exc:
-            raise SampleFetchError(cmd[0], f"cannot run pip: {exc}") from None
-        try:
-            while proc.poll() is None:
-                elapsed = time.monotonic() - start
-                if elapsed > timeout_s:
-                    raise SampleFetchError(what, f"timed out after {timeout_s:.0f} s")
-                # pip prints no parsable progress without a TTY: show time passing.
-                ctx.step(1.0 - math.exp(-elapsed / 20.0), f"samples: {what} ({elapsed:.0f} s)")
-                time.sleep(0.1)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    if proc.returncode != 0:
-        lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
-        errors = [ln for ln in lines if ln.startswith("ERROR")] or lines[-1:]
-        raise SampleFetchError(what, f"pip exited with {proc.returncode}: {errors[-1] if errors else ''}")
-
-
-def _build_python(staging: Path, *, ctx: TaskContext, timeout_s: float, log_path: Path) -> str:
-    """Return a Python whose environment has numpy and setuptools for pip's metadata step.
-
-    This interpreter when it has them; otherwise a throwaway venv inside ``staging`` (deleted with
-    it after the download) gets them from the registry.
-    """
-    if all(importlib.util.find_spec(m) is not None for m in ("numpy", "setuptools")):
-        return sys.executable
-    env_dir = staging / "build-env"
-    python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    log.info("creating a throwaway build environment in %s", env_dir)
-    try:
-        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise SampleFetchError(env_dir, f"cannot create a build environment: {exc}") from None
-    _run(
-        [str(python), "-m", "pip", "install", "numpy", "setuptools", "wheel", "versioneer"],
-        ctx=ctx,
-        timeout_s=timeout_s,
-        what="installing build tools",
-        log_path=log_path,
-    )
-    return str(python)
-
-
-def _data_member(name: str) -> PurePosixPath | None:
-    """Return the path below ``data/`` of an sdist member, or None when it is outside or unsafe."""
-    path = PurePosixPath(name)
-    parts = path.parts
-    if path.is_absolute() or len(parts) < 3 or parts[:2] != (f"{SDIST_NAME}-{SDIST_VERSION}", "data"):
-        return None
-    rel = parts[2:]
-    if any(p in ("", ".", "..") or "\\" in p or ":" in p for p in rel):
-        return None
-    return PurePosixPath(*rel)
-
-
-def _extract_data(sdist: Path, target: Path, *, ctx: TaskContext = NULL_CONTEXT) -> int:
-    """Copy the regular files under ``data/`` of ``sdist`` to ``target`` atomically.
-
-    Links, devices, absolute names and ``..`` are skipped; nothing is written outside a staging
-    folder next to ``target``, which is renamed to ``target`` at the end. Returns the file count.
-    """
-    count = 0
-    with _staging(target.parent, "extract") as tmp:
-        try:
-            with tarfile.open(sdist, "r:*") as tar:
-                members = tar.getmembers()
-                for i, member in enumerate(members):
-                    rel = _data_member(member.name)
-                    if rel is None or not member.isfile():
-                        continue
-                    if member.size > _MAX_MEMBER_BYTES:
-                        raise SampleFetchError(sdist, f"member too large: {member.name}")
-                    out = tmp.joinpath(*rel.parts)
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    src = tar.extractfile(member)
-                    if src is None:
-                        continue
-                    with src, open(out, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-                    count += 1
-                    ctx.step(i / max(1, len(members)), f"samples: unpacking {rel.name}")
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise SampleFetchError(sdist, f"cannot unpack: {exc}") from None
-        if not any(tmp.glob("*.nrrd")):
-            raise SampleFetchError(sdist, "no data/*.nrrd files in the archive")
-        _publish(tmp, target)
-    return count
-
-
-def _fetch_data(root: Path, *, ctx: TaskContext, timeout_s: float) -> None:
-    """Download the sdist with pip and unpack its ``data/`` folder to ``root/pyradiomics-data``."""
-    with _staging(root, "download") as tmp:
-        log_path = tmp / "pip.log"
-        python = _build_python(tmp, ctx=_sub(ctx, 0.0, 0.2), timeout_s=timeout_s, log_path=log_path)
-        requirements = tmp / "requirements.txt"
-        requirements.write_text(f"{SDIST_NAME}=={SDIST_VERSION} --hash=sha256:{SDIST_SHA256}\n", encoding="utf-8")
-        dest = tmp / "dist"
-        cmd = pip_download_command(python, dest, requirements)
-        log.info("downloading %s %s sdist with pip", SDIST_NAME, SDIST_VERSION)
-        _run(
-            cmd,
-            ctx=_sub(ctx, 0.2, 0.8),
-            timeout_s=timeout_s,
-            what="downloading the pyradiomics sdist",
-            log_path=log_path,
-        )
-        sdists = sorted(dest.glob(f"{SDIST_NAME}-{SDIST_VERSION}.tar.gz"))
-        if not sdists:
-            raise SampleFetchError(dest, "pip reported success but saved no sdist")
-        n = _extract_data(sdists[0], root / _DATA_DIR, ctx=_sub(ctx, 0.8, 1.0))
-        log.info("unpacked %d sample files into %s", n, root / _DATA_DIR)
-
-
+# ----------------------------------------------------------------------------- lung1 as DICOM
 def _ensure_lung1_dicom(root: Path, *, ctx: TaskContext) -> None:
     """Write lung1 as a DICOM CT series (read through ``read_volume`` so LPS handling is shared)."""
     target = root / _LUNG1_DICOM_DIR

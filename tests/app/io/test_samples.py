@@ -14,7 +14,7 @@ import pydicom
 import pytest
 
 from analysis._task import Cancelled, TaskContext
-from app.io import samples
+from app.io import _sample_fetch, samples
 from app.io.errors import MedwsIOError
 from app.io.volume_files import read_volume
 
@@ -158,7 +158,7 @@ def test_extraction_keeps_only_data_files_and_refuses_traversal(tmp_path):
         },
         links={"pyradiomics-3.0.1/data/link.nrrd": "/etc/passwd"},
     )
-    n = samples._extract_data(sdist, root / "pyradiomics-data")
+    n = _sample_fetch._extract_data(sdist, root / "pyradiomics-data")
     assert n == 2
     got = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     assert got == ["pyradiomics-data/baseline/x.csv", "pyradiomics-data/lung1_image.nrrd"]
@@ -170,7 +170,7 @@ def test_extraction_of_an_archive_without_images_fails_cleanly(tmp_path):
     root.mkdir()
     sdist = _tar_with(tmp_path, {"pyradiomics-3.0.1/data/README.md": b"x"})
     with pytest.raises(samples.SampleFetchError, match="no data"):
-        samples._extract_data(sdist, root / "pyradiomics-data")
+        _sample_fetch._extract_data(sdist, root / "pyradiomics-data")
     assert list(root.iterdir()) == []
 
 
