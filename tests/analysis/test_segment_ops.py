@@ -221,6 +221,7 @@ def test_segment_statistics_known_values():
     assert s.voxel_count == 18
     assert s.volume_ml == pytest.approx(18 * 0.5 / 1000)
     assert s.mean == pytest.approx(11.0)
+    assert s.std == pytest.approx(np.sqrt(18.0))
     assert s.box_zyx == (slice(1, 3), slice(1, 4), slice(2, 5))
     assert stats[2].voxel_count == 1
     assert segment_statistics(labels, None, (1, 1, 1))[1].mean is None
