@@ -159,3 +159,24 @@ def test_changed_signal_reports_boxes_inside_the_volume():
     assert boxes
     for box in boxes:
         assert all(0 <= s.start < s.stop <= 10 for s in box)
+
+
+def test_label_write_never_modifies_the_callers_mask():
+    view = make_view((6, 6, 6))
+    view.labels.array[1, 1, 1] = 1
+    mask = np.ones((3, 3, 3), bool)
+    view.labels.paint((slice(0, 3), slice(0, 3), slice(0, 3)), mask, 1)
+    assert mask.all()
+    kernel = sphere_kernel(1.0, (1, 1, 1))  # read-only masks are accepted too
+    view.labels.paint((slice(2, 5), slice(2, 5), slice(2, 5)), kernel, 2)
+    assert (view.labels.array == 2).sum() == 7
+
+
+def test_uint16_promotion_inside_a_coalesced_stroke_undoes_cleanly():
+    view = make_view((6, 6, 6))
+    with view.labels.transaction("t", coalesce=True):
+        view.labels.paint((slice(0, 2), slice(0, 2), slice(0, 2)), None, 3)
+        view.labels.paint((slice(1, 3), slice(1, 3), slice(1, 3)), None, 300)
+    assert view.labels.array.dtype == np.uint16 and (view.labels.array == 300).sum() == 8
+    view.labels.undo()
+    assert not view.labels.array.any()
