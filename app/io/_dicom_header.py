@@ -20,6 +20,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from app.io._dicom_fastparse import fast_header
 from app.io._dicom_records import DicomInstance, NonImageObject, PixelFormat
 from app.io.errors import DicomFileError
 
@@ -207,7 +208,11 @@ def _open(path: Path) -> Dataset:
                     force = True
                 else:
                     raise _fail(path, "not a DICOM file (no DICM marker)")
-            ds = pydicom.dcmread(fh, defer_size=_DEFER_BYTES, force=force)
+            ds = None if force else fast_header(fh)
+            if ds is None:
+                fh.seek(0)
+                ds = pydicom.dcmread(fh, defer_size=_DEFER_BYTES, force=force)
+                ds._medws_little_endian = ds.original_encoding[1]
     except DicomFileError:
         raise
     except InvalidDicomError as exc:
@@ -217,7 +222,6 @@ def _open(path: Path) -> Dataset:
     except Exception as exc:  # pydicom raises many types on corrupt headers
         raise _fail(path, f"corrupt header ({type(exc).__name__}: {exc})") from None
     # Encoding facts used by the raw-bytes fast path of _get (root dataset only).
-    ds._medws_little_endian = ds.original_encoding[1]
     ds._medws_charset = None
     charset = _get(ds, "SpecificCharacterSet")
     ds._medws_charset = charset if isinstance(charset, str) else ""
