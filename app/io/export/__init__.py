@@ -88,7 +88,7 @@ def export(
     with staged_output(out, overwrite=options.overwrite) as staging:
         ectx = ExportContext(staging, options, deid, result)
         if hasattr(module, "prepare"):
-            module.prepare(cases, ectx)
+            _dataset_step(out, module.prepare, cases, ectx)
         for k, case in enumerate(cases):
             name = ectx.case_name(case)
             ctx.step(k / n, f"{fmt}: {name} ({k + 1}/{len(cases)})")
@@ -102,7 +102,7 @@ def export(
                 reason = getattr(exc, "reason", None) or f"{exc.__class__.__name__}: {exc}"
                 raise ExportError(out, reason, case=name) from exc
         if hasattr(module, "finish"):
-            module.finish(cases, ectx, ctx)
+            _dataset_step(out, module.finish, cases, ectx, ctx)
         manifest = {
             "format": fmt,
             "generator": "MedWS",
@@ -117,6 +117,16 @@ def export(
         deid.write_mapping(options.mapping_path)
     ctx.step(1.0, f"{fmt}: wrote {len(result.files)} files")
     return result
+
+
+def _dataset_step(out: Path, step, *args) -> None:  # noqa: ANN001
+    """Run a dataset-level hook, turning plain errors into one-line :class:`ExportError`."""
+    try:
+        step(*args)
+    except (ExportError, Cancelled):
+        raise
+    except (MedwsIOError, OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise ExportError(out, getattr(exc, "reason", None) or f"{exc.__class__.__name__}: {exc}") from exc
 
 
 def _inside(path: Path, folder: Path) -> bool:

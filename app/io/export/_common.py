@@ -235,14 +235,17 @@ def staged_output(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
         raise MedwsIOError(out, f"cannot create output ({exc.strerror or exc})") from None
     try:
         yield staging
-        _fsync_tree(staging)
-        if out.exists():
-            old = parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out)
+        try:
+            _fsync_tree(staging)
+            if out.exists():
+                old = parent / f".{out.name}.old-{os.getpid()}"
+                os.replace(out, old)
+                os.replace(staging, out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(staging, out)
+        except OSError as exc:
+            raise MedwsIOError(out, f"cannot move the export into place ({exc.strerror or exc})") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -138,6 +138,9 @@ def write_case(case: ExportCase, ectx: ExportContext, ctx: TaskContext) -> None:
     if not present:
         ectx.result.warnings.append(f"{name}: segmentation is empty; no SEG written")
         return
+    empty = [s.name for s in table if s.id not in present]
+    if empty:
+        ectx.result.warnings.append(f"{name}: empty segments left out of the SEG: {', '.join(empty)}")
     segments = [table[i] if i in table else Segment(i, f"label_{i}", (128, 174, 128)) for i in present]
     lut = np.zeros(int(array.max()) + 1, np.uint16 if len(present) > 255 else np.uint8)
     lut[present] = np.arange(1, len(present) + 1)

@@ -88,6 +88,8 @@ def _load_image(path: Path, ctx: TaskContext) -> tuple[ImageVolume, list[Path] |
     series = scan.series[0]
     image = read_dicom_series(series, ctx=sub_context(ctx, 0.2, 1.0))
     sources = None if series.is_multiframe else [inst.path for inst in series.instances]
+    if sources is None:
+        warnings.append(f"{path.name}: multi-frame source; a DICOM SEG will reference a new single-frame copy")
     return image, sources, warnings + list(series.warnings)
 
 

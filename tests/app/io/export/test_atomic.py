@@ -90,3 +90,27 @@ def test_cancel_leaves_nothing(cases, tmp_path):
 def test_unknown_format_is_a_value_error(cases, tmp_path):
     with pytest.raises(ValueError, match="unknown export format"):
         export("stl", [cases.make_case()], tmp_path / "out")
+
+
+def test_failed_final_rename_leaves_nothing(cases, tmp_path, monkeypatch):
+    import app.io.export._common as common
+
+    real = os.replace
+
+    def refuse(src, dst):
+        if str(dst) == str(tmp_path / "out"):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real(src, dst)
+
+    monkeypatch.setattr(common.os, "replace", refuse)
+    with pytest.raises(MedwsIOError, match="cannot move the export into place"):
+        export("nifti", [cases.make_case()], tmp_path / "out")
+    assert _leftovers(tmp_path) == []
+
+
+def test_dataset_level_failure_is_an_export_error(cases, tmp_path):
+    case = cases.make_case()
+    case.labels = None
+    with pytest.raises(ExportError, match="no case has a segmentation"):
+        export("nnunet", [case], tmp_path / "out")
+    assert _leftovers(tmp_path) == []
