@@ -7,6 +7,10 @@
   the sdist (hash-pinned); pyradiomics is never installed and none of its code is imported.
 * ``lung1-dicom/``: lung1 converted to a 48-file DICOM CT series (deterministic UIDs).
 * ``phantom/``: the synthetic chest phantom of :mod:`analysis.phantom` as NRRD, labels and DICOM.
+* ``mni152/``: "mni152-t1", the ICBM 2009a T1 template (197×233×189, 1 mm) and its GM/WM maps from
+  the hash-pinned nilearn 0.14.1 **wheel** (never installed), plus ``brain_mask.nii.gz``:
+  **P(GM) + P(WM) > 0.5, holes filled in 3D** (SimpleITK ``BinaryFillhole``); see
+  :mod:`app.io._sample_mni152`. If the wheel cannot be fetched, the notes say so; the rest works.
 * ``samples.json``: a manifest describing what is there.
 
 Every step writes into a temporary folder and renames it into place, so an interrupted fetch
@@ -34,6 +38,7 @@ from typing import Any
 
 from analysis._task import NULL_CONTEXT, TaskContext
 from analysis.phantom import PHANTOM_LABELS, make_ct_phantom
+from app.io import _sample_mni152 as mni
 from app.io._sample_fetch import (
     PIP_TIMEOUT_S,
     SDIST_NAME,
@@ -85,7 +90,7 @@ _PYRADIOMICS_SOURCE = f"{SDIST_NAME} {SDIST_VERSION} sdist (PyPI), data/"
 class _Spec:
     name: str
     modality: str
-    kind: str  # "nrrd" | "dicom" | "phantom"
+    kind: str  # "nrrd" | "nifti" | "dicom" | "phantom"
     rel_path: str
     rel_mask: str | None
     source: str
@@ -141,6 +146,16 @@ _SPECS: tuple[_Spec, ...] = (
         _PHANTOM_SOURCE,
         "the phantom as a 64-file DICOM CT series",
     ),
+    _Spec(
+        "mni152-t1",
+        "MR",
+        "nifti",
+        f"{mni.MNI_DIR}/{mni.T1_FILE}",
+        f"{mni.MNI_DIR}/{mni.MASK_FILE}",
+        mni.SOURCE,
+        f"ICBM 2009a T1 template 197×233×189 1 mm; mask: {mni.MASK_DEFINITION}",
+        {1: "brain"},
+    ),
 )
 _SPEC_BY_NAME = {spec.name: spec for spec in _SPECS}
 
@@ -156,7 +171,8 @@ class SampleInfo:
     modality
         "CT" or "MR".
     kind
-        "nrrd" (a volume file), "dicom" (a folder holding one series) or "phantom" (synthetic NRRD).
+        "nrrd" or "nifti" (a volume file), "dicom" (a folder holding one series) or "phantom"
+        (synthetic NRRD).
     path
         The volume file or DICOM folder (exists only when ``available``).
     mask_path
@@ -247,6 +263,14 @@ class SampleCatalog:
                 "sha256": SDIST_SHA256,
                 "fetched": (self.root / _DATA_DIR).is_dir(),
             },
+            "extra_sources": [
+                {
+                    "package": mni.WHEEL_NAME,
+                    "version": mni.WHEEL_VERSION,
+                    "sha256": mni.WHEEL_SHA256,
+                    "fetched": mni.mni152_ready(self.root),
+                },
+            ],
             "offline": self.offline,
             "notes": list(self.notes),
             "samples": entries,
@@ -365,21 +389,26 @@ def _fetch(*, ctx: TaskContext, offline: bool, timeout_s: float) -> SampleCatalo
         ctx.step(0.0, "samples: phantom")
         _ensure_phantom(root, ctx=_sub(ctx, 0.0, 0.1))
         has_data = _data_ready(root)
+        registry_failed = False
         if not has_data and not offline:
             try:
                 # pip_download_command is looked up here at call time, so patching samples.pip_download_command works
                 target = root / _DATA_DIR
-                _fetch_data(target, ctx=_sub(ctx, 0.1, 0.7), timeout_s=timeout_s, command=pip_download_command)
+                _fetch_data(target, ctx=_sub(ctx, 0.1, 0.6), timeout_s=timeout_s, command=pip_download_command)
                 has_data = True
             except SampleFetchError as exc:
+                registry_failed = True
                 notes.append(f"download failed: {exc.reason}")
                 log.warning("sample download failed: %s", exc)
         if has_data:
-            _ensure_lung1_dicom(root, ctx=_sub(ctx, 0.7, 0.98))
+            _ensure_lung1_dicom(root, ctx=_sub(ctx, 0.6, 0.75))
         else:
             why = "offline requested" if offline else "the registry could not be reached"
             notes.insert(0, f"{OFFLINE_MESSAGE} ({why}; real samples need `medws samples fetch`)")
             log.warning(OFFLINE_MESSAGE)
+        # After a failed download the registry is most likely unreachable: do not wait for pip twice.
+        if not offline and not registry_failed:
+            notes += mni.ensure_mni152_noted(root, ctx=_sub(ctx, 0.75, 0.98), timeout_s=timeout_s)
         catalog = _catalog(root, tuple(notes))
         _write_manifest(root, catalog)
     ctx.step(1.0, "samples ready")

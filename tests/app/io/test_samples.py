@@ -7,6 +7,7 @@ import os
 import sys
 import tarfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pydicom
 import pytest
 
 from analysis._task import Cancelled, TaskContext
-from app.io import _sample_fetch, samples
+from app.io import _sample_fetch, _sample_mni152, samples
 from app.io.errors import MedwsIOError
 from app.io.volume_files import read_volume
 
@@ -313,6 +314,7 @@ def test_fetch_without_build_tools_uses_a_throwaway_venv(tmp_cache, monkeypatch)
     assert sorted(p.name for p in tmp_cache.iterdir()) == [
         ".lock",
         "lung1-dicom",
+        "mni152",
         "phantom",
         "pyradiomics-data",
         "samples.json",
@@ -359,3 +361,102 @@ def test_a_failing_writer_is_a_one_line_error(tmp_cache, monkeypatch):
     with pytest.raises(MedwsIOError, match="cannot write samples: Permission denied"):
         samples.fetch_samples(offline=True)
     assert not any(p.name.startswith(".phantom") for p in tmp_cache.iterdir())
+
+
+# ----------------------------------------------------------------------------- mni152-t1
+def _wheel_with(tmp_path: Path, members: dict[str, bytes]) -> Path:
+    path = tmp_path / "nilearn-0.14.1-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_wheel_extraction_copies_only_the_named_members(tmp_path):
+    wheel = _wheel_with(
+        tmp_path,
+        {
+            "nilearn/datasets/data/t1.nii.gz": b"T1",
+            "nilearn/datasets/data/other.nii.gz": b"no",
+            "../../escaped.txt": b"no",
+            "/abs.txt": b"no",
+        },
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    _sample_fetch.extract_wheel_members(wheel, {"nilearn/datasets/data/t1.nii.gz": "t1.nii.gz"}, out)
+    assert [p.name for p in out.iterdir()] == ["t1.nii.gz"] and (out / "t1.nii.gz").read_bytes() == b"T1"
+    assert not (tmp_path.parent / "escaped.txt").exists()
+    with pytest.raises(samples.SampleFetchError, match="no nilearn/x.nii.gz"):
+        _sample_fetch.extract_wheel_members(wheel, {"nilearn/x.nii.gz": "x.nii.gz"}, out)
+    with pytest.raises(ValueError, match="bare file name"):
+        _sample_fetch.extract_wheel_members(wheel, {"nilearn/datasets/data/t1.nii.gz": "../t1.nii.gz"}, out)
+    (tmp_path / "bad.whl").write_bytes(b"not a zip")
+    with pytest.raises(samples.SampleFetchError, match="cannot unpack"):
+        _sample_fetch.extract_wheel_members(tmp_path / "bad.whl", {}, out)
+
+
+def test_brain_mask_is_gm_plus_wm_above_half_with_holes_filled():
+    zz, yy, xx = np.mgrid[:24, :24, :24]
+    r = np.sqrt((zz - 12) ** 2 + (yy - 12) ** 2 + (xx - 12) ** 2)
+    gm = np.where((r >= 7) & (r < 9), 200, 0).astype(np.uint8)  # a closed shell, P(GM) = 0.78
+    wm = np.where((r >= 5) & (r < 7), 128, 0).astype(np.uint8)  # P(WM) = 0.50: not > 0.5 alone
+    wm[r < 3] = 1  # a "ventricle" of almost-zero probability: must be filled
+    gm[0, 0, :4] = 63  # (63 + 64) / 255 = 0.498 at the border: outside (and not enclosed)
+    wm[0, 0, :4] = 64
+    gm[0, 1, :4] = 64  # (64 + 64) / 255 = 0.502: inside (uint8 values are probabilities × 255)
+    wm[0, 1, :4] = 64
+    mask = _sample_mni152.derive_brain_mask(gm, wm)
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 1}
+    expected = (r < 9).astype(np.uint8)  # the shell and everything it encloses
+    expected[0, 1, :4] = 1
+    np.testing.assert_array_equal(mask, expected)
+    half = np.full((2, 2, 2), 0.25)
+    assert not _sample_mni152.derive_brain_mask(half, half).any()  # exactly 0.5 is not > 0.5
+    probs = _sample_mni152.derive_brain_mask(gm / 255.0, wm / 255.0)  # float maps are probabilities already
+    np.testing.assert_array_equal(probs, mask)
+
+
+def test_an_unfetchable_nilearn_wheel_is_a_note_and_the_other_samples_work(tmp_cache, monkeypatch):
+    samples.fetch_samples(offline=True)
+    for folder in ("pyradiomics-data", "lung1-dicom"):  # real data "already fetched": no pip for them
+        (tmp_cache / folder).mkdir()
+
+    def unreachable(*args, **kwargs):
+        raise samples.SampleFetchError("nilearn", "pip exited with 1: ERROR: no network")
+
+    monkeypatch.setattr(_sample_mni152, "download_wheel", unreachable)
+    catalog = samples.fetch_samples()
+    assert not catalog.offline
+    assert any(n.startswith("mni152-t1 unavailable") and "no network" in n for n in catalog.notes), catalog.notes
+    assert not catalog["mni152-t1"].available and catalog["phantom-ct"].available
+    assert not any(p.name.startswith(".mni152") for p in tmp_cache.iterdir())
+    manifest = json.loads((tmp_cache / samples.MANIFEST_NAME).read_text())
+    assert manifest["extra_sources"][0]["package"] == "nilearn" and not manifest["extra_sources"][0]["fetched"]
+
+    monkeypatch.setattr(_sample_mni152, "download_wheel", lambda *a, **k: pytest.fail("offline must not fetch"))
+    assert not any("mni152" in n for n in samples.fetch_samples(offline=True).notes)
+
+
+@pytest.fixture(scope="session")
+def mni152(fetched) -> samples.SampleInfo:
+    info = fetched["mni152-t1"]
+    if not info.available:
+        pytest.fail("mni152-t1 not fetched: " + "; ".join(fetched.notes))
+    return info
+
+
+@pytest.mark.network
+def test_mni152_t1_and_its_brain_mask_share_one_grid(mni152):
+    assert (mni152.modality, mni152.kind, mni152.labels) == ("MR", "nifti", {1: "brain"})
+    assert "P(GM) + P(WM) > 0.5" in mni152.description and "BinaryFillhole" in mni152.description
+    t1 = read_volume(samples.sample_path("mni152-t1"))
+    mask = read_volume(mni152.mask_path)
+    assert t1.array.shape == (189, 233, 197)
+    np.testing.assert_allclose(t1.geometry.spacing_zyx_mm, (1.0, 1.0, 1.0))
+    assert mask.geometry.same_grid(t1.geometry)
+    assert set(np.unique(mask.array)) == {0, 1}
+    volume_ml = mask.array.sum() * np.prod(mask.geometry.spacing_zyx_mm) / 1000.0
+    assert 1000 <= volume_ml <= 1800, volume_ml
+    # the mask sits on the brain: T1 inside is brighter than the background ring around the head
+    assert float(np.mean(t1.array[mask.array > 0])) > 3 * float(np.mean(t1.array[mask.array == 0]))
