@@ -160,7 +160,7 @@ def fast_header(fh: BinaryIO) -> Dataset | None:
             return None
         elements: dict = {}
         _parse(r, pos, None, implicit, elements, stop_at_pixels=True)
-    except (_Unsupported, OSError, struct.error, UnicodeDecodeError, KeyError):
+    except Exception:  # anything odd (deep nesting, bad lengths...): let pydicom judge the file
         return None
     if any(tag in elements for tag in _MULTIFRAME_TAGS):
         return None
