@@ -232,6 +232,15 @@ class Deidentifier:
             self._cases[original] = f"case_{len(self._cases) + 1:04d}"
         return self._cases[original]
 
+    def reader(self, user_name: str | None) -> str:
+        """Return a pseudonym (``reader_01``...) for a reader's user name ("" stays "")."""
+        if not user_name:
+            return ""
+        key = f"reader:{user_name}"
+        if key not in self._cases:
+            self._cases[key] = f"reader_{sum(k.startswith('reader:') for k in self._cases) + 1:02d}"
+        return self._cases[key]
+
     def mapping(self) -> dict[str, Any]:
         """Return the private re-identification table (patients, cases, UIDs, date offset)."""
         return {

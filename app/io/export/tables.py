@@ -3,8 +3,8 @@
 ``boxes.csv`` / ``boxes.json`` hold one row per box: LPS corners in mm and the range of voxel
 indices ``(z, y, x)`` whose centres lie inside the box (computed through :class:`Geometry`; empty
 when none does), label, kind, confidence and provenance. ``findings.csv`` holds one row per
-finding. With anonymization, case names are pseudonyms and free-text notes are left out
-(they may name the patient).
+finding. With anonymization, case and reader names are pseudonyms and free-text notes are left
+out (they may name the patient).
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def write_case(case: ExportCase, ectx: ExportContext, ctx: TaskContext) -> None:
     state = _state(ectx)
     name = ectx.case_name(case)
     anonymize = ectx.deid is not None
+    who = ectx.deid.reader if ectx.deid is not None else (lambda user: user or "")
     table = case.labels.table if case.labels is not None else None
     for box in ectx.boxes(case):
         rng = voxel_range_zyx(box, case.image.geometry)
@@ -103,8 +104,8 @@ def write_case(case: ExportCase, ectx: ExportContext, ctx: TaskContext) -> None:
                 "confidence": box.confidence,
                 "status": prov.status,
                 "source": prov.source,
-                "created_by": prov.created_by,
-                "edited_by": prov.edited_by or "",
+                "created_by": who(prov.created_by),
+                "edited_by": who(prov.edited_by),
                 "note": "" if anonymize else box.note,
             }
         )
@@ -121,8 +122,8 @@ def write_case(case: ExportCase, ectx: ExportContext, ctx: TaskContext) -> None:
                 "confidence": finding.confidence,
                 "status": prov.status,
                 "source": prov.source,
-                "created_by": prov.created_by,
-                "edited_by": prov.edited_by or "",
+                "created_by": who(prov.created_by),
+                "edited_by": who(prov.edited_by),
                 "note": "" if anonymize else finding.note,
             }
         )

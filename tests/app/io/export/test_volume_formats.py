@@ -85,3 +85,12 @@ def test_csv_boxes_in_lps_and_voxels_and_findings_filtered_by_status_and_reader(
     assert [f["label"] for f in _rows(tmp_path / "acc/findings.csv")] == ["nodule"]
     export("csv", [case], tmp_path / "bob", options=ExportOptions(readers=frozenset({"bob"})))
     assert [r["created_by"] for r in _rows(tmp_path / "bob/boxes.csv")] == ["bob"]
+
+
+def test_anonymized_tables_use_pseudonyms_for_cases_and_readers(cases, tmp_path):
+    case = cases.make_case("Doe_Jane")
+    export("csv", [case], tmp_path / "a", options=ExportOptions(anonymize=True))
+    rows = _rows(tmp_path / "a/boxes.csv")
+    assert {r["case"] for r in rows} == {"case_0001"}
+    assert {r["created_by"] for r in rows} == {"reader_01", "reader_02"}
+    assert "Doe" not in (tmp_path / "a/findings.csv").read_text() + (tmp_path / "a/boxes.json").read_text()
