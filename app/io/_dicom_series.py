@@ -27,10 +27,24 @@ _TILT_WARN_DEG = 0.01
 _SPLIT_ATTRIBUTES = ("echo_number", "temporal_position", "acquisition_number")
 
 
-def _orientation_key(instance: DicomInstance) -> tuple[float, ...] | None:
+#: Direction cosines closer than this are the same orientation (scanners write 6-10 digits).
+_ORIENTATION_TOLERANCE = 1e-3
+
+
+def _orientation_key(instance: DicomInstance, seen: list[tuple[float, ...]]) -> tuple[float, ...] | None:
+    """Return the representative of ``instance``'s orientation among ``seen`` (added when new).
+
+    Compared with a tolerance rather than rounded, so values straddling a rounding boundary stay
+    in one series.
+    """
     if instance.orientation is None:
         return None
-    return tuple(round(v, 3) + 0.0 for v in instance.orientation)
+    for known in seen:
+        if max(abs(a - b) for a, b in zip(known, instance.orientation, strict=True)) < _ORIENTATION_TOLERANCE:
+            return known
+    key = tuple(round(v, 4) + 0.0 for v in instance.orientation)
+    seen.append(key)
+    return key
 
 
 def _normal(orientation: tuple[float, ...]) -> np.ndarray:
@@ -78,8 +92,9 @@ def build_series(headers: Iterable[FileHeader]) -> list[DicomSeries]:
 def _split(instances: list[DicomInstance]) -> list[tuple[str, list[DicomInstance], list[str]]]:
     """Split by image size and orientation, then by echo/temporal/acquisition if positions repeat."""
     by_shape: dict[tuple, list[DicomInstance]] = defaultdict(list)
+    seen: list[tuple[float, ...]] = []
     for inst in instances:
-        by_shape[(inst.rows, inst.columns, _orientation_key(inst))].append(inst)
+        by_shape[(inst.rows, inst.columns, _orientation_key(inst, seen))].append(inst)
     parts = []
     shapes = sorted(by_shape, key=lambda k: (-len(by_shape[k]), str(k)))
     for n, shape in enumerate(shapes):

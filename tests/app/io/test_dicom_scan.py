@@ -225,3 +225,13 @@ def test_dangling_link_is_reported_as_unreadable(write_series, ct_array, tmp_pat
     assert [(os.path.basename(e.path), e.reason) for e in scan.errors] == [
         ("gone.dcm", "cannot read: No such file or directory")
     ]
+
+
+def test_orientation_jitter_across_a_rounding_boundary_stays_one_series(write_series, ct_array, tmp_path):
+    paths = write_series(ct_array[:10], Geometry((10, 64, 64)))
+    for n, path in enumerate(paths):
+        ds = pydicom.dcmread(path)
+        ds.ImageOrientationPatient = [1, 0.00049 if n % 2 else 0.00051, 0, 0, 1, 0]
+        ds.save_as(path)
+    series = _only(scan_dicom([tmp_path / "ct"]))
+    assert len(series.instances) == 10

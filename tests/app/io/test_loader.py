@@ -156,3 +156,9 @@ def test_mutated_ct_small_never_raises_undocumented_errors(mutations):
 def test_phantom_helper_is_realistic():
     ct = phantom_ct((4, 32, 32))
     assert ct.dtype == np.int16 and ct.min() >= -1024 and ct.max() > 500 and len(np.unique(ct)) > 50
+
+
+def test_a_single_dicom_file_loads_as_a_one_slice_series():
+    result = load_path(get_testdata_file("CT_small.dcm"))
+    assert [im.geometry.shape_zyx for im in result.images] == [(1, 128, 128)]
+    assert result.images[0].dtype == np.int16 and result.to_records()[0]["n_files"] == 1
