@@ -16,7 +16,6 @@ from pydicom.data import get_testdata_file
 from app.io.errors import MedwsIOError, NoImageError
 from app.io.loader import info_records, load_first_image, load_path
 from app.model.geometry import Geometry
-from tests.app.io.conftest import phantom_ct
 
 
 def _write_nifti(array: np.ndarray, geometry: Geometry, path: Path) -> Path:
@@ -153,9 +152,9 @@ def test_mutated_ct_small_never_raises_undocumented_errors(mutations):
         assert image.array.ndim == 3 and not image.array.flags.writeable
 
 
-def test_phantom_helper_is_realistic():
-    ct = phantom_ct((4, 32, 32))
-    assert ct.dtype == np.int16 and ct.min() >= -1024 and ct.max() > 500 and len(np.unique(ct)) > 50
+def test_phantom_fixture_is_realistic(ct_array):
+    assert ct_array.dtype == np.int16 and ct_array.min() >= -1024 and ct_array.max() > 500
+    assert len(np.unique(ct_array)) > 50
 
 
 def test_a_single_dicom_file_loads_as_a_one_slice_series():
