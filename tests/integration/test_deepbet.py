@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -44,6 +45,25 @@ def test_deepbet_extracts_a_plausible_brain_from_brain1(real_samples, deepbet):
     centre = np.array(np.nonzero(mask)).mean(axis=1)
     head_centre = np.array(np.nonzero(head)).mean(axis=1)
     assert np.all(np.abs(centre - head_centre)[1:] < 15)
+
+
+def test_deepbet_matches_the_mni152_reference_brain_mask(real_samples, deepbet, capsys):
+    info = get_sample("mni152-t1")
+    assert info.available, "mni152-t1 not fetched: " + "; ".join(real_samples.notes)
+    image, reference = read_volume(info.path), read_volume(info.mask_path)
+    assert reference.geometry.same_grid(image.geometry)
+    start = time.perf_counter()
+    mask = run_model(deepbet, image.array, image.geometry.spacing_zyx_mm, image.geometry.direction)
+    seconds = time.perf_counter() - start
+    assert mask.shape == image.array.shape
+    predicted, truth = mask > 0, reference.array > 0
+    dice = 2.0 * np.logical_and(predicted, truth).sum() / (predicted.sum() + truth.sum())
+    voxel_ml = float(np.prod(image.geometry.spacing_zyx_mm)) / 1000.0
+    volume_ml = predicted.sum() * voxel_ml
+    with capsys.disabled():  # the measurement belongs in the test output, also without -s
+        print(f"\ndeepbet on mni152-t1: Dice {dice:.4f} vs P(GM)+P(WM)>0.5 filled, {seconds:.1f} s on CPU, "
+              f"brain {volume_ml:.0f} ml vs reference {truth.sum() * voxel_ml:.0f} ml")
+    assert dice >= 0.90, dice
 
 
 def test_medws_infer_cli_writes_a_labelmap_on_the_input_grid(real_samples, tmp_path):
