@@ -176,10 +176,12 @@ class LabelVolume:
             raise ValueError(f"label array must be uint8 or uint16, got {self.array.dtype}")
         self._open_edits: list[Edit] | None = None
         self._open_title = ""
-        # coalescing transactions (brush strokes): dense before-images of each write's box,
-        # turned into region diffs in bulk; see :meth:`transaction`.
-        self._before: list[tuple[Box, np.ndarray]] | None = None
-        self._before_voxels = 0
+        # coalescing transactions (brush strokes): one dense backup of the original voxels of a
+        # box that grows to cover every write, diffed against the array in bulk; see transaction().
+        self._coalescing = False
+        self._backup: np.ndarray | None = None
+        self._backup_lo: tuple[int, int, int] = (0, 0, 0)
+        self._backup_hi: tuple[int, int, int] = (0, 0, 0)
 
     # ------------------------------------------------------------ transactions
     @contextmanager
@@ -191,44 +193,64 @@ class LabelVolume:
         title
             Name of the undo step.
         coalesce
-            For many small overlapping writes (a brush stroke): each write only saves a dense
-            copy of its box and assigns, close to the cost of a bare numpy assignment; the
-            region diffs are computed in bulk every ``COALESCE_VOXELS`` saved voxels and when the
-            block ends. The undo step is the same as without coalescing. Inside such a block,
-            :meth:`write` returns the clipped box written, even where no value changed.
+            For many small overlapping writes (a brush stroke): writes only assign, close to the
+            cost of a bare numpy assignment, while one backup of the original voxels grows (in
+            steps of ``COALESCE_MARGIN``) to cover them; the region diff is computed in bulk when
+            the block ends, or earlier when the backup exceeds ``COALESCE_VOXELS``. The undo
+            step is the same as without coalescing. Inside such a block, :meth:`write` returns
+            the clipped box written, even where no value changed.
             Ignored when nested in an outer transaction.
         """
         if self._open_edits is not None:  # nested: join the outer step
             yield
             return
         self._open_edits, self._open_title = [], title
-        self._before, self._before_voxels = ([] if coalesce else None), 0
+        self._coalescing, self._backup = bool(coalesce), None
         try:
             yield
         finally:
-            self._flush_before()
-            self._before = None
+            self._flush_backup()
+            self._coalescing = False
             edits, self._open_edits = self._open_edits, None
             if edits:
                 self.history.push(title, edits)
 
-    #: Saved before-image voxels after which a coalescing transaction computes its diffs.
+    #: Backup size (voxels) beyond which a coalescing transaction diffs and starts a new backup.
     COALESCE_VOXELS = 4_000_000
+    #: Voxels added on each side when the backup box grows (fewer, larger copies along a stroke).
+    COALESCE_MARGIN = 16
 
-    def _flush_before(self) -> None:
-        """Turn the pending before-images into one region-diff atom against the live array."""
-        before = self._before
-        if not before:
+    def _grow_backup(self, box: Box) -> None:
+        """Extend the backup so it covers ``box``; voxels outside the old backup are still original."""
+        shape, m = self.array.shape, self.COALESCE_MARGIN
+        if self._backup is None:  # exactly the first box: a stroke only grows along its path
+            lo = tuple(b.start for b in box)
+            hi = tuple(b.stop for b in box)
+        else:
+            # grow by half the current extent (at least ``m``): amortised linear copying along a stroke
+            g = [max(m, (h - lo_) // 2) for lo_, h in zip(self._backup_lo, self._backup_hi, strict=True)]
+            lo = tuple(o if b.start >= o else max(0, b.start - e)
+                       for b, o, e in zip(box, self._backup_lo, g, strict=True))
+            hi = tuple(o if b.stop <= o else min(n, b.stop + e)
+                       for b, o, n, e in zip(box, self._backup_hi, shape, g, strict=True))
+            if int(np.prod(np.subtract(hi, lo))) > self.COALESCE_VOXELS:
+                self._flush_backup()  # the diff so far is exact: it is taken against the live array
+                self._grow_backup(box)
+                return
+        backup = self.array[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))].copy()
+        if self._backup is not None:  # restore the originals of voxels painted since the last growth
+            backup[tuple(slice(a - n, b - n) for a, b, n in zip(self._backup_lo, self._backup_hi, lo, strict=True))] \
+                = self._backup
+        self._backup, self._backup_lo, self._backup_hi = backup, lo, hi  # type: ignore[assignment]
+
+    def _flush_backup(self) -> None:
+        """Turn the backup into one region-diff atom against the live array (and drop it)."""
+        orig = self._backup
+        if orig is None:
             return
-        self._before, self._before_voxels = [], 0
-        lo = [min(b[a].start for b, _ in before) for a in range(3)]
-        hi = [max(b[a].stop for b, _ in before) for a in range(3)]
-        union = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        self._backup = None
+        union = tuple(slice(a, b) for a, b in zip(self._backup_lo, self._backup_hi, strict=True))
         current = self.array[union]
-        orig = current.copy()
-        z0, y0, x0 = lo
-        for (bz, by, bx), old in reversed(before):  # the first write's before-image wins
-            orig[bz.start - z0:bz.stop - z0, by.start - y0:by.stop - y0, bx.start - x0:bx.stop - x0] = old
         sel = orig != current
         zp = sel.reshape(sel.shape[0], -1).any(axis=1)
         if not zp.any():
@@ -246,20 +268,24 @@ class LabelVolume:
 
     def _write_coalesced(self, clipped: Box, local: Box, mask: np.ndarray | None,
                          values: np.ndarray | int, shape: tuple[int, ...]) -> Box:
-        """Save the box's before-image and assign; the diff is computed by :meth:`_flush_before`."""
-        if isinstance(values, int | np.integer) or np.ndim(values) == 0:
+        """Back up originals the box reaches for the first time, then assign (no per-write diff)."""
+        if type(values) is int or np.ndim(values) == 0:
             value: np.ndarray | int = int(values)  # type: ignore[arg-type]
-            self._ensure_dtype(value)
+            if value > 255 and self.array.dtype == np.uint8:
+                self._ensure_dtype(value)
         else:
             value = np.broadcast_to(np.asarray(values), shape)[local]
             self._ensure_dtype(int(value.max(initial=0)))
+        bz, by, bx = clipped
+        lo, hi = self._backup_lo, self._backup_hi
+        if (self._backup is None or bz.start < lo[0] or by.start < lo[1] or bx.start < lo[2]
+                or bz.stop > hi[0] or by.stop > hi[1] or bx.stop > hi[2]):
+            self._grow_backup(clipped)
         region = self.array[clipped]
-        self._before.append((clipped, region.copy()))  # type: ignore[union-attr]
-        self._before_voxels += region.size
         if mask is None:
             region[...] = value
         else:
-            sel = mask[local]
+            sel = mask if local is _WHOLE else mask[local]
             if sel.dtype != bool:
                 sel = sel.astype(bool)
             if isinstance(value, int):
@@ -267,8 +293,6 @@ class LabelVolume:
             else:
                 np.copyto(region, value, where=sel, casting="unsafe")
         self.changed.emit(clipped)
-        if self._before_voxels > self.COALESCE_VOXELS:
-            self._flush_before()
         return clipped
 
     def _record(self, edit: Edit) -> None:
@@ -310,7 +334,7 @@ class LabelVolume:
                 return None
             offset = [c.start - b.start for c, b in zip(clipped, box, strict=True)]
             local = tuple(slice(o, o + (c.stop - c.start)) for o, c in zip(offset, clipped, strict=True))
-        if self._before is not None:
+        if self._coalescing:
             return self._write_coalesced(clipped, local, mask, values, shape)
         # Hot path of every brush dab (bench/paint.py): one strided read of the box into a
         # contiguous copy, contiguous work on that, one strided write; a scalar label is never

@@ -51,8 +51,9 @@ class PaintTool(Tool):
             self._kernel_key = key
         return self._kernel_cache
 
-    def _dab(self, view: ViewState, centres) -> None:
-        kernel, _ = self._kernel(view)
+    def _dab(self, view: ViewState, centres, kernel: np.ndarray | None = None) -> None:
+        if kernel is None:
+            kernel = self._kernel(view)[0]
         box, mask = stamp(centres, kernel)
         if self._trivial and not self.erase:  # no masking possible: skip it (hot path)
             view.labels.paint(box, mask, view.label_id)
@@ -80,12 +81,13 @@ class PaintTool(Tool):
         zyx = tuple(int(v) for v in zyx)  # type: ignore[assignment]
         if zyx == self._last_zyx:
             return
-        _, half = self._kernel(view)
+        kernel, half = self._kernel(view)
         last = self._last_zyx
-        if all(abs(a - b) <= max(1.0, 0.5 * h) for a, b, h in zip(last, zyx, half, strict=True)):
-            self._dab(view, (zyx,))  # the usual small move: one dab, no interpolation
+        if (abs(last[0] - zyx[0]) <= max(1.0, 0.5 * half[0]) and abs(last[1] - zyx[1]) <= max(1.0, 0.5 * half[1])
+                and abs(last[2] - zyx[2]) <= max(1.0, 0.5 * half[2])):
+            self._dab(view, (zyx,), kernel)  # the usual small move: one dab, no interpolation
         else:
-            self._dab(view, stroke_points(last, zyx, half))
+            self._dab(view, stroke_points(last, zyx, half), kernel)
         self._last_zyx = zyx
 
     def release(self, view: ViewState, zyx: ZYX) -> None:

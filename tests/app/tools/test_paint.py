@@ -138,7 +138,8 @@ def test_transaction_coalesce_gives_same_undo_step(coalesce):
 
 def test_coalesced_stroke_flushes_in_chunks_and_stays_exact(monkeypatch):
     view = make_view((10, 40, 40))
-    monkeypatch.setattr(type(view.labels), "COALESCE_VOXELS", 50)
+    monkeypatch.setattr(type(view.labels), "COALESCE_VOXELS", 2000)
+    monkeypatch.setattr(type(view.labels), "COALESCE_MARGIN", 2)
     tool = PaintTool(PaintParams(radius_mm=2.0, sphere=True))
     view.labels.array[5, 20, :] = 3
     before = view.labels.array.copy()
