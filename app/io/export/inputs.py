@@ -39,8 +39,9 @@ def case_id_for(path: str | os.PathLike[str]) -> str:
     return name or "case"
 
 
-def resample_labels_nearest(labels_zyx: np.ndarray, label_geometry: Geometry,
-                            image_geometry: Geometry) -> tuple[np.ndarray, float]:
+def resample_labels_nearest(
+    labels_zyx: np.ndarray, label_geometry: Geometry, image_geometry: Geometry
+) -> tuple[np.ndarray, float]:
     """Resample a labelmap onto ``image_geometry`` by nearest neighbour, through LPS mm.
 
     Returns
@@ -118,9 +119,13 @@ def _load_labels(path: Path, table_path: Path | None) -> tuple[np.ndarray, Geome
     return array, geometry, table
 
 
-def load_plain_case(image_path: str | os.PathLike[str], labels_path: str | os.PathLike[str] | None,
-                    table_path: str | os.PathLike[str] | None = None, *,
-                    ctx: TaskContext = NULL_CONTEXT) -> tuple[ExportCase, list[str]]:
+def load_plain_case(
+    image_path: str | os.PathLike[str],
+    labels_path: str | os.PathLike[str] | None,
+    table_path: str | os.PathLike[str] | None = None,
+    *,
+    ctx: TaskContext = NULL_CONTEXT,
+) -> tuple[ExportCase, list[str]]:
     """Load IMAGE (DICOM folder/file or volume file) and LABELMAP into an :class:`ExportCase`.
 
     Returns the case and warnings (resampling, several series). Raises :class:`MedwsIOError` with
@@ -135,11 +140,16 @@ def load_plain_case(image_path: str | os.PathLike[str], labels_path: str | os.Pa
         if not geometry.same_grid(image.geometry, tol_mm=1e-2):
             resampled, outside = resample_labels_nearest(array, geometry, image.geometry)
             if outside > MAX_OUTSIDE_FRACTION or (array.any() and not resampled.any()):
-                raise MedwsIOError(labels_path, f"labelmap grid {geometry.shape_zyx} cannot be matched to the image "
-                                                f"{image.geometry.shape_zyx}: {outside:.0%} of labelled voxels fall "
-                                                "outside the image")
-            warnings.append(f"{labels_path.name}: labelmap grid {geometry.shape_zyx} differs from the image grid "
-                            f"{image.geometry.shape_zyx}; resampled with nearest neighbour")
+                raise MedwsIOError(
+                    labels_path,
+                    f"labelmap grid {geometry.shape_zyx} cannot be matched to the image "
+                    f"{image.geometry.shape_zyx}: {outside:.0%} of labelled voxels fall "
+                    "outside the image",
+                )
+            warnings.append(
+                f"{labels_path.name}: labelmap grid {geometry.shape_zyx} differs from the image grid "
+                f"{image.geometry.shape_zyx}; resampled with nearest neighbour"
+            )
             array = resampled
         labels = LabelVolume(image.geometry, table, name=case_id_for(labels_path), array=np.array(array))
     ctx.step(1.0, "loaded")
