@@ -73,6 +73,9 @@ def test_every_basic_profile_tag_is_gone_or_replaced(anonymized):
                 assert str(elem.value) not in original_uids, f"{elem.keyword} keeps an original UID"
             if action == "Z" and elem.keyword not in ("PatientName", "PatientID") and elem.VR not in ("DA", "TM"):
                 assert elem.value in ("", None) or len(elem.value) == 0, elem.keyword
+            original = originals[0].get(elem.tag)
+            if action and "D" in action and elem.VR not in ("SQ", "UI", "DA", "TM", "DT") and original is not None:
+                assert not original.value or elem.value != original.value, f"{elem.keyword} kept its value"
         text = " ".join(_strings(ds))
         for phi in (*PHI, "OTHER-1", "Op^Erator", "19700101"):
             assert phi not in text, (path.name, phi)
