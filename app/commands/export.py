@@ -22,21 +22,42 @@ FORMATS = ("dicom-seg", "seg-nrrd", "nifti", "coco", "nnunet", "csv")
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add ``export`` to the ``medws`` sub-parsers."""
-    p = sub.add_parser("export", help="export images + labels as a dataset (DICOM SEG, seg.nrrd, NIfTI, COCO, "
-                                      "nnU-Net, CSV)")
+    p = sub.add_parser(
+        "export", help="export images + labels as a dataset (DICOM SEG, seg.nrrd, NIfTI, COCO, nnU-Net, CSV)"
+    )
     p.add_argument("out", help="output folder (must not exist or be empty, unless --overwrite)")
     p.add_argument("--format", required=True, choices=FORMATS)
-    p.add_argument("--image", action="append", default=[], metavar="IMAGE",
-                   help="DICOM series folder/file or volume file (repeat with --labels for several cases)")
-    p.add_argument("--labels", action="append", default=[], metavar="LABELMAP",
-                   help="NIfTI/NRRD/.seg.nrrd labelmap of the matching --image")
+    p.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="IMAGE",
+        help="DICOM series folder/file or volume file (repeat with --labels for several cases)",
+    )
+    p.add_argument(
+        "--labels",
+        action="append",
+        default=[],
+        metavar="LABELMAP",
+        help="NIfTI/NRRD/.seg.nrrd labelmap of the matching --image",
+    )
     p.add_argument("--label-table", help="label table: JSON, Slicer .csv/.txt colour table or ITK-SNAP file")
-    p.add_argument("--anonymize", action="store_true",
-                   help="apply the DICOM PS3.15 basic confidentiality profile; pseudonymous case names")
-    p.add_argument("--dates", choices=("shift", "remove", "keep"), default="shift",
-                   help="with --anonymize: shift dates by a per-export offset (default), remove or keep them")
-    p.add_argument("--mapping", help="with --anonymize: write the private re-identification table here "
-                                     "(outside OUT); none is written otherwise")
+    p.add_argument(
+        "--anonymize",
+        action="store_true",
+        help="apply the DICOM PS3.15 basic confidentiality profile; pseudonymous case names",
+    )
+    p.add_argument(
+        "--dates",
+        choices=("shift", "remove", "keep"),
+        default="shift",
+        help="with --anonymize: shift dates by a per-export offset (default), remove or keep them",
+    )
+    p.add_argument(
+        "--mapping",
+        help="with --anonymize: write the private re-identification table here "
+        "(outside OUT); none is written otherwise",
+    )
     p.add_argument("--status", help="review statuses to export, e.g. accepted,edited (session annotations)")
     p.add_argument("--only-labels", help="label ids or names to export, e.g. 1,3,liver")
     p.add_argument("--reader", action="append", help="export annotations of this reader only (repeatable)")
@@ -93,12 +114,16 @@ def run_export(args: argparse.Namespace) -> int:
     from app.io.export.inputs import load_plain_case
 
     if not args.image:
-        print("medws export: give --image IMAGE --labels LABELMAP (session folders are not supported yet)",
-              file=sys.stderr)
+        print(
+            "medws export: give --image IMAGE --labels LABELMAP (session folders are not supported yet)",
+            file=sys.stderr,
+        )
         return 2
     if args.labels and len(args.labels) != len(args.image):
-        print(f"medws export: {len(args.image)} --image but {len(args.labels)} --labels; give them in pairs",
-              file=sys.stderr)
+        print(
+            f"medws export: {len(args.image)} --image but {len(args.labels)} --labels; give them in pairs",
+            file=sys.stderr,
+        )
         return 2
     if args.mapping and not args.anonymize:
         print("medws export: --mapping needs --anonymize", file=sys.stderr)
@@ -113,8 +138,9 @@ def run_export(args: argparse.Namespace) -> int:
     seen: dict[str, int] = {}
     with TqdmContext("loading") as ctx:
         for n, (image, label) in enumerate(zip(args.image, labels, strict=True)):
-            case, warnings = load_plain_case(image, label, args.label_table,
-                                             ctx=_scaled(ctx, n / len(args.image), (n + 1) / len(args.image)))
+            case, warnings = load_plain_case(
+                image, label, args.label_table, ctx=_scaled(ctx, n / len(args.image), (n + 1) / len(args.image))
+            )
             for warning in warnings:
                 print(f"medws export: warning: {warning}", file=sys.stderr)
             seen[case.case_id] = seen.get(case.case_id, 0) + 1
@@ -129,11 +155,17 @@ def run_export(args: argparse.Namespace) -> int:
     if options_kw["statuses"] is not None:
         log.info("--status filters reviewed annotations; plain labelmaps carry no review status")
     options = ExportOptions(
-        anonymize=args.anonymize, deid=DeidOptions(dates=args.dates),
-        mapping_path=Path(args.mapping) if args.mapping else None, label_ids=label_ids,
-        readers=frozenset(args.reader) if args.reader else None, segmentation_type=args.seg_type,
-        dataset_id=args.dataset_id, dataset_name=args.dataset_name, label_suffix=args.label_suffix,
-        overwrite=args.overwrite, **options_kw,
+        anonymize=args.anonymize,
+        deid=DeidOptions(dates=args.dates),
+        mapping_path=Path(args.mapping) if args.mapping else None,
+        label_ids=label_ids,
+        readers=frozenset(args.reader) if args.reader else None,
+        segmentation_type=args.seg_type,
+        dataset_id=args.dataset_id,
+        dataset_name=args.dataset_name,
+        label_suffix=args.label_suffix,
+        overwrite=args.overwrite,
+        **options_kw,
     )
     with TqdmContext(f"export {args.format}") as ctx:
         result = export(args.format, cases, args.out, options=options, ctx=ctx)

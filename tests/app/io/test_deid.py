@@ -40,8 +40,22 @@ def test_remove_dates_option_and_nested_sequences():
 
 
 def test_profile_table_covers_the_core_identifiers():
-    for keyword_tag in (0x00100010, 0x00100020, 0x00100030, 0x00080080, 0x00080090, 0x00080050, 0x0020000D,
-                        0x0020000E, 0x00080018, 0x00200052, 0x00081010, 0x00181000, 0x00100040, 0x00101010):
+    for keyword_tag in (
+        0x00100010,
+        0x00100020,
+        0x00100030,
+        0x00080080,
+        0x00080090,
+        0x00080050,
+        0x0020000D,
+        0x0020000E,
+        0x00080018,
+        0x00200052,
+        0x00081010,
+        0x00181000,
+        0x00100040,
+        0x00101010,
+    ):
         assert keyword_tag in BASIC_PROFILE
     assert len(BASIC_PROFILE) > 280
     assert basic_profile_action(0x00091001) == "X" and basic_profile_action(0x60004000) == "X"

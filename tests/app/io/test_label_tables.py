@@ -20,11 +20,13 @@ ORGAN = Code("SCT", "123037004", "Anatomical Structure")
 
 
 def _table() -> LabelTable:
-    return LabelTable([
-        Segment(1, "liver", (221, 130, 101), category=ORGAN, type=LIVER, status="completed"),
-        Segment(2, "tumour core", (144, 238, 144)),
-        Segment(300, "atlas region 300", (1, 2, 3)),
-    ])
+    return LabelTable(
+        [
+            Segment(1, "liver", (221, 130, 101), category=ORGAN, type=LIVER, status="completed"),
+            Segment(2, "tumour core", (144, 238, 144)),
+            Segment(300, "atlas region 300", (1, 2, 3)),
+        ]
+    )
 
 
 def _same(a: LabelTable, b: LabelTable, *, codes: bool = True, names: bool = True) -> None:

@@ -15,8 +15,9 @@ from app.io.seg_nrrd import (
 from app.model.geometry import Geometry
 from app.model.labels import Code, LabelTable, Segment
 
-OBLIQUE = Geometry((6, 7, 8), (2.5, 0.8, 0.7), (10.0, -20.0, 30.0),
-                   tuple(np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, -1]]).ravel()))
+OBLIQUE = Geometry(
+    (6, 7, 8), (2.5, 0.8, 0.7), (10.0, -20.0, 30.0), tuple(np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, -1]]).ravel())
+)
 MASS = Code("SCT", "4147007", "Mass")
 ALTERED = Code("SCT", "49755003", "Morphologically Altered Structure")
 
@@ -25,8 +26,13 @@ def _labels() -> tuple[np.ndarray, LabelTable]:
     arr = np.zeros(OBLIQUE.shape_zyx, np.uint8)
     arr[1:3, 2:5, 3:6] = 1
     arr[4, 1, 1] = 2
-    table = LabelTable([Segment(1, "tumour", (144, 238, 144), ALTERED, MASS, status="completed"),
-                        Segment(2, "node", (10, 20, 30)), Segment(3, "empty", (1, 1, 1))])
+    table = LabelTable(
+        [
+            Segment(1, "tumour", (144, 238, 144), ALTERED, MASS, status="completed"),
+            Segment(2, "node", (10, 20, 30)),
+            Segment(3, "empty", (1, 1, 1)),
+        ]
+    )
     return arr, table
 
 
@@ -103,9 +109,11 @@ def test_hundreds_of_labels_use_uint16(tmp_path):
 def test_reads_ras_space_and_raw_encoding(tmp_path):
     path = tmp_path / "ras.seg.nrrd"
     data = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    header = ("NRRD0004\ntype: uchar\ndimension: 3\nspace: right-anterior-superior\nsizes: 4 3 2\n"
-              "space directions: (-1,0,0) (0,-2,0) (0,0,3)\nkinds: domain domain domain\nendian: little\n"
-              "encoding: raw\nspace origin: (-5,-6,7)\nSegment0_ID:=S\nSegment0_Name:=x\nSegment0_LabelValue:=5\n\n")
+    header = (
+        "NRRD0004\ntype: uchar\ndimension: 3\nspace: right-anterior-superior\nsizes: 4 3 2\n"
+        "space directions: (-1,0,0) (0,-2,0) (0,0,3)\nkinds: domain domain domain\nendian: little\n"
+        "encoding: raw\nspace origin: (-5,-6,7)\nSegment0_ID:=S\nSegment0_Name:=x\nSegment0_LabelValue:=5\n\n"
+    )
     path.write_bytes(header.encode() + data.tobytes())
     seg = read_seg_nrrd(path)
     assert seg.geometry.same_grid(Geometry((2, 3, 4), (3, 2, 1), (5, 6, 7)))
@@ -123,8 +131,9 @@ def test_slicerio_reads_our_files_like_slicer(tmp_path):
     """slicerio is Slicer's standalone .seg.nrrd reader (not a project dependency: skipped if absent)."""
     slicerio = pytest.importorskip("slicerio")
     arr, table = _labels()
-    info = slicerio.read_segmentation(str(write_seg_nrrd(tmp_path / "s.seg.nrrd", arr, OBLIQUE, table,
-                                                         crop_to_extent=True)))
+    info = slicerio.read_segmentation(
+        str(write_seg_nrrd(tmp_path / "s.seg.nrrd", arr, OBLIQUE, table, crop_to_extent=True))
+    )
     assert info["referenceImageExtentOffset"] == [1, 1, 1]
     ijk_to_lps = np.asarray(info["ijkToLPS"])
     assert np.allclose(ijk_to_lps[:3, 3], OBLIQUE.index_zyx_to_lps((1, 1, 1)))

@@ -49,8 +49,9 @@ def anonymized(cases, tmp_path):
     case = cases.make_case(source_dir=tmp_path / "src", provenance=Provenance(source="net@1", status="accepted"))
     _add_phi(case.source_files)
     originals = [pydicom.dcmread(p) for p in case.source_files]
-    options = ExportOptions(anonymize=True, deid=DeidOptions(date_offset_days=-100),
-                            mapping_path=tmp_path / "private" / "mapping.json")
+    options = ExportOptions(
+        anonymize=True, deid=DeidOptions(date_offset_days=-100), mapping_path=tmp_path / "private" / "mapping.json"
+    )
     export("dicom-seg", [case], tmp_path / "out", options=options)
     out = tmp_path / "out"
     images = sorted(out.glob("case_0001/image/*.dcm"))
@@ -99,12 +100,14 @@ def test_references_between_image_and_seg_stay_valid(anonymized):
     ref = seg.ReferencedSeriesSequence[0]
     assert ref.SeriesInstanceUID == imgs[0].SeriesInstanceUID
     assert {i.ReferencedSOPInstanceUID for i in ref.ReferencedInstanceSequence} <= {d.SOPInstanceUID for d in imgs}
-    px = seg.get_pixels_by_source_instance(source_sop_instance_uids=[d.SOPInstanceUID for d in imgs],
-                                           combine_segments=True)
+    px = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=[d.SOPInstanceUID for d in imgs], combine_segments=True
+    )
     assert np.array_equal(px > 0, case.labels.array > 0)
     # pixels of the image copies are untouched
-    assert np.array_equal(np.stack([d.pixel_array for d in imgs]),
-                          np.stack([pydicom.dcmread(p).pixel_array for p in case.source_files]))
+    assert np.array_equal(
+        np.stack([d.pixel_array for d in imgs]), np.stack([pydicom.dcmread(p).pixel_array for p in case.source_files])
+    )
 
 
 def test_no_phi_in_file_names_or_json_and_mapping_only_where_asked(anonymized):
@@ -120,8 +123,10 @@ def test_no_phi_in_file_names_or_json_and_mapping_only_where_asked(anonymized):
 
 def test_mapping_inside_the_export_is_refused(cases, tmp_path):
     with pytest.raises(ExportError, match="re-identification"):
-        export("nifti", [cases.make_case()], tmp_path / "out",
-               options=ExportOptions(anonymize=True, mapping_path=tmp_path / "out" / "map.json"))
+        export(
+            "nifti",
+            [cases.make_case()],
+            tmp_path / "out",
+            options=ExportOptions(anonymize=True, mapping_path=tmp_path / "out" / "map.json"),
+        )
     assert not (tmp_path / "out").exists()
-
-

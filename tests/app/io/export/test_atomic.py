@@ -21,8 +21,9 @@ def _leftovers(folder):
 def test_one_bad_case_leaves_nothing_and_is_named(cases, tmp_path, fmt):
     good = cases.make_case("good", source_dir=tmp_path / "src")
     bad = cases.make_case("bad_case")
-    bad.labels = LabelVolume(Geometry(bad.image.geometry.shape_zyx, (9, 9, 9)), bad.labels.table,
-                             array=bad.labels.array.copy())  # not on the image grid
+    bad.labels = LabelVolume(
+        Geometry(bad.image.geometry.shape_zyx, (9, 9, 9)), bad.labels.table, array=bad.labels.array.copy()
+    )  # not on the image grid
     if fmt == "csv":
         pytest.skip("the CSV exporter reads no voxels: valid model objects cannot fail per case")
     with pytest.raises(ExportError, match="case bad_case") as info:

@@ -29,8 +29,20 @@ def files(cases, tmp_path):
 
 def test_cli_nifti_with_itksnap_table(files, tmp_path, capsys):
     case, image, labels, table, _ = files
-    rc = main(["export", "--format", "nifti", "--image", str(image), "--labels", str(labels),
-               "--label-table", str(table), str(tmp_path / "out")])
+    rc = main(
+        [
+            "export",
+            "--format",
+            "nifti",
+            "--image",
+            str(image),
+            "--labels",
+            str(labels),
+            "--label-table",
+            str(table),
+            str(tmp_path / "out"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     back = read_volume(tmp_path / "out/ct/labels.nii.gz")
     assert np.array_equal(back.array, case.labels.array)
@@ -39,21 +51,51 @@ def test_cli_nifti_with_itksnap_table(files, tmp_path, capsys):
 
 def test_cli_dicom_seg_from_dicom_folder_anonymized(files, tmp_path, capsys):
     case, _, labels, _, dicom = files
-    rc = main(["export", "--format", "dicom-seg", "--image", str(dicom), "--labels", str(labels), "--anonymize",
-               "--mapping", str(tmp_path / "map.json"), str(tmp_path / "out")])
+    rc = main(
+        [
+            "export",
+            "--format",
+            "dicom-seg",
+            "--image",
+            str(dicom),
+            "--labels",
+            str(labels),
+            "--anonymize",
+            "--mapping",
+            str(tmp_path / "map.json"),
+            str(tmp_path / "out"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     seg = hd.seg.segread(tmp_path / "out/case_0001/seg/SEG00001.dcm")
     images = [pydicom.dcmread(p) for p in sorted((tmp_path / "out/case_0001/image").glob("*.dcm"))]
-    px = seg.get_pixels_by_source_instance(source_sop_instance_uids=[d.SOPInstanceUID for d in images],
-                                           combine_segments=True)
+    px = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=[d.SOPInstanceUID for d in images], combine_segments=True
+    )
     assert np.array_equal(px > 0, case.labels.array > 0)
     assert seg.PatientID == "ANON0001" and json.loads((tmp_path / "map.json").read_text())["patients"]
 
 
 def test_cli_nnunet_with_repeated_pairs(files, tmp_path, capsys):
     _, image, labels, _, dicom = files
-    rc = main(["export", "--format", "nnunet", "--image", str(image), "--labels", str(labels),
-               "--image", str(dicom), "--labels", str(labels), "--dataset-id", "12", str(tmp_path / "raw")])
+    rc = main(
+        [
+            "export",
+            "--format",
+            "nnunet",
+            "--image",
+            str(image),
+            "--labels",
+            str(labels),
+            "--image",
+            str(dicom),
+            "--labels",
+            str(labels),
+            "--dataset-id",
+            "12",
+            str(tmp_path / "raw"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     ds = json.loads((tmp_path / "raw/Dataset012_MedWS/dataset.json").read_text())
     assert ds["numTraining"] == 2 and ds["labels"] == {"background": 0, "label_1": 1, "label_5": 2}
@@ -62,8 +104,11 @@ def test_cli_nnunet_with_repeated_pairs(files, tmp_path, capsys):
 def test_cli_resamples_compatible_grid_with_warning(files, tmp_path, capsys):
     case, image, _, _, _ = files
     g = case.image.geometry
-    fine = Geometry((g.shape_zyx[0] * 2, g.shape_zyx[1], g.shape_zyx[2]),
-                    (g.spacing_zyx_mm[0] / 2, *g.spacing_zyx_mm[1:]), g.origin_lps_mm)
+    fine = Geometry(
+        (g.shape_zyx[0] * 2, g.shape_zyx[1], g.shape_zyx[2]),
+        (g.spacing_zyx_mm[0] / 2, *g.spacing_zyx_mm[1:]),
+        g.origin_lps_mm,
+    )
     upsampled = np.repeat(case.labels.array, 2, axis=0)
     labels = write_volume(upsampled, fine, tmp_path / "in/fine.nii.gz")
     rc = main(["export", "--format", "nifti", "--image", str(image), "--labels", str(labels), str(tmp_path / "out")])
@@ -85,8 +130,23 @@ def test_cli_incompatible_grid_is_a_one_line_error(files, tmp_path, capsys):
 def test_cli_argument_errors(files, tmp_path, capsys):
     _, image, labels, _, _ = files
     assert main(["export", "--format", "csv", str(tmp_path / "o")]) == 2
-    assert main(["export", "--format", "csv", "--image", str(image), "--labels", str(labels), "--labels",
-                 str(labels), str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "--format",
+                "csv",
+                "--image",
+                str(image),
+                "--labels",
+                str(labels),
+                "--labels",
+                str(labels),
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert main(["export", "--format", "csv", "--image", str(image), "--status", "bogus", str(tmp_path / "o")]) == 2
     assert "unknown bogus" in capsys.readouterr().err
 

@@ -35,8 +35,9 @@ def test_rle_matches_pycocotools():
         theirs = mask_api.encode(np.asfortranarray(mask.astype(np.uint8)))
         ours = rle_encode(mask)
         assert rle_to_string(ours["counts"]) == theirs["counts"].decode()
-        assert np.array_equal(mask_api.decode({"size": ours["size"],
-                                               "counts": rle_to_string(ours["counts"]).encode()}), mask)
+        assert np.array_equal(
+            mask_api.decode({"size": ours["size"], "counts": rle_to_string(ours["counts"]).encode()}), mask
+        )
         assert int(mask_api.area(theirs)) == int(mask.sum())
 
 

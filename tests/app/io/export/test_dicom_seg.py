@@ -38,8 +38,7 @@ def _read_back(seg_path, case, source_paths):
 def test_binary_seg_round_trips_voxels_in_lps_and_codes(dicom_case, tmp_path):
     result = export("dicom-seg", [dicom_case], tmp_path / "out")
     assert result.files == ["study1/seg/SEG00001.dcm"]  # originals are referenced, not copied
-    seg, by_instance, placed = _read_back(tmp_path / "out/study1/seg/SEG00001.dcm", dicom_case,
-                                          dicom_case.source_files)
+    seg, by_instance, placed = _read_back(tmp_path / "out/study1/seg/SEG00001.dcm", dicom_case, dicom_case.source_files)
     expected = dicom_case.labels.array
     assert np.array_equal(by_instance, expected)
     assert np.array_equal(placed, expected)

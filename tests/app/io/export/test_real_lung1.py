@@ -64,8 +64,9 @@ def test_lung1_dicom_seg_places_the_tumour_where_the_mask_is(tmp_path):
     px = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, combine_segments=True)
     assert np.array_equal(px > 0, case.labels.array > 0)
     if shutil.which("dciodvfy"):
-        run = subprocess.run(["dciodvfy", str(tmp_path / "out/lung1-dicom/seg/SEG00001.dcm")],
-                             capture_output=True, text=True)
+        run = subprocess.run(
+            ["dciodvfy", str(tmp_path / "out/lung1-dicom/seg/SEG00001.dcm")], capture_output=True, text=True
+        )
         assert not [line for line in run.stderr.splitlines() if line.startswith("Error")]
 
 
