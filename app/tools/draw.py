@@ -34,11 +34,12 @@ class DrawTool(Tool):
     def __init__(self, params: DrawParams | None = None) -> None:
         super().__init__(params)
         self.points_rc: list[tuple[int, int]] = []
+        self._index: int | None = None
 
     def press(self, view: ViewState, zyx: ZYX) -> None:
         """Add a vertex at ``zyx``; the first one fixes the slice."""
         if not self.points_rc:
-            view.slice_index = int(zyx[view.axis])
+            self._index = int(zyx[view.axis])
         self.points_rc.append(view.plane_index(zyx))
 
     def drag(self, view: ViewState, zyx: ZYX) -> None:
@@ -56,7 +57,8 @@ class DrawTool(Tool):
         if len(self.points_rc) < 3:
             self.points_rc = []
             return None
-        box, mask = plane_polygon_edit(view, np.asarray(self.points_rc, float), inside=True, whole_volume=False)
+        box, mask = plane_polygon_edit(view, np.asarray(self.points_rc, float), inside=True, whole_volume=False,
+                                       index=self._index)
         self.points_rc = []
         with view.labels.transaction(self.title):
             return self.paint_masked(view, box, mask, view.label_id)

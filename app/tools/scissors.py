@@ -47,13 +47,13 @@ class ScissorsParams:
     all_segments: bool = field(default=False, metadata={"label": "Erase all segments"})
 
 
-def plane_polygon_edit(view: ViewState, points_rc: np.ndarray, *, inside: bool,
-                       whole_volume: bool) -> tuple[Box, np.ndarray]:
+def plane_polygon_edit(view: ViewState, points_rc: np.ndarray, *, inside: bool, whole_volume: bool,
+                       index: int | None = None) -> tuple[Box, np.ndarray]:
     """Rasterise a polygon drawn in the view plane into a ``zyx`` ``(box, mask)``.
 
     ``points_rc`` are (row, column) indices of the view plane (the two ``zyx`` axes other than
-    ``view.axis``, in order). The mask spans the shown slice, or every slice (broadcast, read-only
-    view) when ``whole_volume``.
+    ``view.axis``, in order). The mask spans slice ``index`` (default: the shown one), or every
+    slice (broadcast, read-only view) when ``whole_volume``.
     """
     shape = view.labels.array.shape
     plane_shape = tuple(n for a, n in enumerate(shape) if a != view.axis)
@@ -65,7 +65,7 @@ def plane_polygon_edit(view: ViewState, points_rc: np.ndarray, *, inside: bool,
         box = tuple(slice(0, n) for n in shape)
         mask = np.broadcast_to(mask, shape)
     else:
-        box = view.slice_box()
+        box = view.slice_box(index)
     return box, mask  # type: ignore[return-value]
 
 
@@ -81,10 +81,11 @@ class ScissorsTool(Tool):
     def __init__(self, params: ScissorsParams | None = None) -> None:
         super().__init__(params)
         self.points_rc: list[tuple[int, int]] = []
+        self._index: int | None = None
 
     def press(self, view: ViewState, zyx: ZYX) -> None:
-        """Start a shape at ``zyx`` (its slice becomes the view's slice)."""
-        view.slice_index = int(zyx[view.axis])
+        """Start a shape at ``zyx``; the cut goes through that point's slice."""
+        self._index = int(zyx[view.axis])
         self.points_rc = [view.plane_index(zyx)]
 
     def drag(self, view: ViewState, zyx: ZYX) -> None:
@@ -105,14 +106,14 @@ class ScissorsTool(Tool):
         self.points_rc = []
         if self.params.shape is ScissorsShape.RECTANGLE:
             pts = rectangle_points(pts[0], pts[-1])
-        self.apply_polygon(view, pts)
+        self.apply_polygon(view, pts, self._index)
 
-    def apply_polygon(self, view: ViewState, points_rc: np.ndarray) -> None:
-        """Cut with a polygon given as view-plane (row, column) vertices; one undo step."""
+    def apply_polygon(self, view: ViewState, points_rc: np.ndarray, index: int | None = None) -> None:
+        """Cut with a polygon of view-plane (row, column) vertices on slice ``index``; one undo step."""
         op = self.params.operation
         inside = op in (ScissorsOp.ERASE_INSIDE, ScissorsOp.FILL_INSIDE)
         box, mask = plane_polygon_edit(view, points_rc, inside=inside,
-                                       whole_volume=self.params.extent is ScissorsExtent.VOLUME)
+                                       whole_volume=self.params.extent is ScissorsExtent.VOLUME, index=index)
         with view.labels.transaction(self.title):
             if op in (ScissorsOp.FILL_INSIDE, ScissorsOp.FILL_OUTSIDE):
                 self.paint_masked(view, box, mask, view.label_id)

@@ -372,3 +372,14 @@ def test_compute_on_snapshot_then_commit_on_live_labels():
     assert not snap.labels.history.can_undo
     MarginTool().commit(view, result)
     assert (view.labels.array == 1).sum() > 32 and view.labels.history.titles() == ["Margin"]
+
+
+def test_scissors_cuts_the_pressed_slice_and_leaves_the_view_alone():
+    view = make_view()
+    view.labels.array[:] = 1
+    view.slice_index = 3
+    tool = ScissorsTool(ScissorsParams(shape=ScissorsShape.RECTANGLE, extent=ScissorsExtent.SLICE))
+    tool.press(view, (12, 0, 0))
+    tool.release(view, (12, 9, 9))
+    assert view.slice_index == 3
+    assert not view.labels.array[12, 0:10, 0:10].any() and view.labels.array[3].all()
