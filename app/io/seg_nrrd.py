@@ -466,6 +466,7 @@ def read_seg_nrrd(path: str | os.PathLike[str]) -> SegNrrd:
     if layers.dtype.kind != "u":
         layers = layers.astype(np.uint16)
     segments = []
+    multi = layers.shape[0] > 1
     n = 0
     while f"Segment{n}_ID" in kv:
         get = kv.get
@@ -483,8 +484,9 @@ def read_seg_nrrd(path: str | os.PathLike[str]) -> SegNrrd:
                 segment_id=get(f"Segment{n}_ID", ""),
                 name=get(f"Segment{n}_Name", f"Segment_{n + 1}"),
                 color_rgb=tuple(int(round(c * 255)) for c in color),  # type: ignore[arg-type]
-                layer=int(get(f"Segment{n}_Layer", "0") or 0),
-                label_value=int(get(f"Segment{n}_LabelValue", n + 1)),
+                # Slicer < 4.11 wrote one 0/1 layer per segment and neither field
+                layer=int(get(f"Segment{n}_Layer") or (n if multi else 0)),
+                label_value=int(get(f"Segment{n}_LabelValue") or (1 if multi else n + 1)),
                 extent_ijk=extent if extent and extent[1] >= extent[0] else None,  # type: ignore[arg-type]
                 tags=tags,
                 category=category,

@@ -140,3 +140,23 @@ def test_slicerio_reads_our_files_like_slicer(tmp_path):
     tumour = next(s for s in info["segments"] if s["name"] == "tumour")
     assert tumour["terminology"]["type"] == ["SCT", "4147007", "Mass"] and tumour["status"] == "completed"
     assert tumour["extent"] == [3, 5, 2, 4, 1, 2] and tumour["labelValue"] == 1
+
+
+def test_reads_old_slicer_files_with_one_layer_per_segment(tmp_path):
+    import gzip
+
+    data = np.zeros((2, 3, 4, 2), np.uint8)  # (z, y, x, segment): list axis fastest
+    data[0, :, :, 0] = 1
+    data[:, 1, 1, 1] = 1  # overlaps segment 0 at z=0
+    header = (
+        "NRRD0004\ntype: unsigned char\ndimension: 4\nspace: left-posterior-superior\nsizes: 2 4 3 2\n"
+        "space directions: none (1,0,0) (0,1,0) (0,0,1)\nkinds: list domain domain domain\n"
+        "endian: little\nencoding: gzip\nspace origin: (0,0,0)\n"
+        "Segment0_ID:=a\nSegment0_Name:=a\nSegment1_ID:=b\nSegment1_Name:=b\n\n"
+    )
+    path = tmp_path / "old.seg.nrrd"
+    path.write_bytes(header.encode() + gzip.compress(data.tobytes()))
+    seg = read_seg_nrrd(path)
+    a, b = seg.segments
+    assert (a.layer, a.label_value, b.layer, b.label_value) == (0, 1, 1, 1)
+    assert np.array_equal(seg.mask(a), data[..., 0] == 1) and np.array_equal(seg.mask(b), data[..., 1] == 1)
