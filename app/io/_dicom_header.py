@@ -246,6 +246,18 @@ def _pixel_location(ds: Dataset, path: Path, size: int) -> tuple[int | None, int
     return offset, length, False
 
 
+def _no_pixels_reason(path: Path, sop_class: str) -> str:
+    """Tell a file without Pixel Data from one whose Pixel Data pydicom dropped as cut off."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(1 << 28)
+    except OSError:
+        data = b""
+    if b"\xe0\x7f\x10\x00" in data or b"\x7f\xe0\x00\x10" in data:
+        return "truncated or corrupt: pixel data has no proper end"
+    return f"no pixel data (SOP class {sop_class or 'unknown'})"
+
+
 def read_header(path: Path) -> FileHeader | NonImageObject:
     """Read one file's header.
 
@@ -294,7 +306,7 @@ def _records(ds: Dataset, path: Path) -> FileHeader | NonImageObject:
     if transfer_syntax == _DEFLATED:
         offset = None  # offsets refer to the inflated stream, not to the file
     if offset is None and not encapsulated:
-        raise _fail(path, f"no pixel data (SOP class {sop_class or 'unknown'})")
+        raise _fail(path, _no_pixels_reason(path, sop_class))
     rows, columns = _int(ds, "Rows"), _int(ds, "Columns")
     if not rows or not columns:
         raise _fail(path, "no Rows/Columns")

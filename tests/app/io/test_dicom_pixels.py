@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import glob
+import io
 
 import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from PIL import Image
 from pydicom.data import get_testdata_file
-from pydicom.uid import JPEGLSLossless, RLELossless
+from pydicom.encaps import encapsulate
+from pydicom.uid import JPEGBaseline8Bit, JPEGLSLossless, RLELossless
 
 import app.io.dicom_pixels as dicom_pixels
 from analysis._task import Cancelled, TaskContext
@@ -193,6 +196,11 @@ LOSSLESS = [
     ("emri_small_jpeg_2k_lossless.dcm", "emri_small.dcm", np.int16),
     ("image_dfl.dcm", "image_dfl.dcm", np.uint8),
     ("JPGLosslessP14SV1_1s_1f_8b.dcm", "JPGLosslessP14SV1_1s_1f_8b.dcm", np.uint8),
+    ("RG1_J2KR.dcm", "RG1_UNCR.dcm", np.int16),
+    ("693_J2KR.dcm", "693_UNCR.dcm", np.int16),
+    ("JPEG2000_UNC.dcm", "JPEG2000_UNC.dcm", np.int16),
+    ("MR-SIEMENS-DICOM-WithOverlays.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm", np.int16),
+    ("explicit_VR-UN.dcm", "explicit_VR-UN.dcm", np.int16),
 ]
 
 
@@ -220,3 +228,32 @@ def test_enhanced_multiframe_ct_frames_follow_position_order():
     assert image.dtype == np.int16 and image.modality == "CT"
     assert np.array_equal(image.array, _pydicom_values("eCT_Supplemental.dcm")[::-1] - 1024)
     assert image.metadata["window"] == (102.0, 49.0)
+
+
+def test_non_integer_rescale_jpeg2000_matches_its_uncompressed_twin():
+    image = read_dicom_series(_series(get_testdata_file("MR2_J2KR.dcm")))
+    assert image.dtype == np.float32
+    assert np.allclose(image.array, _pydicom_values("MR2_UNCR.dcm"), rtol=1e-6, atol=1e-3)
+
+
+def test_cut_off_encapsulated_pixel_data_is_reported_as_truncated():
+    scan = scan_dicom([get_testdata_file("emri_small_jpeg_2k_lossless_too_short.dcm")])
+    assert not scan.series and scan.errors[0].reason.startswith("truncated")
+
+
+def test_grayscale_jpeg_baseline_decodes(write_series, tmp_path):
+    plane = (np.add.outer(np.arange(64), np.arange(64)) * 2).astype(np.uint8)
+    paths = write_series(plane[None].astype(np.int16), Geometry((1, 64, 64)), modality="MR", rescale_intercept=0)
+    buffer = io.BytesIO()
+    Image.fromarray(plane, mode="L").save(buffer, format="JPEG", quality=95)
+    ds = pydicom.dcmread(paths[0])
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = encapsulate([buffer.getvalue()])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.save_as(paths[0], enforce_file_format=True)
+    image = read_dicom_series(_series(tmp_path / "ct"))
+    assert image.dtype == np.uint8
+    reference = np.asarray(Image.open(io.BytesIO(buffer.getvalue())))
+    assert np.abs(image.array[0].astype(int) - reference).max() <= 2
+    assert np.abs(image.array[0].astype(int) - plane).max() <= 8
