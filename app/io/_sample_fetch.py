@@ -51,7 +51,6 @@ class SampleFetchError(MedwsIOError):
     """The real sample data could not be downloaded or unpacked."""
 
 
-
 def _sub(ctx: TaskContext, lo: float, hi: float) -> TaskContext:
     """Return a context mapping [0, 1] progress onto [lo, hi] of ``ctx``."""
 
@@ -59,7 +58,6 @@ def _sub(ctx: TaskContext, lo: float, hi: float) -> TaskContext:
         ctx.report(lo + (hi - lo) * max(0.0, min(1.0, fraction)), message)
 
     return TaskContext(report=report, is_cancelled=ctx.is_cancelled)
-
 
 
 @contextlib.contextmanager

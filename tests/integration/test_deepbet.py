@@ -61,8 +61,10 @@ def test_deepbet_matches_the_mni152_reference_brain_mask(real_samples, deepbet, 
     voxel_ml = float(np.prod(image.geometry.spacing_zyx_mm)) / 1000.0
     volume_ml = predicted.sum() * voxel_ml
     with capsys.disabled():  # the measurement belongs in the test output, also without -s
-        print(f"\ndeepbet on mni152-t1: Dice {dice:.4f} vs P(GM)+P(WM)>0.5 filled, {seconds:.1f} s on CPU, "
-              f"brain {volume_ml:.0f} ml vs reference {truth.sum() * voxel_ml:.0f} ml")
+        print(
+            f"\ndeepbet on mni152-t1: Dice {dice:.4f} vs P(GM)+P(WM)>0.5 filled, {seconds:.1f} s on CPU, "
+            f"brain {volume_ml:.0f} ml vs reference {truth.sum() * voxel_ml:.0f} ml"
+        )
     assert dice >= 0.90, dice
 
 
