@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 #: Decode in worker processes only when there is at least this much compressed data (voxels).
 _PROCESS_MIN_VOXELS = 4 * 512 * 512
 _CHUNK = 4
+#: More decoder processes cost start-up time and memory for little gain.
+_MAX_PROCESSES = 8
 _INT_CANDIDATES = {
     1: ("uint8", "int8", "int16", "int32"),
     2: ("int16", "uint16", "int32"),
@@ -258,16 +260,21 @@ def _fill_all(
     futures: list[Future] = []
     executors: list[Executor] = []
     try:
+        threaded = raw + decode
         if decode and shared is not None:
-            pool = _process_pool(min(n_workers, max(1, len(decode) // _CHUNK)))
-            executors.append(pool)
-            futures += [
-                pool.submit(fill_planes_shared, decode[i : i + _CHUNK], shared.path, plan)
-                for i in range(0, len(decode), _CHUNK)
-            ]
-            threaded = raw
-        else:
-            threaded = raw + decode
+            try:
+                pool = _process_pool(min(n_workers, _MAX_PROCESSES, max(1, len(decode) // _CHUNK)))
+                executors.append(pool)
+                futures += [
+                    pool.submit(fill_planes_shared, decode[i : i + _CHUNK], shared.path, plan)
+                    for i in range(0, len(decode), _CHUNK)
+                ]
+                threaded = raw
+            except (OSError, BrokenProcessPool) as exc:  # no processes here: decode on threads
+                log.warning("decoder processes unavailable (%s); decoding on threads", exc)
+                for future in futures:
+                    future.cancel()
+                futures = []
         if threaded:
             threads = ThreadPoolExecutor(max_workers=min(n_workers, 4), thread_name_prefix="medws-dicom")
             executors.append(threads)
