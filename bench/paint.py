@@ -8,7 +8,12 @@ labelmaps; every dab is timed on its own and medians are reported as JSON on std
 undo diff is computed in bulk at release (a coalescing transaction), so the JSON also gives the
 whole-stroke cost (press + drags + release) per dab and its ratio to the floor.
 
-Run: ``.venv/bin/python bench/paint.py [--strokes 40] [--events 60]``
+Optionally napari's ``Labels.paint`` (3D brush, history blocked per stroke like our transaction)
+runs in a throwaway interpreter that has napari (never a project dependency), fed the same
+strokes over a pipe and alternated with the other two:
+``--napari-python /tmp/napari-venv/bin/python``.
+
+Run: ``.venv/bin/python bench/paint.py [--strokes 40] [--events 60] [--napari-python PY]``
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,12 +79,55 @@ def _medws_stroke(tool: PaintTool, view: ViewState, pts: np.ndarray) -> tuple[li
     return times, release_us
 
 
+_NAPARI_WORKER = r"""
+import json, sys, time
+import numpy as np
+from napari.layers import Labels
+shape, radius = json.loads(sys.stdin.readline())
+layer = Labels(np.zeros(shape, np.uint8))
+layer.data.fill(0)
+layer.brush_size = 2 * radius  # napari's brush size is a diameter
+layer.n_edit_dimensions = 3
+print(json.dumps({"napari": __import__("napari").__version__}), flush=True)
+for line in sys.stdin:
+    pts, value = json.loads(line)
+    times = []
+    with layer.block_history():  # one undo step per stroke, as MedWS's transaction
+        for p in pts:
+            t0 = time.perf_counter_ns()
+            layer.paint(p, value, refresh=False)
+            times.append((time.perf_counter_ns() - t0) / 1e3)
+    print(json.dumps(times), flush=True)
+"""
+
+
+class _Napari:
+    """A napari process painting the strokes it is sent (stdin/stdout JSON lines)."""
+
+    def __init__(self, python: str) -> None:
+        self.proc = subprocess.Popen([python, "-c", _NAPARI_WORKER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.proc.stdin.write(json.dumps([SHAPE, RADIUS_VOX]) + "\n")
+        self.proc.stdin.flush()
+        self.version = json.loads(self.proc.stdout.readline())["napari"]
+
+    def stroke(self, pts: np.ndarray, value: int) -> list[float]:
+        self.proc.stdin.write(json.dumps([pts.tolist(), value]) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark and print its JSON summary."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--strokes", type=int, default=40)
     ap.add_argument("--events", type=int, default=60)
     ap.add_argument("--step", type=float, default=2.0, help="voxels between mouse events")
+    ap.add_argument("--napari-python", default=None, help="interpreter with napari installed (optional)")
     args = ap.parse_args(argv)
 
     geometry = Geometry(SHAPE)
@@ -91,10 +140,14 @@ def main(argv: list[str] | None = None) -> dict:
     labels.array.fill(0)  # fault every page in up front, for both arrays alike
     floor.fill(0)
 
-    # warm-up (kernel cache, first-touch page faults) on both arrays
+    napari = _Napari(args.napari_python) if args.napari_python else None
+    napari_us: list[float] = []
+    # warm-up (kernel cache, first-touch page faults) on every path
     for pts in strokes[:2]:
         _medws_stroke(tool, view, pts)
         _numpy_stroke(floor, kernel, pts, 1)
+        if napari:
+            napari.stroke(pts, 1)
 
     medws_us: list[float] = []
     numpy_us: list[float] = []
@@ -110,6 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             n = _numpy_stroke(floor, kernel, pts, value)
             t, r = _medws_stroke(tool, view, pts)
+        if napari:
+            napari_us += napari.stroke(pts, value)
         medws_us += t
         numpy_us += n
         release_us.append(r)
@@ -142,6 +197,11 @@ def main(argv: list[str] | None = None) -> dict:
         "numpy": np.__version__,
         "machine": platform.machine(),
     }
+    if napari:
+        napari.close()
+        result["napari"] = napari.version
+        result["napari_us_per_dab_median"] = round(statistics.median(napari_us), 2)
+        result["ratio_napari_over_numpy"] = round(statistics.median(napari_us) / med_numpy, 2)
     print(json.dumps(result, indent=2))
     return result
 
