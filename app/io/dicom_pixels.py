@@ -142,7 +142,7 @@ class _SharedBuffer:
     def __init__(self, plan: BufferPlan) -> None:
         nbytes = int(np.prod(plan.shape_zyx)) * np.dtype(plan.buffer_dtype).itemsize
         folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
-        fd, self.path = tempfile.mkstemp(prefix="medws-volume-", dir=folder)
+        fd, self.path = tempfile.mkstemp(prefix=f"medws-volume-{os.getpid()}-", dir=folder)
         try:
             os.ftruncate(fd, nbytes)
             self._mmap = mmap.mmap(fd, nbytes)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import glob
 import io
+import os
 
 import numpy as np
 import pydicom
@@ -20,7 +21,7 @@ from app.model.geometry import Geometry
 
 
 def _shm_files() -> set[str]:
-    return set(glob.glob("/dev/shm/medws-volume-*"))
+    return set(glob.glob(f"/dev/shm/medws-volume-{os.getpid()}-*"))  # this process only: tests may run in parallel
 
 
 def _series(folder):
