@@ -1,19 +1,11 @@
+"""Shared builders for the tool tests."""
+
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from app.model import Geometry, ImageVolume, LabelTable, LabelVolume, Segment
-from app.tools.base import TOOLS, ViewState
-
-
-@pytest.fixture(autouse=True)
-def _restore_tool_registry():
-    """Tests may register tools; put the registry back afterwards."""
-    saved = dict(TOOLS)
-    yield
-    TOOLS.clear()
-    TOOLS.update(saved)
+from app.tools.base import ViewState
 
 
 def make_view(shape=(20, 40, 40), spacing=(1.0, 1.0, 1.0), image=None, n_segments=3, axis=0) -> ViewState:
@@ -26,6 +18,3 @@ def make_view(shape=(20, 40, 40), spacing=(1.0, 1.0, 1.0), image=None, n_segment
     return ViewState(labels, img, label_id=1, axis=axis, slice_index=shape[axis] // 2)
 
 
-@pytest.fixture
-def view() -> ViewState:
-    return make_view()

@@ -4,7 +4,7 @@ import numpy as np
 
 from app.model.masking import EditableArea, EditOptions, Overwrite, clip_box, restrict
 from app.tools.paint import PaintParams, PaintTool
-from tests.app.tools.conftest import make_view
+from tests.app.tools._helpers import make_view
 
 BOX = (slice(10, 11), slice(0, 40), slice(0, 40))
 

@@ -6,7 +6,7 @@ import pytest
 from analysis._brush import sphere_kernel
 from app.tools.erase import EraseParams, EraseTool
 from app.tools.paint import PaintParams, PaintTool
-from tests.app.tools.conftest import make_view
+from tests.app.tools._helpers import make_view
 
 
 def _stroke(tool, view, points):

@@ -18,7 +18,7 @@ from app.tools.mask_volume import MaskVolumeParams, MaskVolumeTool
 from app.tools.scissors import ScissorsExtent, ScissorsOp, ScissorsParams, ScissorsShape, ScissorsTool
 from app.tools.smoothing import SmoothingMethod, SmoothingParams, SmoothingTool
 from app.tools.threshold import AutoRange, ThresholdParams, ThresholdTool
-from tests.app.tools.conftest import make_view
+from tests.app.tools._helpers import make_view
 
 
 def _check_undo_redo(view, before):
@@ -383,3 +383,15 @@ def test_scissors_cuts_the_pressed_slice_and_leaves_the_view_alone():
     tool.release(view, (12, 9, 9))
     assert view.slice_index == 3
     assert not view.labels.array[12, 0:10, 0:10].any() and view.labels.array[3].all()
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+def test_click_tools_work_in_coronal_and_sagittal_views(axis):
+    view = make_view(image=_blob_image(), axis=axis)
+    LevelTraceTool().press(view, (10, 20, 20))
+    region = view.labels.array == 1
+    assert np.unique(np.nonzero(region)[axis]).tolist() == [20]
+    assert region.sum() == 10 * 20
+    view.labels.undo()
+    FloodFillTool(FloodFillParams(tolerance=10)).press(view, (10, 20, 20))
+    assert (view.labels.array == 1).sum() == 10 * 20
