@@ -2,8 +2,9 @@
 
 Same TorchScript 3-D UNet (MONAI ``UNet(spatial_dims=3, channels=(16, 32, 64, 128),
 strides=(2, 2, 2), out_channels=6)``, random weights, fixed seed), same volume, roi 96³,
-overlap 0.25, Gaussian blending in both. Each run is a fresh process (peak RSS from
-``ru_maxrss``); runs alternate. Prints JSON: medians, ratio, identical-label fraction, peak RSS.
+overlap 0.25, Gaussian blending in both; MedWS also with bf16 autocast (off by default).
+Each run is a fresh process (peak RSS from ``ru_maxrss``); runs alternate.
+Prints JSON: medians, ratio, identical-label fraction, peak RSS.
 
     .venv/bin/pip install monai   # bench-only dependency
     .venv/bin/python bench/infer.py [--shape 300,512,512] [--runs 3]
@@ -62,12 +63,11 @@ def _worker(kind: str, work: Path, out: Path) -> dict:
     volume = np.load(work / "volume.npy", mmap_mode="r")
     net = _load_net(work)
     t0 = time.perf_counter()
-    if kind == "medws":
+    if kind.startswith("medws"):
+        from analysis.infer.segment import _torch_predict
         from analysis.infer.sliding_window import sliding_window_labels
 
-        def predict(batch: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                return net(torch.from_numpy(batch)).numpy()
+        predict = _torch_predict(net, "cpu", "softmax", "bf16" if kind == "medws-bf16" else "fp32")
 
         labels = sliding_window_labels(volume[None], predict, ROI, N_CLASSES, overlap=OVERLAP, mode="gaussian")
     else:
@@ -86,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shape", default="300,512,512")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--worker", choices=["medws", "monai"])
+    parser.add_argument("--worker", choices=["medws", "medws-bf16", "monai"])
     parser.add_argument("--work")
     parser.add_argument("--out")
     args = parser.parse_args()
@@ -97,14 +97,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="medws-bench-infer-") as tmp:
         work = Path(tmp)
         _make_inputs(work, shape)  # type: ignore[arg-type]
-        results: dict[str, list[dict]] = {"medws": [], "monai": []}
+        results: dict[str, list[dict]] = {"medws": [], "monai": [], "medws-bf16": []}
         for _ in range(args.runs):
-            for kind in ("monai", "medws"):
+            for kind in ("monai", "medws", "medws-bf16"):
                 out = work / f"{kind}.npy"
                 cmd = [sys.executable, __file__, "--worker", kind, "--work", str(work), "--out", str(out)]
                 proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
                 results[kind].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        a, b = np.load(work / "medws.npy"), np.load(work / "monai.npy")
+        a, b, c = (np.load(work / f"{k}.npy") for k in ("medws", "monai", "medws-bf16"))
         med = {k: statistics.median(r["wall_s"] for r in v) for k, v in results.items()}
         print(json.dumps({
             "shape_zyx": list(shape), "roi": list(ROI), "overlap": OVERLAP, "classes": N_CLASSES, "runs": args.runs,
@@ -112,6 +112,9 @@ def main() -> None:
             "medws_wall_s_median": round(med["medws"], 2), "monai_wall_s_median": round(med["monai"], 2),
             "ratio_medws_over_monai": round(med["medws"] / med["monai"], 3),
             "identical_label_fraction": float((a == b).mean()),
+            "medws_bf16_wall_s_median": round(med["medws-bf16"], 2),
+            "ratio_medws_bf16_over_monai": round(med["medws-bf16"] / med["monai"], 3),
+            "bf16_identical_label_fraction": float((c == b).mean()),
             "medws_peak_rss_mb": round(max(r["peak_rss_mb"] for r in results["medws"])),
             "monai_peak_rss_mb": round(max(r["peak_rss_mb"] for r in results["monai"])),
             "runs_s": {k: [round(r["wall_s"], 2) for r in v] for k, v in results.items()},

@@ -113,11 +113,14 @@ def sliding_window_labels(
                 ctx.step(done / total, "inference")
                 window = volume_czyx[:, z0:z0 + roi[0], y0:y0 + roi[1], x0:x0 + roi[2]]
                 batch = (prepare(window) if prepare else window.astype(np.float32))[None]
-                scores = np.asarray(predict(batch), dtype=np.float32)[0]
+                scores = np.array(predict(batch), dtype=np.float32, copy=None)[0]
                 if scores.shape != (n_classes, *roi):
                     raise ValueError(f"network returned {scores.shape}, expected {(n_classes, *roi)}")
+                if not scores.flags.writeable:
+                    scores = scores.copy()
+                np.multiply(scores, weight, out=scores)
                 dz = z0 - slab_lo
-                acc[:, dz:dz + roi[0], y0:y0 + roi[1], x0:x0 + roi[2]] += scores * weight
+                acc[:, dz:dz + roi[0], y0:y0 + roi[1], x0:x0 + roi[2]] += scores
                 done += 1
         if zi == len(zs) - 1:
             running_argmax(acc[:, : Z - slab_lo], out=labels[slab_lo:Z])
