@@ -217,7 +217,8 @@ def _sort_and_place(instances: list[DicomInstance], info: dict) -> tuple[list[Di
         ratios = diffs / median
         steps = np.rint(ratios)
         deviation = np.abs(ratios - steps)
-        if np.all(steps >= 1) and float(deviation.max()) <= _MULTIPLE_TOLERANCE:
+        fits_grid = np.all(steps >= 1) and float(deviation.max()) <= _MULTIPLE_TOLERANCE
+        if fits_grid and float(steps.sum()) <= 2 * n + 8:  # never pad a volume to more than ~2x its slices
             slots = np.concatenate([[0], np.cumsum(steps).astype(int)]).tolist()
             missing = int(slots[-1] + 1 - n)
             if missing:
