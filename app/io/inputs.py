@@ -24,7 +24,7 @@ def resolve_input(spec: str | os.PathLike[str], *, fetch: bool = False, ctx: Tas
         One line: no such file, or an unknown / unfetched sample.
     """
     text = os.fspath(spec)
-    name = text[len(SAMPLE_PREFIX):] if text.startswith(SAMPLE_PREFIX) else None
+    name = text[len(SAMPLE_PREFIX) :] if text.startswith(SAMPLE_PREFIX) else None
     if name is None and os.path.exists(text):
         return Path(text)
     if name is None and (os.sep in text or "." in Path(text).name):
