@@ -160,6 +160,26 @@ class _SharedBuffer:
             pass
 
 
+def _allocate(shape_zyx: tuple[int, int, int], dtype: str) -> np.ndarray:
+    """Return an uninitialised array in anonymous memory backed by huge pages where possible.
+
+    Touching 150 MB of fresh 4 KiB pages costs ~40k page faults (about as long as reading the
+    pixels from the page cache); with transparent huge pages in ``madvise`` mode, 2 MiB pages cut
+    that to a few hundred.
+    """
+    nbytes = max(1, int(np.prod(shape_zyx)) * np.dtype(dtype).itemsize)
+    try:
+        memory = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except (OSError, AttributeError, ValueError):
+        return np.empty(shape_zyx, dtype)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        try:
+            memory.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:
+            pass
+    return np.frombuffer(memory, dtype=dtype, count=int(np.prod(shape_zyx))).reshape(shape_zyx)
+
+
 def _process_pool(n_workers: int) -> ProcessPoolExecutor:
     mp = multiprocessing.get_context("forkserver")
     mp.set_forkserver_preload(["app.io._dicom_decode", "pydicom.pixels"])
@@ -211,7 +231,7 @@ def read_dicom_series(
     use_processes = n_workers > 1 and len(decode) * rows * columns >= _PROCESS_MIN_VOXELS and len(decode) > 2
     shared = _SharedBuffer(plan.buffer) if use_processes else None
     try:
-        buffer = shared.array if shared else np.empty(plan.buffer.shape_zyx, plan.buffer.buffer_dtype)
+        buffer = shared.array if shared else _allocate(plan.buffer.shape_zyx, plan.buffer.buffer_dtype)
         stats: dict[int, tuple[float, float]] = {}
         ctx.step(0.0, f"Reading {len(tasks)} slices")
         middle = tasks[len(tasks) // 2]
