@@ -9,10 +9,12 @@ GUI thread only, unless a method says otherwise.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
+from typing import Any, ClassVar, TypeVar, get_type_hints
 
 import numpy as np
 
@@ -263,8 +265,6 @@ def set_segment(view: ViewState, new_mask: np.ndarray, title: str, *,
 
 def load_builtin_tools() -> dict[str, type[Tool]]:
     """Import the built-in tool modules (each registers itself like any plug-in) and return ``TOOLS``."""
-    import importlib
-
     for name in BUILTIN_MODULES:
         module = importlib.import_module(f"app.tools.{name}")
         # a registry reset after the first import (tests) must not lose the built-ins
@@ -279,3 +279,44 @@ def load_builtin_tools() -> dict[str, type[Tool]]:
 BUILTIN_MODULES = ("paint", "draw", "erase", "level_trace", "grow_seeds", "fill_between", "threshold",
                    "margin", "hollow", "smoothing", "scissors", "islands", "logical", "mask_volume",
                    "flood_fill")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """What an options panel needs to build one editor for a tool parameter.
+
+    ``kind`` is ``"float"``, ``"int"``, ``"bool"`` or ``"choice"`` (an Enum; ``choices`` lists its
+    members). ``minimum``/``maximum``/``units``/``label`` come from the dataclass field metadata.
+    """
+
+    name: str
+    label: str
+    kind: str
+    default: Any
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    units: str = ""
+
+
+def param_specs(params: Any) -> list[ParamSpec]:
+    """Describe the fields of a tool's ``params`` (an ``@evented`` dataclass) for panel generation.
+
+    The values are read from ``params`` (current values, not class defaults). Any thread.
+    """
+    hints = get_type_hints(type(params))
+    out = []
+    for f in fields(params):
+        hint, meta = hints.get(f.name, type(getattr(params, f.name))), f.metadata
+        if isinstance(hint, type) and issubclass(hint, Enum):
+            kind, choices = "choice", tuple(hint)
+        elif hint is bool:
+            kind, choices = "bool", ()
+        elif hint is int:
+            kind, choices = "int", ()
+        else:
+            kind, choices = "float", ()
+        out.append(ParamSpec(f.name, str(meta.get("label", f.name.replace("_", " ").capitalize())), kind,
+                             getattr(params, f.name), choices, meta.get("min"), meta.get("max"),
+                             str(meta.get("units", ""))))
+    return out

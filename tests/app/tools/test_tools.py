@@ -395,3 +395,17 @@ def test_click_tools_work_in_coronal_and_sagittal_views(axis):
     view.labels.undo()
     FloodFillTool(FloodFillParams(tolerance=10)).press(view, (10, 20, 20))
     assert (view.labels.array == 1).sum() == 10 * 20
+
+
+def test_param_specs_describe_every_builtin_tool_for_panel_generation():
+    from app.tools.base import param_specs
+
+    for cls in load_builtin_tools().values():
+        specs = param_specs(cls().params)
+        for spec in specs:
+            assert spec.kind in {"float", "int", "bool", "choice"} and spec.label
+    specs = {s.name: s for s in param_specs(ScissorsTool().params)}
+    assert specs["operation"].kind == "choice" and ScissorsOp.FILL_INSIDE in specs["operation"].choices
+    margin = param_specs(MarginTool().params)[0]
+    assert (margin.kind, margin.units, margin.minimum) == ("float", "mm", -100.0)
+    assert {s.name: s.kind for s in param_specs(IslandsTool().params)}["min_voxels"] == "int"
