@@ -386,7 +386,13 @@ class LabelVolume:
 
     # -------------------------------------------------------------- undo/redo
     def undo(self) -> bool:
-        """Revert the last step; emit ``changed`` for every box it touched. False if none."""
+        """Revert the last step; emit ``changed`` for every box it touched. False if none.
+
+        Refused (False) while a transaction is open, e.g. Ctrl+Z during a brush stroke: the
+        step being recorded would otherwise absorb the undone voxels.
+        """
+        if self._open_edits is not None:
+            return False
         step = self.history.pop_undo()
         if step is None:
             return False
@@ -396,7 +402,9 @@ class LabelVolume:
         return True
 
     def redo(self) -> bool:
-        """Re-apply the last undone step. False if none."""
+        """Re-apply the last undone step. False if none, or while a transaction is open."""
+        if self._open_edits is not None:
+            return False
         step = self.history.pop_redo()
         if step is None:
             return False

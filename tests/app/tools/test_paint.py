@@ -181,3 +181,15 @@ def test_uint16_promotion_inside_a_coalesced_stroke_undoes_cleanly():
     assert view.labels.array.dtype == np.uint16 and (view.labels.array == 300).sum() == 8
     view.labels.undo()
     assert not view.labels.array.any()
+
+
+def test_undo_is_refused_during_a_stroke():
+    view = make_view()
+    tool = PaintTool(PaintParams(radius_mm=2.0))
+    _stroke(tool, view, [(10, 5, 5), (10, 5, 10)])
+    tool.press(view, (10, 20, 20))
+    assert not view.labels.undo() and not view.labels.redo()
+    tool.release(view, (10, 20, 30))
+    assert view.labels.history.titles() == ["Paint", "Paint"]
+    assert view.labels.undo() and view.labels.undo()
+    assert not view.labels.array.any()
