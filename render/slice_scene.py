@@ -132,6 +132,14 @@ class SliceScene:
         zyx = self.image.image.geometry.lps_to_index_zyx(lps_mm)
         return self.set_slice_index(int(np.rint(zyx[self.axes.slice_axis_zyx])))
 
+    def project_to_plane(self, lps_mm: np.ndarray) -> np.ndarray:
+        """Return the point of the displayed slice plane nearest to ``lps_mm`` (LPS mm)."""
+        p = np.asarray(lps_mm, dtype=float)
+        if self.axes is None:
+            return p
+        d = self.axes.view_direction_lps
+        return p + float((self.focal_lps - p) @ d) * d
+
     def _move_plane_to(self, point_on_plane_lps: np.ndarray) -> None:
         assert self.axes is not None
         d = self.axes.view_direction_lps

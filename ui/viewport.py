@@ -138,13 +138,17 @@ class SliceViewport(_VtkViewport):
     # ------------------------------------------------------------ view → state
     def step_slice(self, delta: int) -> int:
         """Move ``delta`` slices (clamped to the volume); return the slice shown."""
-        index = self.scene.step_slice(delta)
-        self._emit_slice()
-        return index
+        return self.set_slice_index(self.scene.slice_index + int(delta))
 
     def set_slice_index(self, index: int) -> int:
-        """Show slice ``index`` (clamped); return the slice shown."""
+        """Show slice ``index`` (clamped) and return it.
+
+        The linked cursor moves with the slice (ITK-SNAP behaviour), so the other views' crosshair
+        lines and the 3D plane outline follow the scrolled plane.
+        """
         index = self.scene.set_slice_index(index)
+        if self.scene.image is not None:
+            self.state.set_cursor(self.scene.project_to_plane(self.state.cursor_lps))
         self._emit_slice()
         return index
 

@@ -211,3 +211,16 @@ def test_close_stops_timers_and_finalizes(main_window, volume):
     for view in views:
         assert view._closed and not view._render_timer.isActive()
         assert view.scene.image is None
+
+
+def test_scrolling_moves_the_linked_cursor_and_the_other_crosshairs(window, volume):
+    axial = window.grid.slice_views[ViewKind.AXIAL]
+    coronal = window.grid.slice_views[ViewKind.CORONAL]
+    before_index = coronal.scene.slice_index
+    axial.set_slice_index(5)
+    cursor_zyx = np.rint(volume.geometry.lps_to_index_zyx(window.state.cursor_lps)).astype(int)
+    assert cursor_zyx[0] == 5
+    assert coronal.scene.slice_index == before_index  # moving along S keeps the coronal slice
+    points = coronal.scene.crosshair.polydata.GetPoints()
+    horizontal_z = {round(points.GetPoint(i)[2], 6) for i in (0, 1)}
+    assert horizontal_z == {round(float(window.state.cursor_lps[2]), 6)}
