@@ -17,6 +17,7 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
+from pydicom.valuerep import VR
 
 _PIXEL_DATA = 0x7FE00010
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
@@ -30,6 +31,7 @@ _MULTIFRAME_TAGS = (0x00280008, 0x52009230)  # NumberOfFrames, PerFrameFunctiona
 _U16 = struct.Struct("<HH")
 _U32 = struct.Struct("<I")
 _H = struct.Struct("<H")
+_KNOWN_VRS = frozenset(v.value.encode("ascii") for v in VR)
 
 
 class _Unsupported(Exception):
@@ -81,8 +83,8 @@ def _parse(r: _Reader, pos: int, end: int | None, implicit: bool, elements: dict
                 length = _U32.unpack_from(r.buf, pos + 8)[0]
                 header = 12
             else:
-                if not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
-                    raise _Unsupported("bad VR")
+                if vr not in _KNOWN_VRS:
+                    raise _Unsupported("unknown VR")
                 length = _H.unpack_from(r.buf, pos + 6)[0]
                 header = 8
         value_pos = pos + header

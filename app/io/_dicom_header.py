@@ -213,6 +213,10 @@ def _open(path: Path) -> Dataset:
                 fh.seek(0)
                 ds = pydicom.dcmread(fh, defer_size=_DEFER_BYTES, force=force)
                 ds._medws_little_endian = ds.original_encoding[1]
+            # Encoding facts used by the raw-bytes fast path of _get (root dataset only).
+            ds._medws_charset = None
+            charset = _get(ds, "SpecificCharacterSet")
+            ds._medws_charset = charset if isinstance(charset, str) else ""
     except DicomFileError:
         raise
     except InvalidDicomError as exc:
@@ -221,10 +225,6 @@ def _open(path: Path) -> Dataset:
         raise _fail(path, f"cannot read: {exc.strerror or exc}") from None
     except Exception as exc:  # pydicom raises many types on corrupt headers
         raise _fail(path, f"corrupt header ({type(exc).__name__}: {exc})") from None
-    # Encoding facts used by the raw-bytes fast path of _get (root dataset only).
-    ds._medws_charset = None
-    charset = _get(ds, "SpecificCharacterSet")
-    ds._medws_charset = charset if isinstance(charset, str) else ""
     return ds
 
 
