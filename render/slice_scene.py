@@ -59,6 +59,7 @@ class SliceScene:
         self.axes: SliceAxes | None = None
         self._distance_mm = 1000.0
         self._cursor_lps: np.ndarray | None = None
+        self.crosshair_visible = True
         self.annotation.set_title(_TITLES[kind])
 
     # ------------------------------------------------------------------ image
@@ -228,8 +229,15 @@ class SliceScene:
             self.set_slice_through(self._cursor_lps)
         self._draw_crosshair()
 
+    def set_crosshair_visible(self, visible: bool) -> None:
+        """Show or hide the crosshair lines (the linked cursor keeps moving)."""
+        self.crosshair_visible = bool(visible)
+        self.crosshair.set_visible(self.crosshair_visible and self.axes is not None)
+        if self.crosshair_visible:
+            self._draw_crosshair()
+
     def _draw_crosshair(self) -> None:
-        if self.axes is None or self._cursor_lps is None:
+        if self.axes is None or self._cursor_lps is None or not self.crosshair_visible:
             return
         d = self.axes.view_direction_lps
         on_plane = self._cursor_lps - float((self._cursor_lps - self.focal_lps) @ d) * d

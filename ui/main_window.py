@@ -150,6 +150,11 @@ class MainWindow(QMainWindow):
                 toolbar.addAction(action)
         self.layout_actions["2x2"].setChecked(True)
         view_menu.addSeparator()
+        self.crosshair_action = self._action("Show &crosshair", self.set_crosshair_visible, "fa5s.crosshairs", "C")
+        self.crosshair_action.setCheckable(True)
+        self.crosshair_action.setChecked(True)
+        view_menu.addAction(self.crosshair_action)
+        toolbar.addAction(self.crosshair_action)
         reset = self._action("&Reset views", self.reset_views, "fa5s.sync-alt", "Ctrl+R")
         view_menu.addAction(reset)
         toolbar.addAction(reset)
@@ -312,6 +317,11 @@ class MainWindow(QMainWindow):
         for view in self.grid.slice_views.values():
             view.scene.reset_view()
         self.grid.volume_view.scene.reset_view()
+
+    def set_crosshair_visible(self, visible: bool) -> None:
+        """Show or hide the crosshair lines in every slice view."""
+        for view in self.grid.slice_views.values():
+            view.scene.set_crosshair_visible(visible)
 
     def auto_window_level(self) -> None:
         """Back to the image's default window (DICOM header or percentiles)."""

@@ -137,3 +137,17 @@ def test_study_index_import_lists_the_series_and_opens_it(main_window, volume, t
     image = main_window.session.active_image
     assert image is not None and image.geometry.shape_zyx == (40, 64, 80)
     assert np.array_equal(image.array, volume.array)
+
+
+@pytest.mark.gl
+def test_dicom_folder_sends_a_middle_slice_preview_before_the_volume(main_window, volume, tmp_path, qtbot):
+    from app.io.dicom_write import write_dicom_series
+
+    folder = tmp_path / "series"
+    write_dicom_series(volume.array, volume.geometry, folder)
+    previews = []
+    main_window.loader.preview.connect(lambda z, arr: previews.append((z, arr.shape)))
+    with qtbot.waitSignal(main_window.loader.finished, timeout=20000):
+        main_window.open_paths([str(folder)])
+    assert previews and previews[0][1] == (64, 80)
+    assert main_window.session.active_image.geometry.shape_zyx == (40, 64, 80)

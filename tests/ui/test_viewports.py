@@ -224,3 +224,41 @@ def test_scrolling_moves_the_linked_cursor_and_the_other_crosshairs(window, volu
     points = coronal.scene.crosshair.polydata.GetPoints()
     horizontal_z = {round(points.GetPoint(i)[2], 6) for i in (0, 1)}
     assert horizontal_z == {round(float(window.state.cursor_lps[2]), 6)}
+
+
+def test_crosshair_can_be_hidden_and_shown(window):
+    window.crosshair_action.trigger()
+    actors = [v.scene.crosshair.actor for v in window.grid.slice_views.values()]
+    assert not any(a.GetVisibility() for a in actors)
+    window.state.set_cursor(window.state.cursor_lps + 1.0)  # moving the cursor keeps them hidden
+    assert not any(a.GetVisibility() for a in actors)
+    window.crosshair_action.trigger()
+    assert all(a.GetVisibility() for a in actors)
+
+
+def test_left_drag_rotates_the_3d_camera_and_r_resets(window, qtbot):
+    view = window.grid.volume_view
+    camera = view.scene.renderer.GetActiveCamera()
+    before = np.array(camera.GetPosition())
+    qtbot.mousePress(view, LEFT, pos=QPoint(100, 100))
+    for x in range(100, 180, 10):
+        qtbot.mouseMove(view, QPoint(x, 110))
+    qtbot.mouseRelease(view, LEFT, pos=QPoint(180, 110))
+    assert not np.allclose(camera.GetPosition(), before)
+    qtbot.keyClick(view, Qt.Key.Key_R)
+    assert np.allclose(camera.GetPosition(), before, atol=1e-6)
+
+
+def test_dropping_files_opens_them(main_window, volume, tmp_path, qtbot):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from app.io.volume_files import write_image
+
+    path = write_image(volume, tmp_path / "dropped.nrrd")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, LEFT, NO_MOD)
+    with qtbot.waitSignal(main_window.loader.finished, timeout=20000):
+        main_window.dropEvent(event)
+    assert main_window.session.active_image.name == "dropped.nrrd"
