@@ -96,7 +96,10 @@ def _decode(task: PlaneTask) -> np.ndarray:
         except AttributeError:
             # Deflated files must be inflated as a whole dataset first.
             arr = pixel_array(pydicom.dcmread(task.path), index=index)
-    except Exception as exc:  # decoders raise many types on corrupt or unsupported data
+    except BaseException as exc:  # decoders raise many types on corrupt data, some not Exceptions
+        # (pylibjpeg-rle's Rust code raises pyo3's PanicException, a BaseException).
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            raise
         # GDCM reads a few JPEG variants pylibjpeg rejects; it rereads the whole file, so only try
         # it for single-frame files whose codec failed (not for broken encapsulation).
         arr = _decode_with_gdcm(task) if isinstance(exc, RuntimeError) and task.n_frames == 1 else None
