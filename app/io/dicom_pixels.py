@@ -44,6 +44,7 @@ _PROCESS_MIN_VOXELS = 4 * 512 * 512
 _CHUNK = 4
 #: More decoder processes cost start-up time and memory for little gain.
 _MAX_PROCESSES = 8
+_SHM_DIR = "/dev/shm"
 _INT_CANDIDATES = {
     1: ("uint8", "int8", "int16", "int32"),
     2: ("int16", "uint16", "int32"),
@@ -141,8 +142,7 @@ class _SharedBuffer:
 
     def __init__(self, plan: BufferPlan) -> None:
         nbytes = int(np.prod(plan.shape_zyx)) * np.dtype(plan.buffer_dtype).itemsize
-        folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
-        fd, self.path = tempfile.mkstemp(prefix=f"medws-volume-{os.getpid()}-", dir=folder)
+        fd, self.path = tempfile.mkstemp(prefix=f"medws-volume-{os.getpid()}-", dir=_SHM_DIR)
         try:
             os.ftruncate(fd, nbytes)
             self._mmap = mmap.mmap(fd, nbytes)
@@ -158,6 +158,19 @@ class _SharedBuffer:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+def _shm_has_room(nbytes: int) -> bool:
+    """True when /dev/shm can hold ``nbytes`` with room to spare.
+
+    Containers often mount a 64 MB /dev/shm; writing past its end kills the writer with SIGBUS,
+    so a volume that does not fit is decoded on threads instead.
+    """
+    try:
+        stat = os.statvfs(_SHM_DIR)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize > nbytes + (64 << 20)
 
 
 def _allocate(shape_zyx: tuple[int, int, int], dtype: str) -> np.ndarray:
@@ -228,7 +241,12 @@ def read_dicom_series(
     n_workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
     decode = [t for t in tasks if t.pixel_offset is None]
     rows, columns = series.geometry.shape_zyx[1:]
-    use_processes = n_workers > 1 and len(decode) * rows * columns >= _PROCESS_MIN_VOXELS and len(decode) > 2
+    use_processes = (
+        n_workers > 1
+        and len(decode) * rows * columns >= _PROCESS_MIN_VOXELS
+        and len(decode) > 2
+        and _shm_has_room(int(np.prod(plan.buffer.shape_zyx)) * np.dtype(plan.buffer.buffer_dtype).itemsize)
+    )
     shared = _SharedBuffer(plan.buffer) if use_processes else None
     try:
         buffer = shared.array if shared else _allocate(plan.buffer.shape_zyx, plan.buffer.buffer_dtype)
