@@ -61,12 +61,16 @@ class _Plan:
     intercept: float
 
 
-def _stored_range(instance: DicomInstance) -> tuple[int, int]:
-    fmt = instance.pixel_format
-    bits = min(fmt.bits_stored, fmt.bits_allocated)
-    if fmt.pixel_representation:
-        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return 0, (1 << bits) - 1
+def _stored_range(instances: list[DicomInstance]) -> tuple[int, int]:
+    """Widest stored value range that BitsStored/PixelRepresentation allow over ``instances``."""
+    lo, hi = 0, 0
+    for fmt in {inst.pixel_format for inst in instances}:
+        bits = min(max(fmt.bits_stored, 1), max(fmt.bits_allocated, 1))
+        if fmt.pixel_representation:
+            lo, hi = min(lo, -(1 << (bits - 1))), max(hi, (1 << (bits - 1)) - 1)
+        else:
+            hi = max(hi, (1 << bits) - 1)
+    return lo, hi
 
 
 def _smallest_int(lo: float, hi: float, itemsize: int) -> np.dtype | None:
@@ -103,7 +107,7 @@ def _make_plan(series: DicomSeries) -> _Plan:
     if not integer:
         return _Plan(BufferPlan(FLOAT, "float32", shape), np.dtype("float32"), True, slope, intercept)
     stored = np.dtype(next(iter(formats)))
-    lo, hi = _stored_range(instances[0])
+    lo, hi = _stored_range(instances)
     out_lo, out_hi = sorted((lo * slope + intercept, hi * slope + intercept))
     target = _smallest_int(out_lo, out_hi, stored.itemsize)
     if target is not None and target.itemsize == stored.itemsize:
