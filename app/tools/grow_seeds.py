@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from psygnal import evented
 
 from analysis._task import NULL_CONTEXT, TaskContext
-from analysis.segment_ops import grow_from_seeds
+from analysis.segment_ops import edge_image, seeds_box, watershed_from_seeds
+from app.model.labels import Box
 from app.tools.base import EditResult, Tool, ViewState, masked_result, register_tool
 
 
@@ -29,6 +31,9 @@ class GrowSeedsTool(Tool):
     call :meth:`update` to compute the preview (labels are not written), add seeds and call
     :meth:`update` again to refine, then :meth:`apply` writes the preview as one undo step.
     Only unlabeled voxels are filled; locked segments stay untouched.
+
+    The edge image of the working box is kept between updates, so a refinement only re-runs
+    the watershed while the new seeds stay inside that box. One compute at a time per tool.
     """
 
     id = "grow_seeds"
@@ -39,18 +44,28 @@ class GrowSeedsTool(Tool):
     def __init__(self, params: GrowSeedsParams | None = None) -> None:
         super().__init__(params)
         self.preview_result: EditResult | None = None
+        self._edges: tuple[tuple, np.ndarray, Box, np.ndarray] | None = None  # key, image, box, edges
 
     def compute(self, view: ViewState, *, ctx: TaskContext | None = None) -> EditResult | None:
         """Grow from the current labels (any thread on a snapshot). None with < 2 seed labels."""
         if view.image is None:
             raise ValueError("grow from seeds needs an image")
-        grown = grow_from_seeds(view.image.array, view.labels.array, view.spacing_zyx_mm,
-                                sigma_mm=self.params.sigma_mm, margin_fraction=self.params.margin_fraction,
-                                ctx=ctx or NULL_CONTEXT)
-        if grown is None:
+        ctx = ctx or NULL_CONTEXT
+        seeds = view.labels.array
+        if np.count_nonzero(np.bincount(seeds.ravel())[1:]) < 2:  # bincount: no sort of the volume
             return None
-        box, values = grown
-        return masked_result(view, box, values, self.title)
+        box = seeds_box(seeds, self.params.margin_fraction)
+        assert box is not None
+        key = (self.params.sigma_mm, view.spacing_zyx_mm)
+        cached = self._edges
+        if (cached is not None and cached[0] == key and cached[1] is view.image.array
+                and all(c.start <= b.start and b.stop <= c.stop for b, c in zip(box, cached[2], strict=True))):
+            box, edges = cached[2], cached[3]
+        else:
+            edges = edge_image(view.image.array[box], view.spacing_zyx_mm, sigma_mm=self.params.sigma_mm, ctx=ctx)
+            self._edges = (key, view.image.array, box, edges)
+        grown = watershed_from_seeds(edges, seeds[box], view.spacing_zyx_mm, ctx=ctx)
+        return masked_result(view, box, grown, self.title)
 
     def update(self, view: ViewState, *, ctx: TaskContext | None = None) -> EditResult | None:
         """Recompute the preview from the current seeds; returns it (nothing is written)."""

@@ -153,7 +153,9 @@ def test_grow_from_seeds_preview_update_apply():
     # more seeds: a third label inside the bright half refines the result
     view.labels.undo()
     view.labels.array[2:8, 5:25, 18] = 3
+    edges = tool._edges[3]
     tool.update(view)
+    assert tool._edges[3] is edges  # seeds inside the working box: the edge image is reused
     tool.apply(view)
     assert (view.labels.array[3, 10, 16:22] == 3).all() and (view.labels.array[3, 10, 23:25] == 2).all()
 
