@@ -81,9 +81,9 @@ class IslandsTool(Tool):
         if n < 2:
             return None
         old = view.labels.array[box]
-        new = old.copy()
         # new ids are chosen here; :meth:`commit` adds them to the table (GUI thread)
         first = view.labels.table.max_id() + 1
+        new = old.astype(np.uint16) if first + n > 256 else old.copy()  # the label model promotes too
         for k in range(2, n + 1):
             new[cc == k] = first + k - 2
         return masked_result(view, box, new, f"{self.title}: split")

@@ -411,3 +411,12 @@ def test_param_specs_describe_every_builtin_tool_for_panel_generation():
     margin = param_specs(MarginTool().params)[0]
     assert (margin.kind, margin.units, margin.minimum) == ("float", "mm", -100.0)
     assert {s.name: s.kind for s in param_specs(IslandsTool().params)}["min_voxels"] == "int"
+
+
+def test_islands_split_past_label_255_promotes_to_uint16():
+    view = make_view(n_segments=255)
+    view.labels.array[2:5, 2:5, 2:5] = 1
+    view.labels.array[8:14, 10:20, 10:20] = 1
+    IslandsTool(IslandsParams(operation=IslandOp.SPLIT, min_voxels=1)).apply(view)
+    assert view.labels.array.dtype == np.uint16 and (view.labels.array == 256).sum() == 27
+    assert 256 in view.labels.table
