@@ -80,8 +80,16 @@ def ensure_series(cache: Path, syntax: str) -> Path:
 
     geometry = Geometry(SHAPE_ZYX, (1.25, 0.78125, 0.78125), (-200.0, -200.0, -350.0))
     ts = {"explicit": ExplicitVRLittleEndian, "rle": RLELossless}[syntax]
-    write_dicom_series(_phantom(SHAPE_ZYX), geometry, folder, series_description="bench phantom",
-                       uid_seed="medws-bench", window=(400.0, 40.0), transfer_syntax=ts, file_names="shuffled")
+    write_dicom_series(
+        _phantom(SHAPE_ZYX),
+        geometry,
+        folder,
+        series_description="bench phantom",
+        uid_seed="medws-bench",
+        window=(400.0, 40.0),
+        transfer_syntax=ts,
+        file_names="shuffled",
+    )
     marker.write_text("ok")
     return folder
 
@@ -127,7 +135,10 @@ def _worker(kind: str, folder: str) -> dict:
 def _run_worker(kind: str, folder: Path) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--worker", kind, str(folder)],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -190,9 +201,11 @@ def main(argv: list[str] | None = None) -> int:
         "medws": medws,
         "sitk": sitk,
         "ratio_medws_over_sitk": round(medws["median_s"] / sitk["median_s"], 3),
-        "goals": {"ratio<=0.40": medws["median_s"] / sitk["median_s"] <= 0.40,
-                  "int16": medws["dtype"] == "int16",
-                  "peak_rss<=1.6x_raw": medws["peak_rss_over_raw"] <= 1.6},
+        "goals": {
+            "ratio<=0.40": medws["median_s"] / sitk["median_s"] <= 0.40,
+            "int16": medws["dtype"] == "int16",
+            "peak_rss<=1.6x_raw": medws["peak_rss_over_raw"] <= 1.6,
+        },
     }
     print(json.dumps(report, indent=2))
     return 0

@@ -260,8 +260,9 @@ def test_grayscale_jpeg_baseline_decodes(write_series, tmp_path):
     assert np.abs(image.array[0].astype(int) - plane).max() <= 8
 
 
-def test_without_room_in_shared_memory_compressed_series_decode_on_threads(write_series, ct_array, tmp_path,
-                                                                            monkeypatch):
+def test_without_room_in_shared_memory_compressed_series_decode_on_threads(
+    write_series, ct_array, tmp_path, monkeypatch
+):
     write_series(ct_array, Geometry(ct_array.shape), transfer_syntax=RLELossless)
     monkeypatch.setattr(dicom_pixels, "_PROCESS_MIN_VOXELS", 0)
     monkeypatch.setattr(dicom_pixels, "_SHM_DIR", str(tmp_path / "no-shm-here"))
