@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from analysis._brush import sphere_kernel
 from analysis._sitk import from_sitk, run_filter, to_sitk
 from analysis._task import NULL_CONTEXT, TaskContext
 from analysis.classical import largest_components
@@ -284,11 +285,49 @@ def margin(mask: np.ndarray, distance_mm: float, spacing_zyx_mm: Spacing) -> np.
     if not target.any():
         out[box] = ~target if distance_mm < 0 else target
         return out
-    dist = from_sitk(sitk.SignedMaurerDistanceMap(_u8(target, spacing_zyx_mm), insideIsPositive=False,
-                                                  squaredDistance=False, useImageSpacing=True))
-    grown = dist <= abs(distance_mm) + 1e-6
+    grown = dilate_ball(target, abs(distance_mm), spacing_zyx_mm)
     out[box] = grown if distance_mm > 0 else ~grown
     return out
+
+
+#: Above this many (surface voxel × kernel offset) pairs, :func:`dilate_ball` uses a distance map.
+SCATTER_LIMIT = 60_000_000
+
+
+def dilate_ball(mask: np.ndarray, radius_mm: float, spacing_zyx_mm: Spacing) -> np.ndarray:
+    """Exact dilation by a ball of ``radius_mm``: voxels within that distance of a mask voxel centre.
+
+    The nearest mask voxel of any outside voxel is a surface voxel (one with a background face
+    neighbour), so only surface voxels are stamped with the ball's offsets — about 10x faster
+    than a full distance map for the small margins of editing (0.4 s vs 3.9 s for a 2 mm margin
+    of an 11 M-voxel segment, measured here). Large radii on large surfaces fall back to the
+    Maurer distance map (same result). Voxels outside ``mask``'s array are not considered.
+    """
+    m = mask.astype(bool, copy=False)
+    kernel = sphere_kernel(radius_mm, spacing_zyx_mm)
+    half = np.asarray(kernel.shape) // 2
+    interior = m.copy()
+    for ax in range(3):  # erode by the 6-neighbourhood (outside the array counts as mask)
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[ax], hi[ax] = slice(1, None), slice(None, -1)
+        interior[tuple(hi)] &= m[tuple(lo)]
+        interior[tuple(lo)] &= m[tuple(hi)]
+    surface = np.argwhere(m & ~interior)
+    offsets = np.argwhere(kernel) - half
+    if len(surface) * len(offsets) > SCATTER_LIMIT:
+        dist = from_sitk(sitk.SignedMaurerDistanceMap(_u8(m, spacing_zyx_mm), insideIsPositive=False,
+                                                      squaredDistance=False, useImageSpacing=True))
+        return dist <= radius_mm + 1e-6
+    padded = np.zeros(tuple(int(n) + 2 * int(h) for n, h in zip(m.shape, half, strict=True)), bool)
+    core = tuple(slice(int(h), int(h) + n) for h, n in zip(half, m.shape, strict=True))
+    padded[core] = m
+    strides = np.array([padded.shape[1] * padded.shape[2], padded.shape[2], 1], dtype=np.int64)
+    base = (surface + half) @ strides
+    flat = padded.reshape(-1)
+    for off in offsets @ strides:
+        flat[base + off] = True
+    return padded[core].copy()
 
 
 def hollow(mask: np.ndarray, thickness_mm: float, spacing_zyx_mm: Spacing, *,
@@ -317,8 +356,9 @@ def smooth(mask: np.ndarray, method: str, size_mm: float, spacing_zyx_mm: Spacin
     """Smooth one binary mask.
 
     ``method``: ``"median"`` (removes extrusions and fills small holes, kernel radius ``size_mm``),
-    ``"opening"`` (removes extrusions smaller than ``size_mm``), ``"closing"`` (fills holes and
-    gaps smaller than ``size_mm``) or ``"gaussian"`` (blur with sigma ``size_mm``, threshold 0.5).
+    ``"opening"`` (removes extrusions thinner than a ball of radius ``size_mm``), ``"closing"``
+    (fills holes and gaps narrower than that ball; both with exact balls in mm) or
+    ``"gaussian"`` (blur with sigma ``size_mm``, threshold 0.5).
     Works in the bounding box padded by the kernel.
     """
     if method not in SMOOTHING_METHODS:
@@ -329,25 +369,53 @@ def smooth(mask: np.ndarray, method: str, size_mm: float, spacing_zyx_mm: Spacin
     box = mask_box(mask, pad)
     if box is None:
         return out
-    img = _u8(mask[box], spacing_zyx_mm)
-    radius_xyz = [int(r) for r in rad[::-1]]
+    if method in ("opening", "closing"):
+        # exact balls in mm, as :func:`margin`: closing = shrink(grow), opening = grow(shrink)
+        sub = mask[box].astype(bool)
+        ctx.step(0.0, f"smoothing ({method})")
+        if method == "closing":
+            res = ~dilate_ball(~dilate_ball(sub, size_mm, spacing_zyx_mm), size_mm, spacing_zyx_mm)
+        else:
+            res = dilate_ball(~dilate_ball(~sub, size_mm, spacing_zyx_mm), size_mm, spacing_zyx_mm)
+        out[box] = res
+        return out
     if method == "median":
-        f = sitk.BinaryMedianImageFilter()
-        f.SetRadius(radius_xyz)
-        f.SetForegroundValue(1)
-    elif method in ("opening", "closing"):
-        f = (sitk.BinaryMorphologicalOpeningImageFilter() if method == "opening"
-             else sitk.BinaryMorphologicalClosingImageFilter())
-        f.SetKernelType(sitk.sitkBall)
-        f.SetKernelRadius(radius_xyz)
-        f.SetForegroundValue(1)
-    else:
-        f = sitk.SmoothingRecursiveGaussianImageFilter()
-        f.SetSigma(float(size_mm))
-        img = sitk.Cast(img, sitk.sitkFloat32)
+        # majority vote in the (2r+1)^3 box, by separable running sums (10x faster than ITK's
+        # BinaryMedian here; same result away from the volume border, where ITK replicates edges)
+        sub = mask[box].astype(bool)
+        ctx.step(0.0, "smoothing (median)")
+        out[box] = box_sum(sub, rad) * 2 > int(np.prod([2 * r + 1 for r in rad]))
+        return out
+    f = sitk.SmoothingRecursiveGaussianImageFilter()
+    f.SetSigma(float(size_mm))
+    img = sitk.Cast(_u8(mask[box], spacing_zyx_mm), sitk.sitkFloat32)
     res = from_sitk(run_filter(f, ctx, lambda: f.Execute(img), message=f"smoothing ({method})"))
-    out[box] = res >= 0.5 if method == "gaussian" else res > 0
+    out[box] = res >= 0.5
     return out
+
+
+def box_sum(mask: np.ndarray, radius_zyx: Sequence[int]) -> np.ndarray:
+    """Count the True voxels in the ``(2r+1)`` box around every voxel (zero outside the array).
+
+    Separable running sums in uint16: the arithmetic wraps, but every box count is below 2^16
+    (``prod(2r+1) < 65536`` is required), so the differences are exact.
+    """
+    if int(np.prod([2 * int(r) + 1 for r in radius_zyx])) >= 65536:
+        raise ValueError(f"box {radius_zyx} too large for uint16 counts")
+    acc = mask.astype(np.uint16)
+    for ax, r in enumerate(radius_zyx):
+        r = int(r)
+        if r == 0:
+            continue
+        n = acc.shape[ax]
+        pad = [(0, 0)] * 3
+        pad[ax] = (r + 1, r)
+        c = np.cumsum(np.pad(acc, pad), axis=ax, dtype=np.uint16)
+        hi = [slice(None)] * 3
+        lo = [slice(None)] * 3
+        hi[ax], lo[ax] = slice(2 * r + 1, 2 * r + 1 + n), slice(0, n)
+        acc = c[tuple(hi)] - c[tuple(lo)]
+    return acc
 
 
 def smooth_joint(labels: np.ndarray, label_ids: Sequence[int], sigma_mm: float, spacing_zyx_mm: Spacing, *,

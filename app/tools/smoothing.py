@@ -26,10 +26,10 @@ class SmoothingMethod(StrEnum):
 @evented
 @dataclass
 class SmoothingParams:
-    """Method and kernel size (radius, or sigma for Gaussian/joint) in mm."""
+    """Method and kernel size in mm: the ball radius (median, opening, closing) or sigma (Gaussian, joint)."""
 
     method: SmoothingMethod = field(default=SmoothingMethod.MEDIAN, metadata={"label": "Method"})
-    size_mm: float = field(default=3.0, metadata={"label": "Kernel size", "min": 0.1, "max": 50.0, "units": "mm"})
+    size_mm: float = field(default=3.0, metadata={"label": "Radius (sigma)", "min": 0.1, "max": 50.0, "units": "mm"})
 
 
 @register_tool
