@@ -36,6 +36,7 @@ class ImageSliceVisual:
         self.mapper.SliceFacesCameraOn()
         self.mapper.SliceAtFocalPointOn()
         self.mapper.JumpToNearestSliceOn()  # native voxels when the plane is an index plane
+        self.mapper.BorderOn()  # show edge voxels whole (±half a voxel), not cut at their centres
         self.property = vtkImageProperty()
         self.property.SetInterpolationTypeToLinear()
         self.property.SetColorWindow(400.0)

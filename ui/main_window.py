@@ -299,6 +299,8 @@ class MainWindow(QMainWindow):
             self.status.showMessage(f"Opened {len(outcome.images)} image(s)", 5000)
 
     def _on_session_active_image_changed(self, image: ImageVolume | None) -> None:
+        if image is not None and image.geometry.shape_zyx[0] == 1:
+            self.grid.set_layout("axial")  # a single 2-D image: the other views would be empty
         self.state.set_image(VtkImage(image) if image is not None else None)
         self.setWindowTitle(f"MedWS — {image.name}" if image is not None else "MedWS")
 

@@ -262,3 +262,9 @@ def test_dropping_files_opens_them(main_window, volume, tmp_path, qtbot):
     with qtbot.waitSignal(main_window.loader.finished, timeout=20000):
         main_window.dropEvent(event)
     assert main_window.session.active_image.name == "dropped.nrrd"
+
+
+def test_a_single_2d_image_opens_in_the_axial_layout(main_window, make_volume):
+    main_window.session.add_image(make_volume(shape_zyx=(1, 64, 80)))
+    assert main_window.grid.layout_name == "axial"
+    assert main_window.grid.slice_views[ViewKind.AXIAL].scene.n_slices == 1
