@@ -18,6 +18,7 @@ from app.io.errors import DicomFileError
 #: Buffer modes: "stored" keeps stored values (rescaled in place when ``rescale_in_place``),
 #: "float" writes ``stored * slope + intercept`` as float32.
 STORED, FLOAT = "stored", "float"
+_NAN = float("nan")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class BufferPlan:
     buffer_dtype: str
     shape_zyx: tuple[int, int, int]
     rescale_in_place: bool = False
+    collect_stats: bool = True  # min/max per slice: only needed to fill gaps or choose the dtype
 
 
 def _fix_bits(plane: np.ndarray, bits_stored: int) -> None:
@@ -159,13 +161,13 @@ def fill_plane(task: PlaneTask, buffer: np.ndarray, plan: BufferPlan) -> tuple[f
     if plan.mode == STORED:
         if stored is not plane:
             plane[...] = stored
-        lo, hi = float(plane.min()), float(plane.max())
+        lo, hi = (float(plane.min()), float(plane.max())) if plan.collect_stats else (_NAN, _NAN)
         if plan.rescale_in_place:
             rescale_wrapping(plane, task.slope, task.intercept)
         return lo, hi
     np.multiply(stored, np.float32(task.slope), out=plane, casting="unsafe")
     np.add(plane, np.float32(task.intercept), out=plane)
-    return float(plane.min()), float(plane.max())
+    return (float(plane.min()), float(plane.max())) if plan.collect_stats else (_NAN, _NAN)
 
 
 def rescale_wrapping(values: np.ndarray, slope: float, intercept: float) -> None:

@@ -16,6 +16,7 @@ Any thread may call :func:`read_dicom_series`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import mmap
 import multiprocessing
@@ -242,6 +243,9 @@ def read_dicom_series(
     """
     plan = _make_plan(series)
     tasks = _tasks(series)
+    has_gaps = series.geometry.shape_zyx[0] > len(tasks)
+    if plan.decided and not has_gaps:  # skip two passes over every slice
+        plan = dataclasses.replace(plan, buffer=dataclasses.replace(plan.buffer, collect_stats=False))
     n_workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
     decode = [t for t in tasks if t.pixel_offset is None]
     rows, columns = series.geometry.shape_zyx[1:]
@@ -359,8 +363,9 @@ def _physical_slice(plane: np.ndarray, plan: _Plan) -> np.ndarray:
 
 def _finish(buffer: np.ndarray, plan: _Plan, stats: dict[int, tuple[float, float]], series: DicomSeries) -> np.ndarray:
     missing = sorted(set(range(buffer.shape[0])) - set(stats))
-    lo = min(s[0] for s in stats.values())
-    hi = max(s[1] for s in stats.values())
+    if plan.buffer.collect_stats:
+        lo = min(s[0] for s in stats.values())
+        hi = max(s[1] for s in stats.values())
     if plan.buffer.mode == FLOAT:
         if missing:
             buffer[missing] = lo
