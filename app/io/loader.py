@@ -133,6 +133,8 @@ def _split_inputs(path: Path) -> tuple[list[Path], list[Path]]:
     """Return (volume files, other files) under ``path``."""
     from app.io.volume_files import is_volume_file
 
+    if path.is_file() and path.name.upper() == "DICOMDIR":
+        path = path.parent  # a DICOMDIR indexes the files of its media folder: scan them all
     if path.is_file():
         return ([path], []) if is_volume_file(path) else ([], [path])
     files = list(iter_files([path]))

@@ -164,3 +164,10 @@ def test_a_single_dicom_file_loads_as_a_one_slice_series():
     result = load_path(get_testdata_file("CT_small.dcm"))
     assert [im.geometry.shape_zyx for im in result.images] == [(1, 128, 128)]
     assert result.images[0].dtype == np.int16 and result.to_records()[0]["n_files"] == 1
+
+
+def test_pointing_at_a_dicomdir_scans_its_media_folder():
+    result = load_path(get_testdata_file("DICOMDIR"))
+    assert "DICOMDIR" in [o.kind for o in result.non_image]
+    # pydicom's media folder holds header-only test files: each is reported, none crashes the load
+    assert len(result.errors) > 10 and all("\n" not in str(e) for e in result.errors)
