@@ -16,7 +16,7 @@ from analysis.segment_ops import (
     mask_box,
     remove_small_islands,
 )
-from app.model.labels import Box
+from app.model.labels import GENERIC_ANATOMY_COLORS, Box, Segment
 from app.tools.base import ZYX, EditResult, Tool, ViewState, masked_result, register_tool, set_segment
 
 
@@ -89,14 +89,18 @@ class IslandsTool(Tool):
         return masked_result(view, box, new, f"{self.title}: split")
 
     def commit(self, view: ViewState, result: EditResult | None) -> Box | None:
-        """Write the edit; for a split, add the new segments to the table first."""
-        if result is not None and not np.isscalar(result.values):
+        """Write the edit; for a split, first add the new segments (ids chosen by :meth:`compute`)."""
+        if result is not None and result.title.endswith(": split"):
             table = view.labels.table
             values = np.asarray(result.values)
-            for label in np.unique(values[result.mask] if result.mask is not None else values):
-                if int(label) and int(label) not in table:
-                    base = table[view.label_id].name if view.label_id in table else "island"
-                    table.new_segment(f"{base}_{int(label)}")
+            new_ids = [int(v) for v in np.unique(values[result.mask] if result.mask is not None else values)
+                       if int(v) and int(v) != view.label_id]
+            if any(label in table for label in new_ids):  # the table changed since compute()
+                raise ValueError("segment ids of the split were taken meanwhile; run the split again")
+            base = table[view.label_id].name if view.label_id in table else "island"
+            for label in new_ids:
+                color = GENERIC_ANATOMY_COLORS[(label - 1) % len(GENERIC_ANATOMY_COLORS)][1]
+                table.add(Segment(label, f"{base}_{label}", color))
         return super().commit(view, result)
 
     def press(self, view: ViewState, zyx: ZYX) -> None:

@@ -420,3 +420,13 @@ def test_islands_split_past_label_255_promotes_to_uint16():
     IslandsTool(IslandsParams(operation=IslandOp.SPLIT, min_voxels=1)).apply(view)
     assert view.labels.array.dtype == np.uint16 and (view.labels.array == 256).sum() == 27
     assert 256 in view.labels.table
+
+
+def test_islands_split_computed_on_a_snapshot_refuses_taken_ids():
+    view = _islands_view()
+    tool = IslandsTool(IslandsParams(operation=IslandOp.SPLIT, min_voxels=10))
+    result = tool.compute(view.snapshot())
+    view.labels.table.new_segment("someone else's")  # takes id 4 on the live table
+    with pytest.raises(ValueError, match="run the split again"):
+        tool.commit(view, result)
+    assert (view.labels.array == 1).sum() == 628 and not view.labels.history.can_undo
