@@ -5,6 +5,18 @@ of the active tool; one-shot tools (margin, smoothing, ...) are run with ``apply
 nothing of Qt or VTK and never assign into arrays: they compute ``(box, mask)`` and write through
 ``LabelVolume.paint`` / ``write`` inside one ``transaction`` per operation (one undo step).
 GUI thread only, unless a method says otherwise.
+
+Wiring (for the viewer):
+
+* interactive tools (paint, erase, draw, scissors, level tracing, flood fill, island clicks):
+  ``tool.press/drag/release(view, zyx)`` from the viewport's mouse events; ``tool.cancel(view)``
+  on Esc; draw finishes with ``tool.apply(view)`` (Enter / double-click);
+* one-shot tools (threshold, margin, hollow, smoothing, islands, logical, fill between, grow
+  from seeds): ``Job(tool.compute, view.snapshot())`` on a worker, then
+  ``tool.commit(view, result)`` on the GUI thread (or ``tool.apply(view)`` for small volumes);
+* previews that write nothing: ``ThresholdTool.preview``, ``LevelTraceTool.preview``,
+  ``FloodFillTool.preview``, ``GrowSeedsTool.update``;
+* options panels: :func:`param_specs` of ``tool.params``; ``view.options`` (masking) is shared.
 """
 
 from __future__ import annotations
