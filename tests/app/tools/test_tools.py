@@ -339,9 +339,11 @@ def test_draw_polygon_fills_on_apply():
         tool.press(view, p)
     tool.remove_last_point()
     assert not view.labels.array.any()
+    before = view.labels.array.copy()
     tool.apply(view)
     assert (view.labels.array[10] == 1).sum() == 121
     assert view.labels.history.titles() == ["Draw"]
+    _check_undo_redo(view, before)
 
 
 # ----------------------------------------------------------------- mask volume
