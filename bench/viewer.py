@@ -12,7 +12,13 @@ coalesced renders of the coronal and sagittal views, whose crosshair follows the
 The 3D view's plane outline re-renders after scrolling pauses, so it is part of neither. Results
 are printed as JSON.
 
-Run (needs a display): ``xvfb-run -a .venv/bin/python bench/viewer.py [--shape 300,512,512]``
+With ``--napari PYTHON`` (an interpreter that has napari installed, e.g. a venv under /tmp) the
+same volume is opened in napari 2-D and timed the same way: ``viewer.add_image`` then one forced
+draw for the first frame, and ``dims.set_current_step`` plus a forced draw per slice. napari's
+draw is forced with ``viewer.screenshot(canvas_only=True)``, which adds one read-back per frame.
+
+Run (needs a display): ``xvfb-run -a .venv/bin/python bench/viewer.py [--shape 300,512,512]
+[--napari /tmp/napari-venv/bin/python]``
 """
 
 from __future__ import annotations
@@ -45,6 +51,51 @@ def _volume_file(shape_zyx: tuple[int, int, int]) -> Path:
         ct, _, _ = make_ct_phantom(shape_zyx, spacing)
         write_volume(ct, Geometry(shape_zyx, spacing), path, compress=False)
     return path
+
+
+_NAPARI_CHILD = r"""
+import json, statistics, sys, time
+t0, path, repeats = float(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+import numpy as np
+import napari
+arr = np.load(path)
+viewer = napari.Viewer(show=True)
+viewer.window.resize(1400, 950)
+layer = viewer.add_image(arr, contrast_limits=(-1000, 1000), name="ct")
+viewer.screenshot(canvas_only=True, flash=False)
+first = time.time() - t0
+n = arr.shape[0]
+indices = [round(i * (n - 1) / max(1, repeats - 1)) for i in range(repeats)]
+times = []
+for index in indices:
+    start = time.perf_counter()
+    viewer.dims.set_current_step(0, index)
+    viewer.screenshot(canvas_only=True, flash=False)
+    times.append((time.perf_counter() - start) * 1000)
+times.sort()
+print(json.dumps({"first_frame_s": first, "slice_change_ms": {
+    "mean": round(statistics.fmean(times), 2), "median": round(statistics.median(times), 2),
+    "p95": round(times[int(0.95 * (len(times) - 1))], 2), "n": len(times)},
+    "napari": napari.__version__}))
+viewer.close()
+"""
+
+
+def _run_napari(python: str, path: Path, repeats: int) -> dict:
+    """Time napari on the same voxels (saved once as .npy next to the NIfTI)."""
+    npy = path.with_suffix(".npy")
+    if not npy.is_file():
+        import numpy as np
+
+        from app.io.volume_files import read_volume
+
+        np.save(npy, read_volume(path).array)
+    t0 = time.time()
+    proc = subprocess.run([python, "-c", _NAPARI_CHILD, repr(t0), str(npy), str(repeats)],
+                          capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _child(path: str, t0: float, repeats: int) -> None:
@@ -103,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", default="300,512,512", help="z,y,x voxels")
     parser.add_argument("--repeats", type=int, default=100, help="distinct slices to time")
+    parser.add_argument("--napari", metavar="PYTHON", help="also time napari with this interpreter")
     parser.add_argument("--child", nargs=2, metavar=("PATH", "T0"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -125,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }
+    if args.napari:
+        report["napari_2d"] = _run_napari(args.napari, path, args.repeats)
     print(json.dumps(report, indent=2))
     return 0
 
