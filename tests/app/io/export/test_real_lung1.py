@@ -1,6 +1,6 @@
 """Every format on the real lung1 CT + tumour mask (pyradiomics sample), geometry checked in LPS.
 
-Skipped when the sample is not fetched (``medws samples fetch``).
+The samples are fetched once per machine by the session fixture ``real_samples`` (network).
 """
 
 from __future__ import annotations
@@ -14,23 +14,20 @@ import numpy as np
 import pydicom
 import pytest
 
-from app.io.errors import MedwsIOError
 from app.io.export import export
 from app.io.export._common import ExportOptions
 from app.io.export.inputs import load_plain_case
 from app.io.seg_nrrd import read_seg_nrrd
 from app.io.volume_files import read_volume
 
+pytestmark = [pytest.mark.network, pytest.mark.usefixtures("real_samples")]
+
 
 def _sample(name):
     from app.io.samples import get_sample
 
-    try:
-        info = get_sample(name)
-    except MedwsIOError as exc:
-        pytest.skip(str(exc))
-    if not info.available:
-        pytest.skip(f"sample {name} is not fetched (run `medws samples fetch`)")
+    info = get_sample(name)
+    assert info.available, f"sample {name} missing after fetch"
     return info
 
 
