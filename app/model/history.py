@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -46,9 +47,9 @@ class Step:
     title: str
     edits: tuple[Edit, ...]
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
-        """Memory held by this step."""
+        """Memory held by this step (computed once; steps are immutable)."""
         return sum(e.nbytes for e in self.edits)
 
 
@@ -68,19 +69,23 @@ class History:
         self.min_steps = min_steps
         self._undo: deque[Step] = deque()
         self._redo: list[Step] = []
+        self._undo_bytes = 0  # running total of the undo stack, kept in step with _undo
 
     def push(self, title: str, edits: list[Edit]) -> None:
         """Record a new step; clears redo and prunes the oldest steps beyond the budget."""
-        self._undo.append(Step(title, tuple(edits)))
+        step = Step(title, tuple(edits))
+        self._undo.append(step)
+        self._undo_bytes += step.nbytes
         self._redo.clear()
-        while len(self._undo) > self.min_steps and self.nbytes > self.max_bytes:
-            self._undo.popleft()
+        while len(self._undo) > self.min_steps and self._undo_bytes > self.max_bytes:
+            self._undo_bytes -= self._undo.popleft().nbytes
 
     def pop_undo(self) -> Step | None:
         """Take the most recent step for undoing (moves it to redo)."""
         if not self._undo:
             return None
         step = self._undo.pop()
+        self._undo_bytes -= step.nbytes
         self._redo.append(step)
         return step
 
@@ -90,6 +95,7 @@ class History:
             return None
         step = self._redo.pop()
         self._undo.append(step)
+        self._undo_bytes += step.nbytes
         return step
 
     @property
@@ -104,8 +110,8 @@ class History:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the undo stack."""
-        return sum(s.nbytes for s in self._undo)
+        """Memory held by the undo stack (kept as a running total: O(1))."""
+        return self._undo_bytes
 
     def titles(self) -> list[str]:
         """Undo step titles, oldest first."""
