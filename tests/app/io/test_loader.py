@@ -129,6 +129,7 @@ def _on_alarm(signum, frame):
     raise _Hang("loading a mutated file took more than 10 s")
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGALRM"), reason="the hang guard needs SIGALRM (POSIX)")
 @pytest.mark.parametrize("name", sorted(_FUZZ_FILES))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutations=st.lists(_mutation, min_size=1, max_size=4))
