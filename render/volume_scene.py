@@ -133,9 +133,12 @@ class VolumeScene:
     def set_image(self, image: VtkImage | None, default_window: tuple[float, float] | None = None) -> None:
         """Show ``image`` from the front (anterior view, superior up) or nothing."""
         self.image = image
-        if image is not None and image.image.modality not in ("CT", ""):
-            if self.volume.preset_name.startswith("ct_"):
+        if image is not None:  # CT presets are in HU: keep them for CT only
+            is_ct = image.image.modality == "CT"
+            if not is_ct and self.volume.preset_name.startswith("ct_"):
                 self.volume.preset_name = "mr_default"
+            elif is_ct and self.volume.preset_name == "mr_default":
+                self.volume.preset_name = "ct_bone"
         self.volume.set_image(image, default_window)
         if image is None:
             self.planes.set_visible(False)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import qtawesome as qta
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from app.controllers.jobs import Job
 from app.model.geometry import Geometry
@@ -177,6 +177,15 @@ class MainWindow(QMainWindow):
             volume_menu.addAction(action)
             self.volume_preset_actions[name] = action
         self.volume_preset_actions["ct_bone"].setChecked(True)
+        toolbar.addSeparator()
+        toolbar.addWidget(QLabel(" 3D: "))
+        self.volume_preset_combo = QComboBox()
+        self.volume_preset_combo.setToolTip("3D rendering preset")
+        for name, preset in VOLUME_PRESETS.items():
+            self.volume_preset_combo.addItem(preset.title, name)
+        self.volume_preset_combo.activated.connect(
+            lambda i: self.set_volume_preset(self.volume_preset_combo.itemData(i)))
+        toolbar.addWidget(self.volume_preset_combo)
 
     def _connect(self) -> None:
         self.loader.started.connect(lambda text: self.status.set_busy(True, f"Loading {text}…"))
@@ -302,6 +311,7 @@ class MainWindow(QMainWindow):
         if image is not None and image.geometry.shape_zyx[0] == 1:
             self.grid.set_layout("axial")  # a single 2-D image: the other views would be empty
         self.state.set_image(VtkImage(image) if image is not None else None)
+        self._show_volume_preset(self.grid.volume_view.scene.volume.preset_name)  # MR switches preset
         self.setWindowTitle(f"MedWS — {image.name}" if image is not None else "MedWS")
 
     def _on_view_hovered(self, lps_mm: np.ndarray) -> None:
@@ -333,7 +343,11 @@ class MainWindow(QMainWindow):
     def set_volume_preset(self, name: str) -> None:
         """Apply a 3D transfer-function preset."""
         self.grid.volume_view.scene.volume.set_preset(name)
+        self._show_volume_preset(name)
+
+    def _show_volume_preset(self, name: str) -> None:
         self.volume_preset_actions[name].setChecked(True)
+        self.volume_preset_combo.setCurrentIndex(self.volume_preset_combo.findData(name))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         """Cancel background jobs, then close the viewports (finalising their render windows)."""

@@ -268,3 +268,18 @@ def test_a_single_2d_image_opens_in_the_axial_layout(main_window, make_volume):
     main_window.session.add_image(make_volume(shape_zyx=(1, 64, 80)))
     assert main_window.grid.layout_name == "axial"
     assert main_window.grid.slice_views[ViewKind.AXIAL].scene.n_slices == 1
+
+
+def test_volume_preset_combo_and_menu_stay_in_sync(main_window, make_volume):
+    combo = main_window.volume_preset_combo
+    combo.activated.emit(combo.findData("mip"))
+    volume_visual = main_window.grid.volume_view.scene.volume
+    assert volume_visual.preset_name == "mip" and main_window.volume_preset_actions["mip"].isChecked()
+    main_window.volume_preset_actions["ct_lung"].trigger()
+    assert combo.currentData() == "ct_lung" and volume_visual.preset_name == "ct_lung"
+    mr = make_volume()
+    object.__setattr__(mr, "modality", "MR")
+    main_window.session.add_image(mr)
+    assert volume_visual.preset_name == "mr_default" and combo.currentData() == "mr_default"
+    main_window.session.add_image(make_volume())  # CT again: back to a CT preset
+    assert volume_visual.preset_name == "ct_bone" and combo.currentData() == "ct_bone"
