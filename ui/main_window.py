@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         self.loader.preview.connect(self._on_loader_preview)
         self.loader.loaded.connect(self._on_loader_loaded)
         self.loader.cancelled.connect(lambda: self.status.showMessage("Loading cancelled", 5000))
+        self.loader.cancelled.connect(self._clear_preview)
         self.loader.finished.connect(lambda: self.status.set_busy(False))
         self.status.cancel_requested.connect(self.loader.cancel)
         self.session.active_image_changed.connect(self._on_session_active_image_changed)
@@ -293,10 +294,20 @@ class MainWindow(QMainWindow):
         axial.scene.set_image(VtkImage(preview))
         axial.scene.set_window_level(*preview.default_window())
 
+    def _clear_preview(self) -> None:
+        """Drop a preview left in the axial view by a load that failed or was cancelled."""
+        axial = self.grid.slice_views[ViewKind.AXIAL].scene
+        if axial.image is not None and axial.image is not self.state.image:
+            axial.set_image(self.state.image)
+            if self.state.image is not None:
+                axial.set_cursor(self.state.cursor_lps)
+                axial.set_window_level(*self.state.window_level)
+
     def _on_loader_loaded(self, outcome: LoadOutcome) -> None:
         self.last_errors = list(outcome.errors)
         for image in outcome.images:
             self.session.add_image(image, activate=image is outcome.images[0])
+        self._clear_preview()
         if outcome.errors:
             text = "\n".join(outcome.errors)
             log.warning("could not open:\n%s", text)

@@ -151,3 +151,12 @@ def test_dicom_folder_sends_a_middle_slice_preview_before_the_volume(main_window
         main_window.open_paths([str(folder)])
     assert previews and previews[0][1] == (64, 80)
     assert main_window.session.active_image.geometry.shape_zyx == (40, 64, 80)
+
+
+@pytest.mark.gl
+def test_a_failed_load_removes_its_preview(main_window, volume):
+    main_window._on_loader_preview(20, np.asarray(volume.array[20]))
+    axial = main_window.grid.slice_views[ViewKind.AXIAL].scene
+    assert axial.image is not None
+    main_window._on_loader_loaded(LoadOutcome(errors=["x.dcm: broken"]))
+    assert axial.image is None
