@@ -16,6 +16,9 @@ class MedwsIOError(Exception):
         self.reason = " ".join(str(reason).split())  # force one line
         super().__init__(f"{self.path}: {self.reason}")
 
+    def __reduce__(self):  # picklable, so worker processes can return it
+        return (type(self), (self.path, self.reason))
+
 
 class DicomFileError(MedwsIOError):
     """One DICOM file is corrupt, truncated, not DICOM, unsupported or unreadable."""

@@ -23,3 +23,12 @@ def test_missing_file_and_unknown_sample_are_one_line_errors(tmp_path):
 def test_bare_and_prefixed_sample_names(real_samples):
     assert resolve_input("lung1").name == "lung1_image.nrrd"
     assert resolve_input("sample:lung1-dicom").is_dir()
+
+
+def test_io_errors_survive_pickling_for_worker_processes():
+    import pickle
+
+    from app.io.errors import DicomFileError
+
+    err = pickle.loads(pickle.dumps(DicomFileError("/data/a.dcm", "truncated\nfile")))
+    assert type(err) is DicomFileError and str(err) == "/data/a.dcm: truncated file"
