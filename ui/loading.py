@@ -38,10 +38,10 @@ class LoadOutcome:
     errors: list[str] = field(default_factory=list)
 
 
-def resolve_input(spec: str) -> Path:
+def resolve_input(spec: str, ctx: TaskContext | None = None) -> Path:
     """Return the path of ``spec``: an existing path, ``sample:NAME``, or a bare sample name.
 
-    May download a sample the first time (worker thread only).
+    A missing sample is fetched first (may download; worker thread only), reporting to ``ctx``.
     """
     name = spec[len(SAMPLE_PREFIX):] if spec.startswith(SAMPLE_PREFIX) else None
     if name is None and os.path.exists(spec):
@@ -50,7 +50,9 @@ def resolve_input(spec: str) -> Path:
         raise MedwsIOError(spec, "no such file or folder")
     from app.io.samples import sample_path  # may not exist yet on old checkouts: ImportError
 
-    return Path(sample_path(name or spec))
+    if ctx is None:
+        return Path(sample_path(name or spec))
+    return Path(sample_path(name or spec, fetch=True, ctx=ctx))
 
 
 def _read_one(path: Path, ctx: TaskContext, on_preview: Callable[[int, np.ndarray], None]) -> LoadOutcome:
@@ -111,7 +113,7 @@ def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
             if spec.startswith(SERIES_PREFIX):
                 one = _read_indexed_series(spec[len(SERIES_PREFIX):], sub, preview)
             else:
-                one = _read_one(resolve_input(spec), sub, preview)
+                one = _read_one(resolve_input(spec, sub), sub, preview)
         except Cancelled:
             raise
         except Exception as exc:  # noqa: BLE001 - reported to the user, one line per input
