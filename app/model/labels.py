@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from psygnal import Signal
 
+from app.model.annotations import Provenance
 from app.model.geometry import Geometry
 from app.model.history import Edit, History
 
@@ -51,6 +52,7 @@ class Segment:
     """One label of a segmentation: id (voxel value), name, colour and optional terminology.
 
     ``color_rgb`` is 0–255 per channel. ``category``/``type`` follow DICOM CID 7150/7151.
+    ``provenance`` says who/what made the segment and its review status (None: not recorded).
     """
 
     id: int
@@ -61,6 +63,7 @@ class Segment:
     visible: bool = True
     locked: bool = False
     status: str = "in_progress"
+    provenance: Provenance | None = None
 
 
 class LabelTable:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from psygnal import Signal
 
 from app.model.annotations import BoxSet, FindingSet
@@ -15,6 +18,12 @@ class Session:
 
     Signals: ``image_added(ImageVolume)``, ``active_image_changed(ImageVolume | None)``,
     ``segmentation_added(LabelVolume)``. GUI thread only.
+
+    Attributes kept by the session folder (:mod:`app.session`): ``uid`` (random hex, stable across
+    saves), ``study_uid`` (StudyInstanceUID of the open study, the key used to find its session;
+    falls back to the active image's metadata), ``sources`` (references to the source images:
+    UIDs and paths, never pixels; kept even when the images are not loaded) and ``measurements``
+    (JSON-ready dicts, reserved for the measurement tool).
     """
 
     image_added = Signal(object)
@@ -27,6 +36,10 @@ class Session:
         self.boxes = BoxSet()
         self.findings = FindingSet()
         self._active_image: ImageVolume | None = None
+        self.uid: str = uuid.uuid4().hex
+        self.study_uid: str | None = None
+        self.sources: list[dict[str, Any]] = []
+        self.measurements: list[dict[str, Any]] = []
 
     @property
     def active_image(self) -> ImageVolume | None:
