@@ -69,6 +69,14 @@ class ImageSliceVisual:
         self.property.SetColorLevel(float(level))
         self._request_render()
 
+    def set_interpolation(self, linear: bool) -> None:
+        """Linear (smooth) or nearest-neighbour (voxels visible as blocks) in-plane sampling."""
+        if linear:
+            self.property.SetInterpolationTypeToLinear()
+        else:
+            self.property.SetInterpolationTypeToNearest()
+        self._request_render()
+
     def close(self) -> None:
         """Remove the prop from the renderer and drop the image reference."""
         self._renderer.RemoveViewProp(self.actor)

@@ -155,6 +155,11 @@ class MainWindow(QMainWindow):
         self.crosshair_action.setChecked(True)
         view_menu.addAction(self.crosshair_action)
         toolbar.addAction(self.crosshair_action)
+        self.smooth_action = self._action("&Smooth slices (linear interpolation)", self.set_smooth_slices,
+                                          "fa5s.adjust", "S")
+        self.smooth_action.setCheckable(True)
+        self.smooth_action.setChecked(True)
+        view_menu.addAction(self.smooth_action)
         reset = self._action("&Reset views", self.reset_views, "fa5s.sync-alt", "Ctrl+R")
         view_menu.addAction(reset)
         toolbar.addAction(reset)
@@ -345,6 +350,11 @@ class MainWindow(QMainWindow):
         """Show or hide the crosshair lines in every slice view."""
         for view in self.grid.slice_views.values():
             view.scene.set_crosshair_visible(visible)
+
+    def set_smooth_slices(self, smooth: bool) -> None:
+        """Linear or nearest-neighbour display of the slice views."""
+        for view in self.grid.slice_views.values():
+            view.scene.image_visual.set_interpolation(smooth)
 
     def auto_window_level(self) -> None:
         """Back to the image's default window (DICOM header or percentiles)."""

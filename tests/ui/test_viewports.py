@@ -283,3 +283,10 @@ def test_volume_preset_combo_and_menu_stay_in_sync(main_window, make_volume):
     assert volume_visual.preset_name == "mr_default" and combo.currentData() == "mr_default"
     main_window.session.add_image(make_volume())  # CT again: back to a CT preset
     assert volume_visual.preset_name == "ct_bone" and combo.currentData() == "ct_bone"
+
+
+def test_smooth_toggle_switches_slice_interpolation(window):
+    props = [v.scene.image_visual.property for v in window.grid.slice_views.values()]
+    assert all(p.GetInterpolationType() == 1 for p in props)  # VTK_LINEAR_INTERPOLATION
+    window.smooth_action.trigger()
+    assert all(p.GetInterpolationType() == 0 for p in props)  # VTK_NEAREST_INTERPOLATION
