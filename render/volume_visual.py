@@ -125,7 +125,7 @@ def choose_mapper_kind(window: vtkRenderWindow | None) -> str:
         return forced
     renderer = gl_renderer_string(window).lower() if window is not None else ""
     kind = "cpu" if (not renderer or any(s in renderer for s in _SOFTWARE_GL)) else "gpu"
-    log.info("OpenGL renderer %r: %s volume mapper", renderer, kind)
+    log.info("OpenGL renderer %r", renderer)
     return kind
 
 
@@ -171,6 +171,7 @@ class VolumeRenderVisual:
             mapper.SetRequestedRenderModeToDefault()
             mapper.SetInteractiveAdjustSampleDistances(True)
         mapper.SetAutoAdjustSampleDistances(True)  # coarser sampling while dragging
+        log.info("3D view: %s volume mapper (%s)", self.mapper_kind, type(mapper).__name__)
         self.mapper = mapper
         self.actor.SetMapper(mapper)
 

@@ -160,3 +160,19 @@ def test_a_failed_load_removes_its_preview(main_window, volume):
     assert axial.image is not None
     main_window._on_loader_loaded(LoadOutcome(errors=["x.dcm: broken"]))
     assert axial.image is None
+
+
+@pytest.mark.gl
+def test_view_command_starts_loads_and_runs_without_tracebacks(nifti):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui.main", "-v", "view", str(nifti), "--layout", "1x3"],
+        cwd=REPO, env=dict(os.environ, MEDWS_VOLUME_MAPPER="cpu"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.wait(timeout=12)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode in (0, -15), stderr[-2000:]  # still running until terminated
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert "volume mapper" in stderr  # the 3D view got the image (logged at -v)
