@@ -8,11 +8,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.medws-installed
 
 # Debian packages for Qt's xcb platform + VTK rendering under Xvfb/Mesa (llvmpipe), and
-# dicom3tools (dciodvfy) that validates the DICOM SEG we write.
+# dicom3tools (dciodvfy) that validates the DICOM SEG we write, and orthanc + orthanc-dicomweb: the
+# real PACS the tests in tests/app/io/pacs start on loopback.
 APT_PACKAGES := xvfb xauth libgl1-mesa-dri libegl1 libglx-mesa0 libosmesa6 x11-utils \
 	libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-image0 \
 	libxcb-render-util0 libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 libdbus-1-3 \
-	libfontconfig1 dicom3tools
+	libfontconfig1 dicom3tools orthanc orthanc-dicomweb
 
 .PHONY: run test venv system-deps lint bench clean
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "app.commands.library",
     "app.commands.models",
     "app.commands.export",
+    "app.commands.pacs",
     "app.commands.session",
 )
 
