@@ -152,8 +152,14 @@ def recover(folder: str | os.PathLike[str], *, commit: bool = True) -> Session:
     folder = Path(folder)
     info = pending_records(folder)
     session = load_session(folder)
+    skipped = 0
     for record in info["records"]:
-        apply_record(session, record)
+        try:
+            apply_record(session, record)
+        except (IndexError, KeyError, TypeError, ValueError) as exc:  # recover what can be recovered
+            skipped += 1
+            log.warning("skipping journal record %d (%s): %s", record.seq, record.type, exc)
+    info["skipped"] = skipped
     if info["torn_bytes"]:
         log.warning("ignored a torn journal tail of %d bytes", info["torn_bytes"])
     log.info("recovered %d journal records", len(info["records"]))

@@ -222,3 +222,15 @@ def test_tick_is_cheap_and_merges_dab_boxes(tmp_path):
     autosaver.flush()
     assert_same_session(session, recover(tmp_path / "s.medws", commit=False))
     autosaver.close()
+
+
+def test_a_bad_record_is_skipped_and_the_rest_recovered(session, tmp_path):
+    folder = tmp_path / "s.medws"
+    autosaver = Autosaver(session, folder).start()
+    autosaver._append({"t": "labels", "seg": 9, "box": [[0, 1], [0, 1], [0, 1]], "dtype": "uint8", "shape": [1, 1, 1]},
+                      b"\x01")
+    autosaver._append({"t": "from_the_future", "x": 1})
+    session.boxes.add(Box((0, 0, 0), (1, 1, 1), id="kept"))
+    autosaver.flush()
+    assert "kept" in {b.id for b in recover(folder, commit=False).boxes}
+    autosaver.close()

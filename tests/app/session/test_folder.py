@@ -162,3 +162,27 @@ def test_uint16_labels_round_trip(tmp_path):
     labels.paint((slice(1, 3), slice(1, 3), slice(1, 3)), None, 300)
     assert labels.array.dtype == np.uint16
     assert_same_session(session, load_session(save_session(session, tmp_path / "u16.medws")))
+
+
+def test_load_images_reopens_volume_file_sources(tmp_path):
+    from app.io.volume_files import read_volume, write_image
+    from app.model import Session
+
+    source = make_session().images[0]
+    path = write_image(source, tmp_path / "ct.nrrd")
+    image = read_volume(path)
+    session = Session()
+    session.add_image(image)
+    labels = session.new_segmentation()
+    labels.table.new_segment()
+    labels.paint((slice(1, 3), slice(1, 3), slice(1, 3)), None, 1)
+    folder = save_session(session, tmp_path / "s.medws")
+    assert read_manifest(folder)["sources"][0]["source_path"] == str(path)
+    loaded = load_session(folder, load_images=True)
+    assert len(loaded.images) == 1 and loaded.active_image is loaded.images[0]
+    assert np.array_equal(loaded.images[0].array, source.array)
+    assert loaded.images[0].geometry.same_grid(loaded.segmentations[0].geometry)
+    assert find_session_for(image_path=path) == folder  # registered: saved outside sessions_root()
+    path.unlink()
+    assert load_session(folder, load_images=True).images == []  # a missing source is skipped
+    assert path.parent.is_dir()
