@@ -15,7 +15,7 @@ import vtkmodules.vtkRenderingFreeType  # noqa: F401
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
 import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
-from vtkmodules.vtkCommonCore import vtkCommand, vtkObject, vtkPoints, vtkSMPTools
+from vtkmodules.vtkCommonCore import vtkCommand, vtkLookupTable, vtkObject, vtkPoints, vtkSMPTools
 from vtkmodules.vtkCommonDataModel import (
     vtkCellArray,
     vtkImageData,
@@ -68,6 +68,7 @@ __all__ = [
     "vtkImageSlice",
     "vtkInteractorStyleTrackballCamera",
     "vtkInteractorStyleUser",
+    "vtkLookupTable",
     "vtkMatrix4x4",
     "vtkObject",
     "vtkOrientationMarkerWidget",
