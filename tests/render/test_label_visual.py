@@ -1,0 +1,231 @@
+"""LabelSliceVisual over a SliceScene in a standalone offscreen vtkRenderWindow (no Qt)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.model.labels import LabelTable, LabelVolume, Segment
+from render._vtk import vtkRenderer, vtkRenderWindow
+from render.capture import capture_rgb
+from render.image_data import VtkImage
+from render.label_visual import LabelSliceVisual, label_lookup_table, outline_2d
+from render.orientation import ViewKind
+from render.slice_scene import SliceScene
+
+SIZE = 200
+RED = (255, 0, 0)
+GREEN = (0, 255, 0)
+
+
+def _table() -> LabelTable:
+    return LabelTable([Segment(1, "red", RED), Segment(2, "green", GREEN), Segment(7, "blue", (0, 0, 255))])
+
+
+@pytest.fixture
+def make_view():
+    made = []
+
+    def make(volume, labels: LabelVolume, kind: ViewKind = ViewKind.AXIAL):
+        window = vtkRenderWindow()
+        window.SetOffScreenRendering(1)
+        window.SetMultiSamples(0)
+        window.SetSize(SIZE, SIZE)
+        renderer = vtkRenderer()
+        window.AddRenderer(renderer)
+        renders = []
+        scene = SliceScene(renderer, lambda: None, kind)
+        window.Render()
+        scene.set_image(VtkImage(volume))
+        visual = LabelSliceVisual(renderer, lambda: renders.append(1))
+        visual.set_labels(labels)
+        made.append((window, scene, visual))
+        return window, scene, visual, renders
+
+    yield make
+    for window, scene, visual in made:
+        visual.close()
+        scene.close()
+        window.Finalize()
+
+
+def _labels(volume) -> LabelVolume:
+    labels = LabelVolume(volume.geometry, _table())
+    with labels.transaction("setup"):
+        labels.paint((slice(10, 30), slice(20, 44), slice(10, 30)), None, 1)
+        labels.paint((slice(10, 30), slice(20, 44), slice(45, 70)), None, 2)
+    return labels
+
+
+def _color(lut, value) -> tuple[float, float, float]:
+    rgb = [0.0, 0.0, 0.0]
+    lut.GetColor(float(value), rgb)
+    return tuple(rgb)
+
+
+def _pixel_of(scene: SliceScene, zyx) -> tuple[int, int]:
+    x, y = scene.lps_to_display(scene.image.image.geometry.index_zyx_to_lps(np.asarray(zyx, float)))
+    return SIZE - 1 - int(round(y)), int(round(x))  # capture rows are top-first
+
+
+def test_lookup_table_maps_ids_to_table_colours_and_hides_background():
+    table = _table()
+    table.update(7, visible=False)
+    lut = label_lookup_table(table, 256)
+    assert lut.GetNumberOfTableValues() == 256
+    rgba = [0.0] * 4
+    lut.GetTableValue(0, rgba)
+    assert rgba[3] == 0.0
+    assert _color(lut, 1) == pytest.approx((1.0, 0.0, 0.0))
+    assert _color(lut, 2) == pytest.approx((0.0, 1.0, 0.0))
+    assert lut.GetOpacity(1) == 1.0 and lut.GetOpacity(2) == 1.0
+    assert lut.GetOpacity(7) == 0.0  # hidden segment
+    assert lut.GetOpacity(3) == 0.0  # id not in the table
+    assert lut.GetOpacity(255) == 0.0
+
+
+def test_fill_shares_memory_and_geometry_with_the_label_volume(make_view, volume):
+    labels = _labels(volume)
+    _, _, visual, _ = make_view(volume, labels)
+    assert np.shares_memory(visual._flat, labels.array)
+    assert visual.data.GetDimensions() == volume.geometry.shape_zyx[::-1]
+    assert visual.data.GetSpacing() == pytest.approx(volume.geometry.spacing_zyx_mm[::-1])
+    assert visual.data.GetOrigin() == pytest.approx(volume.geometry.origin_lps_mm)
+    assert visual.fill_mapper.GetInput() is visual.data
+    assert visual.fill_property.GetInterpolationType() == 0  # nearest: label ids are never blended
+    assert visual.fill_property.GetUseLookupTableScalarRange()
+    assert visual.fill_actor.GetVisibility() and visual.outline_actor.GetVisibility() == 0  # no render yet
+
+
+def test_labels_draw_over_the_image_in_segment_colours(make_view, volume):
+    labels = _labels(volume)
+    window, scene, visual, _ = make_view(volume, labels)
+    visual.set_fill(True, 1.0)
+    visual.set_outline(False)
+    scene.set_slice_index(20)
+    rgb = capture_rgb(window)
+    r, c = _pixel_of(scene, (20, 32, 20))
+    assert tuple(rgb[r, c]) == RED
+    r, c = _pixel_of(scene, (20, 32, 57))
+    assert tuple(rgb[r, c]) == GREEN
+    r, c = _pixel_of(scene, (20, 32, 38))  # gap between the segments: the image shows through
+    assert rgb[r, c, 0] == rgb[r, c, 1] == rgb[r, c, 2]
+    scene.set_slice_index(35)  # above both segments
+    rgb = capture_rgb(window)
+    r, c = _pixel_of(scene, (35, 32, 20))
+    assert rgb[r, c, 0] == rgb[r, c, 1] == rgb[r, c, 2]
+
+
+def test_segment_visibility_and_fill_opacity(make_view, volume):
+    labels = _labels(volume)
+    window, scene, visual, renders = make_view(volume, labels)
+    visual.set_outline(False)
+    scene.set_slice_index(20)
+    visual.set_fill(True, 0.5)
+    rgb = capture_rgb(window)
+    r, c = _pixel_of(scene, (20, 32, 20))
+    red, green, blue = (int(v) for v in rgb[r, c])
+    assert 100 < red < 255 and green == blue  # half-blended with the grey image
+    n = len(renders)
+    labels.table.update(1, visible=False)
+    assert len(renders) == n + 1
+    assert visual.lut.GetOpacity(1) == 0.0
+    rgb = capture_rgb(window)
+    assert rgb[r, c, 0] == rgb[r, c, 1] == rgb[r, c, 2]
+    labels.table.update(1, visible=True, color_rgb=(0, 0, 255))
+    visual.set_fill(True, 1.0)
+    rgb = capture_rgb(window)
+    assert tuple(rgb[r, c]) == (0, 0, 255)
+    visual.set_visible(False)
+    assert not visual.fill_actor.GetVisibility() and not visual.outline_actor.GetVisibility()
+
+
+def test_outline_2d_marks_the_boundary_pixels_only():
+    s = np.zeros((8, 10), np.uint8)
+    s[2:6, 2:7] = 3
+    s[0:3, 8:10] = 4  # touches the slice edge
+    out = np.zeros_like(s)
+    outline_2d(s, out)
+    assert out[2, 2] == 3 and out[5, 6] == 3 and out[3, 3] == 0  # ring, hollow inside
+    assert (out[2:6, 2:7] > 0).sum() == 4 * 5 - 2 * 3
+    assert out[0, 9] == 4 and out[1, 9] == 4  # slice edge counts as a boundary
+    assert (out[s == 0] == 0).all()
+    # a windowed recompute after an edit equals a full recompute
+    s[3:5, 3:4] = 0
+    partial = out.copy()
+    outline_2d(s, partial, (slice(3, 5), slice(3, 4)))
+    full = np.zeros_like(s)
+    outline_2d(s, full)
+    assert np.array_equal(partial, full)
+
+
+@pytest.mark.parametrize("kind", [ViewKind.AXIAL, ViewKind.CORONAL, ViewKind.SAGITTAL])
+def test_outline_follows_the_displayed_plane(make_view, volume, kind):
+    labels = _labels(volume)
+    window, scene, visual, _ = make_view(volume, labels, kind)
+    visual.set_fill(False)
+    visual.set_outline(True, 1.0)
+    scene.set_slice_through(volume.geometry.index_zyx_to_lps(np.array([20, 32, 20])))
+    rgb = capture_rgb(window)
+    axis = scene.axes.slice_axis_zyx
+    assert visual._outline_key == (axis, 20 if axis == 0 else 32 if axis == 1 else 20)
+    assert visual.outline_actor.GetVisibility()
+    dims = list(volume.geometry.shape_zyx)
+    dims[axis] = 1
+    assert visual.outline_data.GetDimensions() == tuple(dims[::-1])
+    corner = [10, 20, 10]  # a boundary voxel of segment 1 in every orientation
+    corner[axis] = [20, 32, 20][axis]
+    r, c = _pixel_of(scene, corner)
+    assert tuple(rgb[r, c]) == RED
+    r, c = _pixel_of(scene, (20, 32, 20))  # inside: not outlined, fill is off
+    assert rgb[r, c, 0] == rgb[r, c, 1] == rgb[r, c, 2]
+
+
+def test_paint_updates_only_the_changed_box(make_view, volume):
+    labels = _labels(volume)
+    window, scene, visual, renders = make_view(volume, labels)
+    visual.set_fill(True, 1.0)
+    scene.set_slice_index(20)
+    capture_rgb(window)
+    data, flat, outline = visual.data, visual._flat, visual._outline
+    mtime = data.GetPointData().GetScalars().GetMTime()
+    n = len(renders)
+    with labels.transaction("dab"):
+        labels.paint((slice(18, 23), slice(50, 56), slice(50, 56)), None, 7)
+    assert len(renders) == n + 1
+    # same VTK objects and buffers: nothing re-wrapped or copied, only marked modified
+    assert visual.data is data and visual._flat is flat and visual._outline is outline
+    assert data.GetPointData().GetScalars().GetMTime() > mtime
+    assert visual._outline_dirty == [(slice(50, 56), slice(50, 56))]
+    rgb = capture_rgb(window)
+    assert visual._outline_dirty == []
+    r, c = _pixel_of(scene, (20, 53, 53))
+    assert tuple(rgb[r, c]) == (0, 0, 255)
+    out2d = outline.reshape(visual._outline_shape)[0]
+    assert out2d[50, 50] == 7 and out2d[53, 53] == 0
+    labels.undo()
+    rgb = capture_rgb(window)
+    assert rgb[r, c, 0] == rgb[r, c, 1] == rgb[r, c, 2]
+    assert out2d[50, 50] == 0
+    # an edit on another slice leaves the outline alone
+    with labels.transaction("far"):
+        labels.paint((slice(2, 4), slice(50, 56), slice(50, 56)), None, 1)
+    assert visual._outline_dirty == []
+
+
+def test_uint16_promotion_rewraps_and_close_disconnects(make_view, volume):
+    labels = _labels(volume)
+    _, _, visual, renders = make_view(volume, labels)
+    labels.table.add(Segment(300, "big", (10, 20, 30)))
+    with labels.transaction("big"):
+        labels.paint((slice(0, 2), slice(0, 2), slice(0, 2)), None, 300)
+    assert labels.array.dtype == np.uint16
+    assert np.shares_memory(visual._flat, labels.array)
+    assert visual.lut.GetNumberOfTableValues() == 301
+    assert _color(visual.lut, 300) == pytest.approx((10 / 255, 20 / 255, 30 / 255))
+    visual.close()
+    n = len(renders)
+    with labels.transaction("after close"):
+        labels.paint((slice(0, 2), slice(0, 2), slice(0, 2)), None, 1)
+    labels.table.update(1, visible=False)
+    assert len(renders) == n
