@@ -97,7 +97,6 @@ class Autosaver:
         self._writer: JournalWriter | None = None
         self._journal_id = ""
         self._seq = 0
-        self._segs: dict[LabelVolume, int] = {}
         self._dirty: dict[int, list[_Box]] = {}
         self._connections: list[tuple[Any, Callable[..., None]]] = []
         self._compactor: threading.Thread | None = None
@@ -308,7 +307,6 @@ class Autosaver:
 
     def _watch_labels(self, labels: LabelVolume) -> int:
         index = self.session.segmentations.index(labels)
-        self._segs[labels] = index
         self._connect(labels.changed, lambda box, i=index: self._on_labels_changed(i, box))
         self._connect(labels.table.changed,
                       lambda label_id, lv=labels, i=index: self._on_table_changed(i, lv, label_id))

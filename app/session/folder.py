@@ -155,17 +155,20 @@ def write_snapshot(snapshot: SessionSnapshot, folder: str | os.PathLike[str], *,
     ------
     SessionLockedError
         Another live MedWS instance holds the folder's lock.
+    SessionFormatError
+        ``folder`` holds a ``session.json`` this MedWS cannot read (newer format): left alone.
     MedwsIOError
-        The save could not be written; the previous save is still in force.
+        ``folder`` holds another session (different uid), or the save could not be written; the
+        previous save is still in force.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with _COMMIT_LOCK:
         _check_lock(folder)
-        try:
-            previous = read_manifest(folder)
-        except SessionFormatError:
-            previous = None
+        # an unreadable or newer session.json raises: never overwrite what this MedWS cannot read
+        previous = read_manifest(folder) if (folder / MANIFEST_NAME).exists() else None
+        if previous is not None and previous.get("uid") != snapshot.uid:
+            raise MedwsIOError(folder, "holds another session; choose another folder (Save As)")
         generation = int(previous["generation"]) + 1 if previous else 1
         data_name = f"save-{generation:06d}"
         tmp = folder / f".{data_name}.tmp-{os.getpid()}"

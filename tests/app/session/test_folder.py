@@ -186,3 +186,15 @@ def test_load_images_reopens_volume_file_sources(tmp_path):
     path.unlink()
     assert load_session(folder, load_images=True).images == []  # a missing source is skipped
     assert path.parent.is_dir()
+
+
+def test_save_never_overwrites_another_or_a_newer_session(session, tmp_path):
+    folder = save_session(session, tmp_path / "case.medws")
+    with pytest.raises(MedwsIOError, match="another session"):
+        save_session(make_session(), folder)
+    manifest = json.loads((folder / "session.json").read_text())
+    manifest["format_version"] = 2
+    (folder / "session.json").write_text(json.dumps(manifest))
+    with pytest.raises(SessionFormatError, match="newer"):
+        save_session(session, folder)
+    assert (folder / "save-000001").is_dir()
