@@ -68,12 +68,18 @@ class CrosshairVisual:
         self.actor.VisibilityOff()
         renderer.AddViewProp(self.actor)
 
-    def set_lines(self, center_lps: np.ndarray, right_lps: np.ndarray, up_lps: np.ndarray,
+    def set_lines(self, center_lps: np.ndarray, horizontal_lps: np.ndarray, vertical_lps: np.ndarray,
                   half_length_mm: float) -> None:
-        """Draw lines through ``center_lps`` along screen-right and screen-up (LPS unit vectors)."""
+        """Draw two lines through ``center_lps`` along the given LPS unit directions.
+
+        The directions are the intersections of the other two views' planes with this view's
+        plane: screen-horizontal and screen-vertical for orthogonal grids, slanted for sheared
+        (gantry-tilt) grids.
+        """
         c = np.asarray(center_lps, dtype=float)
-        for i, p in enumerate((c - right_lps * half_length_mm, c + right_lps * half_length_mm,
-                               c - up_lps * half_length_mm, c + up_lps * half_length_mm)):
+        h, v = np.asarray(horizontal_lps, dtype=float), np.asarray(vertical_lps, dtype=float)
+        for i, p in enumerate((c - h * half_length_mm, c + h * half_length_mm,
+                               c - v * half_length_mm, c + v * half_length_mm)):
             self._points.SetPoint(i, *p)
         self._points.Modified()
         self.actor.VisibilityOn()

@@ -75,6 +75,12 @@ class SliceScene:
             return
         geometry = image.image.geometry
         self.axes = slice_axes(geometry, self.kind)
+        # crosshair lines = intersections of the other two views' planes with this one
+        n = self.axes.view_direction_lps
+        self._crosshair_dirs = []
+        for other in _CROSSHAIR_KINDS[self.kind]:
+            line = np.cross(n, slice_axes(geometry, other).view_direction_lps)
+            self._crosshair_dirs.append(line / np.linalg.norm(line))
         lo, hi = geometry.bounds_lps_mm()
         self._distance_mm = float(np.linalg.norm(hi - lo)) + 100.0
         self.annotation.set_letters(self.axes.letters())
@@ -241,7 +247,7 @@ class SliceScene:
             return
         d = self.axes.view_direction_lps
         on_plane = self._cursor_lps - float((self._cursor_lps - self.focal_lps) @ d) * d
-        self.crosshair.set_lines(on_plane, self.axes.right_lps, self.axes.up_lps, self._distance_mm)
+        self.crosshair.set_lines(on_plane, *self._crosshair_dirs, self._distance_mm)
 
     def set_window_level(self, width: float, level: float) -> None:
         """Set the grey-scale window (width, level) in image units."""

@@ -135,3 +135,18 @@ def test_physical_aspect_ratio_for_anisotropic_spacing(make_scene, volume):
     width_px, height_px = right[0] - left[0], top[1] - bottom[1]
     assert width_px > 0 and height_px > 0
     assert width_px / height_px == pytest.approx((79 * 0.8) / (39 * 2.5), rel=0.02)
+
+
+def test_crosshair_lines_follow_the_other_planes_in_a_sheared_grid(make_scene, make_volume):
+    t = np.radians(20)
+    volume = make_volume(direction=(1, 0, 0, 0, 1, np.sin(t), 0, 0, np.cos(t)))  # gantry tilt
+    scene = make_scene(volume, ViewKind.SAGITTAL)
+    geometry = volume.geometry
+    points = scene.crosshair.polydata.GetPoints()
+    axial_line = np.array(points.GetPoint(1)) - np.array(points.GetPoint(0))
+    # the axial view shows the x/y index plane: its trace in the sagittal (y/z) plane is the y axis
+    y_axis = geometry.direction_matrix[:, 1]
+    assert abs(abs(axial_line @ y_axis) / np.linalg.norm(axial_line) - 1) < 1e-9
+    coronal_line = np.array(points.GetPoint(3)) - np.array(points.GetPoint(2))
+    z_axis = geometry.direction_matrix[:, 2] / np.linalg.norm(geometry.direction_matrix[:, 2])
+    assert abs(abs(coronal_line @ z_axis) / np.linalg.norm(coronal_line) - 1) < 1e-9
