@@ -98,3 +98,17 @@ def test_c_store_seg_back_and_find_it(private_orthanc, dimse_factory, lung1_seg)
     seg_uid = next(s.series_uid for s in find_series(server, private_orthanc.lung1_study) if s.modality == "SEG")
     retrieve(dimse_factory("get", private_orthanc), private_orthanc.lung1_study, series_uids=[seg_uid], index=index)
     assert [s.kind for s in index.series(private_orthanc.lung1_study)] == ["SEG"]
+
+
+def test_cancelled_dimse_retrieve_leaves_no_series_and_resumes(dimse, orthanc):
+    from analysis._task import Cancelled, TaskContext
+
+    index = StudyIndex()
+    seen = []
+    ctx = TaskContext(report=lambda f, m: seen.append(f), is_cancelled=lambda: len(seen) > 10)
+    with pytest.raises(Cancelled):
+        retrieve(dimse, orthanc.lung1_study, index=index, ctx=ctx)
+    assert index.studies() == []
+    result = retrieve(dimse, orthanc.lung1_study, index=index)
+    assert result.skipped >= 5 and result.received + result.skipped == 48
+    assert index.series(orthanc.lung1_study)[0].n_instances == 48
