@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.io.errors import MedwsIOError
 from app.model.labels import LabelVolume
 from app.model.session import Session
 from app.session import _codec
@@ -104,6 +105,11 @@ class Autosaver:
         self._last_compact = time.monotonic()
         self._records_since_compact = 0
         self._uncommitted = False
+        self._needs_full_save = False
+        self._retry_at = 0.0
+
+    #: Seconds before a failed compaction is tried again.
+    RETRY_S = 10.0
 
     # ------------------------------------------------------------------------------ lifecycle
     @property
@@ -123,25 +129,29 @@ class Autosaver:
             (or :func:`app.session.discard_journal`) first.
         """
         took_lock = self.lock is None
-        if self.lock is None:
-            self.lock = SessionLock.acquire(self.folder)
         try:
+            if self.lock is None:
+                self.lock = SessionLock.acquire(self.folder)
             self._begin()
+        except OSError as exc:
+            self._abort_start(took_lock)
+            raise MedwsIOError(self.folder, f"cannot autosave here ({exc.strerror or exc})") from None
         except BaseException:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-            if took_lock:
-                self.lock.release()
-                self.lock = None
+            self._abort_start(took_lock)
             raise
         self._last_compact = time.monotonic()
         self._subscribe()
         return self
 
-    def _begin(self) -> None:
-        from app.io.errors import MedwsIOError
+    def _abort_start(self, took_lock: bool) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if took_lock and self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
+    def _begin(self) -> None:
         self._journal_id = uuid.uuid4().hex
         self._seq = 0
         journal = {"id": self._journal_id, "applied_seq": 0}
@@ -191,10 +201,10 @@ class Autosaver:
         self._report_errors()
         if self._compactor is not None and not self._compactor.is_alive():
             self._compactor = None
-        due = self._records_since_compact and (
+        due = self._needs_full_save or self._records_since_compact and (
             self._writer.bytes_written >= self.compact_bytes
             or time.monotonic() - self._last_compact >= self.compact_interval_s)
-        if due and self._compactor is None:
+        if due and self._compactor is None and time.monotonic() >= self._retry_at:
             self._compact(background=True)
 
     def flush(self, timeout: float | None = 10.0) -> bool:
@@ -202,7 +212,9 @@ class Autosaver:
         if self._writer is None:
             return False
         self.tick()
-        return self._writer.sync(timeout)
+        ok = self._writer.sync(timeout)
+        self._report_errors()
+        return ok
 
     def save(self, *, wait: bool = True) -> None:
         """Write a full save now (File > Save), after any background compaction.
@@ -258,12 +270,14 @@ class Autosaver:
         journal = {"id": self._journal_id, "applied_seq": applied}
         self._last_compact = time.monotonic()
         self._records_since_compact = 0
+        self._needs_full_save = False
 
         def run() -> None:
             try:
                 write_snapshot(snapshot, folder, journal=journal)
             except Exception as exc:  # reported on the GUI thread by tick()
                 self._compact_error = exc
+                self._needs_full_save = True
                 return
             writer.truncate_through(applied)  # type: ignore[union-attr]
 
@@ -275,6 +289,10 @@ class Autosaver:
             writer.sync()  # type: ignore[union-attr]
 
     def _report_errors(self) -> None:
+        if self._writer is not None and self._writer.error is not None:
+            self._needs_full_save = True  # a record was lost: only a full save is consistent again
+        if self._compact_error is not None:  # e.g. disk full: retry, but not on every tick
+            self._retry_at = time.monotonic() + self.RETRY_S
         for exc in (self._compact_error, self._writer.error if self._writer else None):
             if exc is not None:
                 self.on_error(exc)

@@ -207,8 +207,13 @@ class JournalWriter:
         frame = encode_frame(header, blob)
         start = os.lseek(self._fd, 0, os.SEEK_END)
         view = memoryview(frame)
-        while view:
-            view = view[os.write(self._fd, view):]
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError:
+            # disk full: cut the partial frame, or every later record would sit behind a torn one
+            os.ftruncate(self._fd, start)
+            raise
         self._offsets.append((int(header["seq"]), start))
         self.bytes_written += len(frame)
 

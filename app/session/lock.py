@@ -96,8 +96,17 @@ class SessionLock:
         ------
         SessionLockedError
             Another live instance holds the lock.
+        MedwsIOError
+            The folder cannot be written (read-only medium, permissions).
         """
         folder = Path(folder)
+        try:
+            return cls._acquire(folder)
+        except OSError as exc:
+            raise MedwsIOError(folder, f"cannot lock ({exc.strerror or exc})") from None
+
+    @classmethod
+    def _acquire(cls, folder: Path) -> SessionLock:
         folder.mkdir(parents=True, exist_ok=True)
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time(), "app": "medws"}
         path = folder / LOCK_NAME

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import errno
+import os
 import time
 
 import numpy as np
@@ -234,3 +236,47 @@ def test_a_bad_record_is_skipped_and_the_rest_recovered(session, tmp_path):
     autosaver.flush()
     assert "kept" in {b.id for b in recover(folder, commit=False).boxes}
     autosaver.close()
+
+
+def test_disk_full_mid_record_keeps_the_journal_well_formed_and_forces_a_full_save(session, tmp_path, monkeypatch):
+    from app.session import journal as journal_mod
+
+    errors = []
+    folder = tmp_path / "s.medws"
+    autosaver = Autosaver(session, folder, compact_interval_s=3600, on_error=errors.append).start()
+    real_write, calls = os.write, []
+
+    def full_disk(fd, data):
+        if not calls:
+            calls.append(1)
+            real_write(fd, bytes(data)[: len(data) // 2])  # half a frame reaches the disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(journal_mod.os, "write", full_disk)
+    session.segmentations[0].paint((slice(0, 4), slice(0, 4), slice(0, 4)), None, 2)
+    autosaver.flush()
+    monkeypatch.undo()
+    assert errors and "No space" in str(errors[0])
+    assert read_journal(folder / "journal.wal")[2] == 0  # no torn bytes left in the middle
+    generation = read_manifest(folder)["generation"]
+    session.boxes.add(Box((0, 0, 0), (1, 1, 1), id="later"))
+    autosaver.tick()  # the lost record can only be made good by a full save
+    autosaver._compactor.join(10)
+    assert read_manifest(folder)["generation"] == generation + 1
+    autosaver.flush()
+    assert_same_session(session, recover(folder, commit=False))
+    autosaver.close()
+
+
+@pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else True, reason="root ignores permissions")
+def test_unwritable_folder_is_a_one_line_error(session, tmp_path):
+    folder = tmp_path / "ro.medws"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(MedwsIOError) as err:
+            Autosaver(session, folder).start()
+        assert "\n" not in str(err.value)
+    finally:
+        folder.chmod(0o700)
