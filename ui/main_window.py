@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 
+    from app.model.labels import LabelVolume
     from app.model.session import Session
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,7 @@ class MainWindow(QMainWindow):
         self.loader.finished.connect(lambda: self.status.set_busy(False))
         self.status.cancel_requested.connect(self.loader.cancel)
         self.session.active_image_changed.connect(self._on_session_active_image_changed)
+        self.session.segmentation_added.connect(self._on_session_segmentation_added)
         self.state.window_level_changed.connect(self.status.set_window_level)
         self.grid.layout_changed.connect(self._on_grid_layout_changed)
         self.browser.open_requested.connect(lambda spec: self.open_paths([spec]))
@@ -330,6 +332,10 @@ class MainWindow(QMainWindow):
         self._show_volume_preset(self.grid.volume_view.scene.volume.preset_name)  # MR switches preset
         self.setWindowTitle(f"MedWS — {image.name}" if image is not None else "MedWS")
 
+    def _on_session_segmentation_added(self, labels: LabelVolume) -> None:
+        for view in self.grid.slice_views.values():
+            view.add_labels(labels)
+
     def _on_view_hovered(self, lps_mm: np.ndarray) -> None:
         zyx, value = self.state.probe(lps_mm)
         volume = self.state.volume
@@ -377,6 +383,7 @@ class MainWindow(QMainWindow):
             self.loader.cancel()
             Job.cancel_all(wait_ms=2000)
             self.layers.close_panel()
+            self.session.segmentation_added.disconnect(self._on_session_segmentation_added)
             self.grid.close_views()
             if self.study_index is not None:
                 self.study_index.close()

@@ -13,6 +13,7 @@ from ui.loading import SAMPLE_PREFIX, SERIES_PREFIX
 if TYPE_CHECKING:
     from app.io.study_index import StudyIndex
     from app.model.image import ImageVolume
+    from app.model.labels import LabelVolume
     from app.model.session import Session
 
 log = logging.getLogger(__name__)
@@ -96,35 +97,44 @@ class StudyBrowserPanel(QTreeWidget):
 
 
 class LayerPanel(QListWidget):
-    """The session's images; selecting one shows it. Annotations will be listed here later."""
+    """The session's images and segmentations; selecting an image shows it."""
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self._images: list[ImageVolume] = []
+        self._objects: list[object] = []  # row → ImageVolume or LabelVolume
         session.image_added.connect(self._on_session_image_added)
+        session.segmentation_added.connect(self._on_session_segmentation_added)
         session.active_image_changed.connect(self._on_session_active_image_changed)
         self.currentRowChanged.connect(self._on_current_row_changed)
 
-    def _on_session_image_added(self, image: ImageVolume) -> None:
-        self._images.append(image)
-        z, y, x = image.geometry.shape_zyx
-        item = QListWidgetItem(f"{image.name or 'image'}  [{image.modality}]  {x}×{y}×{z}")
-        item.setToolTip(item.text())
+    def _add_row(self, obj: object, text: str) -> None:
+        self._objects.append(obj)
+        item = QListWidgetItem(text)
+        item.setToolTip(text)
         self.addItem(item)
-        if image is self.session.active_image or self.count() == 1:
+
+    def _on_session_image_added(self, image: ImageVolume) -> None:
+        z, y, x = image.geometry.shape_zyx
+        self._add_row(image, f"{image.name or 'image'}  [{image.modality}]  {x}×{y}×{z}")
+        if image is self.session.active_image or len(self.session.images) == 1:
             self.setCurrentRow(self.count() - 1)
 
+    def _on_session_segmentation_added(self, labels: LabelVolume) -> None:
+        self._add_row(labels, f"    ▣ {getattr(labels, 'name', '') or 'Segmentation'}")
+
     def _on_session_active_image_changed(self, image: ImageVolume | None) -> None:
-        row = next((i for i, im in enumerate(self._images) if im is image), -1)
+        row = next((i for i, obj in enumerate(self._objects) if obj is image), -1)
         if row != self.currentRow():
             self.setCurrentRow(row)
 
     def _on_current_row_changed(self, row: int) -> None:
-        if 0 <= row < len(self._images) and self._images[row] is not self.session.active_image:
-            self.session.set_active_image(self._images[row])
+        obj = self._objects[row] if 0 <= row < len(self._objects) else None
+        if obj is not None and obj in self.session.images and obj is not self.session.active_image:
+            self.session.set_active_image(obj)
 
     def close_panel(self) -> None:
         """Disconnect from the session."""
         self.session.image_added.disconnect(self._on_session_image_added)
+        self.session.segmentation_added.disconnect(self._on_session_segmentation_added)
         self.session.active_image_changed.disconnect(self._on_session_active_image_changed)

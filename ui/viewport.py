@@ -24,6 +24,7 @@ from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
 from render._vtk import vtkInteractorStyleTrackballCamera, vtkInteractorStyleUser, vtkRenderer
 from render.capture import capture_rgb
+from render.label_visual import LabelSliceVisual
 from render.orientation import ViewKind, slice_axes
 from render.slice_scene import SliceScene
 from render.volume_scene import VolumeScene
@@ -31,6 +32,7 @@ from render.volume_scene import VolumeScene
 if TYPE_CHECKING:
     from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
 
+    from app.model.labels import LabelVolume
     from ui.viewer_state import ViewerState
 
 _WHEEL_STEP = 120  # one notch of a standard mouse wheel (angleDelta units)
@@ -111,6 +113,7 @@ class SliceViewport(_VtkViewport):
         self.SetInteractorStyle(vtkInteractorStyleUser())  # Qt handles all input below
         self.state = state
         self.scene = SliceScene(self.renderer, self.request_render, kind)
+        self.label_visuals: list[LabelSliceVisual] = []
         self._drag_button: Qt.MouseButton | None = None
         self._drag_mode = ""
         self._last_xy = (0.0, 0.0)
@@ -123,7 +126,24 @@ class SliceViewport(_VtkViewport):
         self.scene.set_image(image)
         if image is not None:
             self.scene.set_cursor(self.state.cursor_lps)
+        self._show_matching_labels()
         self._emit_slice()
+
+    def add_labels(self, labels: LabelVolume) -> LabelSliceVisual:
+        """Overlay a segmentation (drawn over the image, under the crosshair)."""
+        visual = LabelSliceVisual(self.renderer, self.request_render)
+        visual.set_labels(labels)
+        self.label_visuals.append(visual)
+        self._show_matching_labels()
+        return visual
+
+    def _show_matching_labels(self) -> None:
+        """Show only the segmentations drawn on the displayed image's grid."""
+        image = self.state.volume
+        for visual in self.label_visuals:
+            labels = visual.labels
+            visual.set_visible(image is not None and labels is not None
+                               and labels.geometry.same_grid(image.geometry))
 
     def _on_state_cursor_changed(self, lps_mm: np.ndarray) -> None:
         self.scene.set_cursor(lps_mm)
@@ -258,6 +278,9 @@ class SliceViewport(_VtkViewport):
         self.state.image_changed.disconnect(self._on_state_image_changed)
         self.state.cursor_changed.disconnect(self._on_state_cursor_changed)
         self.state.window_level_changed.disconnect(self._on_state_window_level_changed)
+        for visual in self.label_visuals:
+            visual.close()
+        self.label_visuals.clear()
         self.scene.close()
 
 

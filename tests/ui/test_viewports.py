@@ -290,3 +290,25 @@ def test_smooth_toggle_switches_slice_interpolation(window):
     assert all(p.GetInterpolationType() == 1 for p in props)  # VTK_LINEAR_INTERPOLATION
     window.smooth_action.trigger()
     assert all(p.GetInterpolationType() == 0 for p in props)  # VTK_NEAREST_INTERPOLATION
+
+
+def test_segmentations_are_drawn_over_the_image_in_every_slice_view(window, volume, make_volume):
+    from app.model.labels import Segment
+
+    labels = window.session.new_segmentation("Lesion")
+    labels.table.add(Segment(1, "lesion", (255, 0, 255)))
+    box = (slice(10, 30), slice(20, 40), slice(20, 40))
+    with labels.transaction("test"):
+        labels.paint(box, None, 1)
+    window.state.set_cursor(volume.geometry.index_zyx_to_lps([20, 30, 30]))
+    for view in window.grid.slice_views.values():
+        assert len(view.label_visuals) == 1 and view.label_visuals[0].visible
+        view.label_visuals[0].set_outline(False)
+        view.label_visuals[0].set_fill(True, 1.0)
+        rgb = view.capture()
+        magenta = (rgb[..., 0] > 200) & (rgb[..., 1] < 60) & (rgb[..., 2] > 200)
+        assert magenta.sum() > 100, view.kind
+    assert any("Lesion" in window.layers.item(i).text() for i in range(window.layers.count()))
+    # another image on another grid hides the segmentation
+    window.session.add_image(make_volume(shape_zyx=(30, 64, 80)))
+    assert not any(v.label_visuals[0].visible for v in window.grid.slice_views.values())
