@@ -312,3 +312,10 @@ def test_segmentations_are_drawn_over_the_image_in_every_slice_view(window, volu
     # another image on another grid hides the segmentation
     window.session.add_image(make_volume(shape_zyx=(30, 64, 80)))
     assert not any(v.label_visuals[0].visible for v in window.grid.slice_views.values())
+
+
+def test_render_windows_have_msaa_off_and_vtk_uses_std_threads(main_window):
+    from render._vtk import vtkSMPTools
+
+    assert all(v.GetRenderWindow().GetMultiSamples() == 0 for v in main_window.grid.viewports.values())
+    assert vtkSMPTools.GetBackend() == "STDThread"
