@@ -1,6 +1,7 @@
 """``medws session``: inspect and recover session folders.
 
-``medws session info FOLDER [--json]`` prints the manifest summary (no patient tags: UIDs, counts,
+``medws session list [--json]`` lists the known session folders; ``medws session info FOLDER
+[--json]`` prints the manifest summary (no patient tags: UIDs, counts,
 paths), the lock owner and whether autosaved edits wait for recovery. ``medws session recover
 FOLDER`` replays the journal onto the last save and commits the result; it takes the folder's lock
 and refuses while another live MedWS edits it.
@@ -20,6 +21,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     i.add_argument("folder")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(run=run_session_info)
+    ls = ssub.add_parser("list", help="list the sessions MedWS knows (data folder and registered ones)")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(run=run_session_list)
     r = ssub.add_parser("recover", help="replay autosaved edits onto the last save and save the result")
     r.add_argument("folder")
     r.set_defaults(run=run_session_recover)
@@ -70,6 +74,30 @@ def run_session_info(args: argparse.Namespace) -> int:
         lock = info["lock"]
         state = "in use" if lock["alive"] else "stale"
         print(f"lock: pid {lock.get('pid')} on {lock.get('host')} ({state})")
+    return 0
+
+
+def run_session_list(args: argparse.Namespace) -> int:
+    """List known session folders, newest save first."""
+    from app.session.folder import SessionFormatError, known_sessions, read_manifest
+    from app.session.recovery import has_recoverable_changes
+
+    rows = []
+    for folder in known_sessions():
+        try:
+            manifest = read_manifest(folder)
+        except SessionFormatError:
+            continue
+        rows.append({"folder": str(folder), "saved_at": manifest["saved_at"],
+                     "study_uid": (manifest.get("study") or {}).get("study_uid"),
+                     "recoverable": has_recoverable_changes(folder), **manifest.get("counts", {})})
+    rows.sort(key=lambda r: r["saved_at"], reverse=True)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        flag = "  [autosaved edits to recover]" if r["recoverable"] else ""
+        print(f"{r['saved_at']}  {r['folder']}  study {r['study_uid'] or '-'}{flag}")
     return 0
 
 

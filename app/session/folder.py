@@ -39,8 +39,8 @@ from app.session.lock import SessionLockedError, lock_owner, owner_is_alive
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "JOURNAL_NAME", "MANIFEST_NAME", "SUFFIX", "SessionFormatError", "SessionSnapshot",
-    "default_session_folder", "discard_journal", "find_session_for", "load_session", "read_manifest", "save_as",
-    "save_session", "sessions_root", "set_journal", "snapshot_session", "write_snapshot",
+    "default_session_folder", "discard_journal", "find_session_for", "known_sessions", "load_session",
+    "read_manifest", "save_as", "save_session", "sessions_root", "set_journal", "snapshot_session", "write_snapshot",
 ]
 
 log = logging.getLogger(__name__)
@@ -396,15 +396,18 @@ def _register(folder: Path, manifest: dict[str, Any]) -> None:
         log.warning("cannot register session (%s)", exc.strerror or exc)
 
 
-def _candidates() -> list[Path]:
+def known_sessions() -> list[Path]:
+    """Session folders in :func:`sessions_root` and those registered there that still exist."""
     root = sessions_root()
-    found = [p for p in root.glob(f"*{SUFFIX}") if p.is_dir()]
+    found = {p.resolve(): None for p in root.glob(f"*{SUFFIX}") if p.is_dir()}
     for pointer in (root / "registry").glob("*.json"):
         try:
-            found.append(Path(read_json(pointer)["folder"]))
+            folder = Path(read_json(pointer)["folder"])
         except (OSError, ValueError, KeyError):
             continue
-    return found
+        if folder.is_dir():
+            found.setdefault(folder.resolve(), None)
+    return list(found)
 
 
 def _path_matches(path: Path, source: str) -> bool:
@@ -420,7 +423,7 @@ def find_session_for(study_uid: str | None = None, image_path: str | os.PathLike
     """
     path = Path(image_path).resolve() if image_path is not None else None
     best: tuple[str, Path] | None = None
-    for folder in _candidates():
+    for folder in known_sessions():
         try:
             manifest = read_manifest(folder)
         except SessionFormatError:

@@ -24,6 +24,8 @@ from app.io.errors import MedwsIOError
 __all__ = ["LOCK_NAME", "SessionLock", "SessionLockedError", "lock_owner", "owner_is_alive"]
 
 LOCK_NAME = "lock.json"
+#: Age (s) after which a breaker file of a process killed while breaking a stale lock is ignored.
+_BREAKER_EXPIRY_S = 10.0
 
 
 class SessionLockedError(MedwsIOError):
@@ -113,7 +115,7 @@ class SessionLock:
         tmp = folder / f".lock.{os.getpid()}.{time.monotonic_ns()}.tmp"
         tmp.write_text(json.dumps(me), encoding="utf-8")
         try:
-            for _attempt in range(5):
+            for _attempt in range(200):
                 try:
                     os.link(tmp, path)
                     return cls(folder, me)
@@ -126,29 +128,36 @@ class SessionLock:
                     return cls(folder, owner)  # this process already holds it
                 if owner_is_alive(owner):
                     raise SessionLockedError(folder, owner)
-                cls._break_stale(path, owner)
+                cls._break_stale(folder, owner)
             raise SessionLockedError(folder, lock_owner(folder) or {})
         finally:
             tmp.unlink(missing_ok=True)
 
     @staticmethod
-    def _break_stale(path: Path, owner: dict[str, Any]) -> None:
-        """Move a stale lock aside; if another process replaced it meanwhile, put that one back."""
-        aside = path.with_name(f".lock.stale.{os.getpid()}.{time.monotonic_ns()}")
+    def _break_stale(folder: Path, owner: dict[str, Any]) -> None:
+        """Remove a stale lock, if it is still the same one, while holding the breaker file.
+
+        Only one process at a time may break a lock (``O_EXCL`` on ``.lock.break``), and it removes
+        ``lock.json`` only if its content is still ``owner``: a fresh lock written by a faster
+        process is never removed. A breaker left by a process killed while breaking expires.
+        """
+        breaker = folder / ".lock.break"
         try:
-            os.rename(path, aside)
-        except FileNotFoundError:
-            return  # another process broke it first
-        try:
-            taken = json.loads(aside.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            taken = {}
-        if taken != owner and owner_is_alive(taken):
+            fd = os.open(breaker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
             try:
-                os.link(aside, path)  # it was a fresh lock, not the stale one: restore it
-            except FileExistsError:
+                if time.time() - breaker.stat().st_mtime > _BREAKER_EXPIRY_S:
+                    breaker.unlink(missing_ok=True)
+            except FileNotFoundError:
                 pass
-        aside.unlink(missing_ok=True)
+            time.sleep(0.01)
+            return
+        try:
+            if lock_owner(folder) == owner:
+                Path(folder, LOCK_NAME).unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+            breaker.unlink(missing_ok=True)
 
     @property
     def held(self) -> bool:

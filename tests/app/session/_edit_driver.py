@@ -1,6 +1,7 @@
 """Edit a synthetic session without pause, with an Autosaver running, until killed.
 
-Run as ``python tests/app/session/_edit_driver.py FOLDER`` from the repository root. Prints
+Run as ``python tests/app/session/_edit_driver.py FOLDER [slow-compaction]`` from the repository
+root. Prints
 ``ready`` once autosaving started, then ``done <n> <unix time>`` after each completed operation n
 (a brush stroke through LabelVolume.paint in a coalescing transaction, an undo, a box or a
 segment status change). The test imports :func:`build_session` and :func:`do_op` to recompute the
@@ -70,12 +71,29 @@ def do_op(session: Session, n: int) -> None:
             labels.paint(box, ball, value)  # type: ignore[arg-type]
 
 
-def main(folder: str) -> None:
-    """Edit until killed."""
+def _slow_down_saves() -> None:
+    """Make every save spend ~0.4 s between writing its files and committing (a kill lands inside)."""
+    from app.session import folder as folder_mod
+
+    write_json = folder_mod.atomic_write_json
+
+    def slow(*args, **kwargs):
+        time.sleep(0.2)
+        return write_json(*args, **kwargs)
+
+    folder_mod.atomic_write_json = slow
+
+
+def main(folder: str, mode: str = "") -> None:
+    """Edit until killed; ``mode`` "slow-compaction" compacts at every tick, slowly."""
     from app.session import Autosaver
 
     session = build_session()
-    autosaver = Autosaver(session, folder, fsync_interval_s=1.0, compact_interval_s=1.0).start()
+    compact_interval_s = 1.0
+    if mode == "slow-compaction":
+        _slow_down_saves()
+        compact_interval_s = 0.0
+    autosaver = Autosaver(session, folder, fsync_interval_s=1.0, compact_interval_s=compact_interval_s).start()
     print("ready", flush=True)
     last_tick, n = time.monotonic(), 0
     while True:
@@ -89,4 +107,4 @@ def main(folder: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])

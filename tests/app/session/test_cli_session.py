@@ -6,6 +6,7 @@ import numpy as np
 
 from app.cli import main
 from app.session import Autosaver, has_recoverable_changes, load_session
+from tests.app.session.conftest import make_session
 
 
 def _crashed_folder(session, tmp_path):
@@ -43,3 +44,18 @@ def test_session_info_on_a_missing_folder_is_one_line_exit_2(tmp_path, capsys):
     assert main(["session", "info", str(tmp_path / "none.medws")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no session here" in err
+
+
+def test_session_list_shows_known_sessions(session, tmp_path, capsys):
+    from app.session import default_session_folder, save_session
+
+    save_session(session, default_session_folder(session))
+    other = make_session()
+    other.study_uid = "9.9"
+    _crashed_folder(other, tmp_path)
+    assert main(["session", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 and sum(r["recoverable"] for r in rows) == 1
+    assert {r["study_uid"] for r in rows} == {"1.2.3.4", "9.9"}
+    assert main(["session", "list"]) == 0
+    assert "[autosaved edits to recover]" in capsys.readouterr().out

@@ -25,11 +25,12 @@ DRIVER = Path(__file__).with_name("_edit_driver.py")
 MAX_LOSS_S = 2.0
 
 
-def _run_and_kill(folder: Path, edit_seconds: float) -> tuple[list[tuple[int, float]], float]:
+def _run_and_kill(folder: Path, edit_seconds: float, mode: str = "") -> tuple[list[tuple[int, float]], float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     errors = folder.with_suffix(".stderr")
-    with open(errors, "w") as err, subprocess.Popen([sys.executable, str(DRIVER), str(folder)], cwd=ROOT, env=env,
-                                                    stdout=subprocess.PIPE, stderr=err, text=True) as proc:
+    cmd = [sys.executable, str(DRIVER), str(folder), *([mode] if mode else [])]
+    with open(errors, "w") as err, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err,
+                                                    text=True) as proc:
         return _drive(proc, errors, edit_seconds)
 
 
@@ -122,3 +123,16 @@ def test_sigkill_at_other_moments_recovers_a_consistent_prefix(tmp_path, edit_se
     n = _recovered_prefix(labels.array, {b.id for b in session.boxes}, [s.status for s in labels.table], len(done))
     assert n is not None
     assert n >= len([k for k, t in done if t <= kill_time - MAX_LOSS_S])
+
+
+def test_sigkill_during_a_compaction_recovers_from_the_old_or_the_new_save(tmp_path):
+    folder = tmp_path / "compacting.medws"
+    done, kill_time = _run_and_kill(folder, edit_seconds=2.6, mode="slow-compaction")
+    leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".save-")]
+    session = recover(folder)
+    labels = session.segmentations[0]
+    n = _recovered_prefix(labels.array, {b.id for b in session.boxes}, [s.status for s in labels.table], len(done))
+    assert n is not None
+    assert n >= len([k for k, t in done if t <= kill_time - MAX_LOSS_S])
+    assert not [p for p in folder.iterdir() if p.name.startswith(".save-")]  # cleaned by the recovery save
+    print(f"killed with {leftovers or 'no'} half-written save folder(s); recovered {n} of {len(done)} ops")

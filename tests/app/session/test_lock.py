@@ -112,3 +112,37 @@ def test_release_leaves_a_lock_taken_over_by_someone_else(tmp_path):
     _write_lock(tmp_path, pid=1, host="other-host")
     lock.release()
     assert (tmp_path / "lock.json").exists()
+
+
+_RACE = """
+import sys, time
+sys.path.insert(0, {root!r})
+from app.session import SessionLock, SessionLockedError
+while time.time() < {start}:
+    time.sleep(0.001)
+try:
+    lock = SessionLock.acquire(sys.argv[1])
+except SessionLockedError:
+    print("refused", flush=True)
+else:
+    print("won", flush=True)
+    time.sleep(1.5)
+    lock.release()
+"""
+
+
+def test_only_one_of_racing_processes_gets_the_lock(tmp_path):
+    code = _RACE.format(root=str(ROOT), start=time.time() + 1.5)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    outcomes = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=60)
+        outcomes.append(out.strip())
+    assert outcomes.count("won") == 1 and outcomes.count("refused") == 5, outcomes
+
+
+def test_racing_takeover_of_a_stale_lock_has_one_winner(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    _write_lock(tmp_path, pid=int(proc.stdout), started_at=time.time() - 5)
+    test_only_one_of_racing_processes_gets_the_lock(tmp_path)
