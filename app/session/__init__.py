@@ -72,6 +72,9 @@ Usage (GUI thread)::
     session = recover(folder) if has_recoverable_changes(folder) else load_session(folder)
     autosaver = Autosaver(session, folder, lock=lock).start()
     # QTimer every 500 ms: autosaver.tick(); File > Save: autosaver.save(); quit: autosaver.close()
+
+Exporting a session: :func:`app.session.cases.export_cases` returns the ``ExportCase`` objects that
+:func:`app.io.export.export` takes. CLI: ``medws session list | info FOLDER | recover FOLDER``.
 """
 
 from __future__ import annotations

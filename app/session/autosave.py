@@ -83,6 +83,11 @@ class Autosaver:
     on_error
         Called on the GUI thread (from :meth:`tick`) with an exception from the writer or a
         compaction; by default it is logged. The journal keeps going after a failed compaction.
+
+    Notes
+    -----
+    Segmentations are identified by their index in ``session.segmentations`` (a Session only
+    appends; add them with ``Session.new_segmentation`` or emit ``segmentation_added``).
     """
 
     def __init__(self, session: Session, folder: str | os.PathLike[str], *, lock: SessionLock | None = None,

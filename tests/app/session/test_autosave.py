@@ -20,8 +20,7 @@ from app.session import (
 )
 from app.session.journal import read_journal
 from app.session.recovery import pending_records
-from tests.app.session._compare import assert_same_session
-from tests.app.session.conftest import make_session
+from tests.app.session._helpers import assert_same_session, make_session
 
 
 def _ball(r):

@@ -9,7 +9,7 @@ from app.io.volume_files import read_volume, write_image
 from app.model import Box, Provenance, Session
 from app.session import save_session
 from app.session.cases import export_cases
-from tests.app.session.conftest import make_session
+from tests.app.session._helpers import make_session
 
 
 def _session_on_file(tmp_path, n_segmentations=1):

@@ -6,7 +6,7 @@ import numpy as np
 
 from app.cli import main
 from app.session import Autosaver, has_recoverable_changes, load_session
-from tests.app.session.conftest import make_session
+from tests.app.session._helpers import make_session
 
 
 def _crashed_folder(session, tmp_path):

@@ -17,8 +17,7 @@ from app.session import (
     sessions_root,
 )
 from app.session import folder as folder_mod
-from tests.app.session._compare import assert_same_session
-from tests.app.session.conftest import make_session
+from tests.app.session._helpers import assert_same_session, make_session
 
 
 def test_save_load_round_trip_is_exact(session, tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.session import Autosaver, SessionLock, SessionLockedError, load_session, save_session
+from tests.app.session._helpers import make_session
 
 ROOT = Path(__file__).resolve().parents[3]
 _HOLD = """
@@ -26,8 +27,6 @@ time.sleep(60)
 @pytest.fixture
 def holder(tmp_path):
     """Another live process holding the lock of a saved session folder."""
-    from tests.app.session.conftest import make_session
-
     folder = save_session(make_session(), tmp_path / "held.medws")
     proc = subprocess.Popen([sys.executable, "-c", _HOLD.format(root=str(ROOT)), str(folder)],
                             stdout=subprocess.PIPE, text=True)
