@@ -219,7 +219,7 @@ def test_tick_is_cheap_and_merges_dab_boxes(tmp_path):
     assert len(autosaver._dirty[0]) == 1  # 90 dabs along a line: one merged box
     t0 = time.perf_counter()
     autosaver.tick()
-    assert time.perf_counter() - t0 < 0.05
+    assert time.perf_counter() - t0 < 0.25  # ~0.1 ms measured; generous for loaded CI machines
     autosaver.flush()
     assert_same_session(session, recover(tmp_path / "s.medws", commit=False))
     autosaver.close()

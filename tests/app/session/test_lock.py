@@ -125,19 +125,20 @@ except SessionLockedError:
     print("refused", flush=True)
 else:
     print("won", flush=True)
-    time.sleep(1.5)
+    sys.stdin.read()  # hold the lock until the test has every outcome
     lock.release()
 """
 
 
 def test_only_one_of_racing_processes_gets_the_lock(tmp_path):
-    code = _RACE.format(root=str(ROOT), start=time.time() + 1.5)
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-             for _ in range(6)]
-    outcomes = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=60)
-        outcomes.append(out.strip())
+    code = _RACE.format(root=str(ROOT), start=time.time() + 1.0)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    try:
+        outcomes = [proc.stdout.readline().strip() for proc in procs]
+    finally:
+        for proc in procs:
+            proc.communicate(timeout=60)
     assert outcomes.count("won") == 1 and outcomes.count("refused") == 5, outcomes
 
 
