@@ -169,3 +169,32 @@ def test_discover_reads_manifests_and_monai_bundles_and_skips_broken_ones(tmp_pa
     assert spleen.labels == {1: "spleen"} and spleen.spacing_zyx_mm == (2.0, 1.5, 1.5)
     assert spleen.normalisation.kind == "ct_window" and spleen.overlap == 0.5 and spleen.orientation == "RAS"
     assert loading.load_network(spleen) is not None
+
+
+def test_isolated_run_matches_in_process_and_reports_progress(tmp_path):
+    from analysis.infer.isolated import run_model_isolated
+    from analysis.infer.run import run_model
+
+    manifest = read_manifest(_model_folder(tmp_path))
+    image = np.zeros((20, 24, 28), np.int16)
+    image[5:15, 6:18, 4:20] = 250
+    direction = (1, 0, 0, 0, 1, 0, 0, 0, 1)
+    fractions = []
+    isolated = run_model_isolated(manifest, image, (1, 1, 1), direction,
+                                  ctx=TaskContext(report=lambda f, m: fractions.append(f)))
+    assert np.array_equal(isolated, run_model(manifest, image, (1, 1, 1), direction))
+    assert fractions and fractions[-1] == pytest.approx(1.0)
+
+
+def test_isolated_run_errors_and_cancel(tmp_path):
+    from analysis.infer.isolated import ModelRunError, run_model_isolated
+
+    folder = _model_folder(tmp_path)
+    (folder / "model.ts").write_bytes(b"garbage")
+    with pytest.raises(ModelRunError, match="not a TorchScript archive"):
+        run_model_isolated(read_manifest(folder), np.zeros((8, 8, 8), np.int16), (1, 1, 1),
+                           (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    good = read_manifest(_model_folder(tmp_path, name="good"))
+    with pytest.raises(Cancelled):
+        run_model_isolated(good, np.zeros((64, 64, 64), np.int16), (1, 1, 1), (1, 0, 0, 0, 1, 0, 0, 0, 1),
+                           ctx=TaskContext(is_cancelled=lambda: True))
