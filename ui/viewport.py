@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 _WHEEL_STEP = 120  # one notch of a standard mouse wheel (angleDelta units)
 LAZY_3D_RENDER_MS = 150
-STILL_3D_UPDATE_RATE = 1.0  # frames per second the 3D view aims for when idle
 
 
 class _VtkViewport(QVTKRenderWindowInteractor):
@@ -292,11 +291,9 @@ class VolumeViewport(_VtkViewport):
         super().__init__(ViewKind.VOLUME, parent)
         style = vtkInteractorStyleTrackballCamera()
         self.SetInteractorStyle(style)
-        # Frame-time budgets for the mappers' automatic sample distances: ~15 fps while dragging
-        # (VTK's default), and still frames capped at ~1 s (a full-quality CPU frame of a large
-        # view can take 1.2 s on 2 cores; the budget trades a little sharpness for that).
-        self._Iren.SetStillUpdateRate(STILL_3D_UPDATE_RATE)
-        self.GetRenderWindow().SetDesiredUpdateRate(STILL_3D_UPDATE_RATE)
+        # Still frames stay full quality (VTK's still rate 0.0001): a frame budget there lets the
+        # first frame, which also computes gradients, make the next still frame very blocky.
+        # While dragging, the interactor's 15 fps budget coarsens the sampling (LOD).
         self.state = state
         self.scene = VolumeScene(self.renderer, self.request_render, mapper_kind)
         self.scene.attach_orientation_cube(self._Iren)
