@@ -47,14 +47,44 @@ def _step(ctx: object | None, fraction: float, message: str) -> None:
         ctx.step(fraction, message)  # type: ignore[attr-defined]
 
 
+#: SurfaceNets smoothing iterations on near-isotropic grids (VTK's default) and the most used on
+#: thick-slice grids, where 16 iterations leave visible slice terraces (checked on lung1, 5 mm slices
+#: of 0.57 mm pixels: 64 iterations smooth the ribs; 160 look the same as 64 at 2x the cost).
+SMOOTHING_ITERATIONS = 16
+MAX_SMOOTHING_ITERATIONS = 64
+
+
+def smoothing_iterations(geometry: Geometry) -> int:
+    """Return the SurfaceNets smoothing iterations for a grid: 16, scaled up for thick slices.
+
+    ``16 * clip(anisotropy / 2, 1, 4)`` with ``anisotropy = max spacing / min spacing``: 16 up to a
+    2:1 ratio (typical thin-slice CT/MR), 64 from 8:1 (5 mm slices of 0.6 mm pixels).
+    """
+    spacing = np.asarray(geometry.spacing_zyx_mm, float)
+    scale = float(np.clip(spacing.max() / spacing.min() / 2.0, 1.0, MAX_SMOOTHING_ITERATIONS / SMOOTHING_ITERATIONS))
+    return int(round(SMOOTHING_ITERATIONS * scale))
+
+
+def _touches_border(array: np.ndarray) -> bool:
+    """True when a non-zero voxel lies on one of the six faces of the grid (reads 6 planes)."""
+    return any(bool(array[(slice(None),) * axis + (end,)].any()) for axis in range(3) for end in (0, -1))
+
+
 def surface_nets(labels_array: np.ndarray, geometry: Geometry, label_ids: Sequence[int], *,
-                 smoothing: bool = True) -> vtkPolyData:
+                 smoothing: bool = True, iterations: int | None = None) -> vtkPolyData:
     """Run ``vtkSurfaceNets3D`` once over every label (the shared multi-label mesh, LPS mm).
 
     This is the bare SurfaceNets floor of ``bench/surface.py``. Any thread; the output is new.
+    ``iterations`` None picks :func:`smoothing_iterations` for the grid. Labels reaching the grid
+    edge are closed there (the array is padded with background first, one copy).
     Voxels of other non-zero values are treated as further regions: faces between a listed label
     and them are kept (the listed label's surface stays closed), faces among them are not made.
     """
+    if _touches_border(labels_array):
+        # Close surfaces cut by the grid edge (3D Slicer pads the same way): one copy with a
+        # 1-voxel background margin, only when a label reaches the edge.
+        labels_array = np.pad(labels_array, 1)
+        geometry = geometry.cropped((-1, -1, -1), labels_array.shape)
     image, _flat = wrap_label_array(labels_array, geometry)  # _flat keeps the buffer alive
     nets = vtkSurfaceNets3D()
     nets.SetInputData(image)
@@ -64,6 +94,7 @@ def surface_nets(labels_array: np.ndarray, geometry: Geometry, label_ids: Sequen
     nets.SetBackgroundLabel(0.0)
     nets.SetOutputMeshTypeToTriangles()
     nets.SetSmoothing(bool(smoothing))
+    nets.SetNumberOfIterations(int(iterations) if iterations is not None else smoothing_iterations(geometry))
     nets.Update()
     out = vtkPolyData()
     out.ShallowCopy(nets.GetOutput())
@@ -72,7 +103,8 @@ def surface_nets(labels_array: np.ndarray, geometry: Geometry, label_ids: Sequen
 
 
 def build_surfaces(labels_array: np.ndarray, geometry: Geometry, label_ids: Sequence[int], *,
-                   smoothing: bool = True, normals: bool = True, ctx: object | None = None) -> dict[int, vtkPolyData]:
+                   smoothing: bool = True, iterations: int | None = None, normals: bool = True,
+                   ctx: object | None = None) -> dict[int, vtkPolyData]:
     """Extract one closed surface per label, in LPS mm, as new detached ``vtkPolyData``.
 
     Parameters
@@ -88,7 +120,9 @@ def build_surfaces(labels_array: np.ndarray, geometry: Geometry, label_ids: Sequ
         Labels to extract. Labels with no voxels are left out; other values are not extracted but
         still bound the listed labels' surfaces (see :func:`surface_nets`).
     smoothing
-        Apply SurfaceNets' constrained smoothing (the default 16 iterations, within each voxel).
+        Apply SurfaceNets' constrained smoothing (points stay within about a voxel).
+    iterations
+        Smoothing iterations; None: :func:`smoothing_iterations` (16, more for thick slices).
     normals
         Add outward point normals ("Normals") for smooth shading.
     ctx
@@ -110,7 +144,7 @@ def build_surfaces(labels_array: np.ndarray, geometry: Geometry, label_ids: Sequ
         return {}
     _step(ctx, 0.0, "surface nets")
     t0 = time.perf_counter()
-    mesh = surface_nets(labels_array, geometry, ids, smoothing=smoothing)
+    mesh = surface_nets(labels_array, geometry, ids, smoothing=smoothing, iterations=iterations)
     _step(ctx, 0.7, "splitting segments")
     if mesh.GetNumberOfCells() == 0:
         return {}
@@ -209,6 +243,7 @@ class SegmentSurfaces:
         self.smoothing = True
         self.visible = True
         self.opacity = 1.0
+        self.segment_opacity: dict[int, float] = {}  # label id → 0–1, multiplies ``opacity``
         self.generation = 0  # bumped by every mark_dirty
         self.shown_generation = 0  # generation of the meshes attached now
         self._built_ids: set[int] = set()
@@ -317,6 +352,12 @@ class SegmentSurfaces:
         self._style_actors()
         self._request_render()
 
+    def set_segment_opacity(self, label_id: int, opacity: float) -> None:
+        """Set one segment's 3D opacity (0–1; multiplies :meth:`set_opacity`), e.g. a translucent skin."""
+        self.segment_opacity[int(label_id)] = float(np.clip(opacity, 0.0, 1.0))
+        self._style_actors()
+        self._request_render()
+
     def _new_actor(self) -> vtkActor:
         mapper = vtkPolyDataMapper()
         mapper.ScalarVisibilityOff()  # colour from the table, never from a stray scalar array
@@ -324,6 +365,10 @@ class SegmentSurfaces:
         actor.SetMapper(mapper)
         prop = actor.GetProperty()
         prop.SetInterpolationToGouraud()
+        # Neighbouring segments share their interface triangles (wound outward from each side):
+        # culling back faces draws exactly one copy, the colour of the segment behind the
+        # interface, and avoids z-fighting between coincident surfaces.
+        prop.BackfaceCullingOn()
         prop.SetDiffuse(0.9)
         prop.SetAmbient(0.1)
         prop.SetSpecular(0.2)
@@ -339,7 +384,7 @@ class SegmentSurfaces:
             actor.SetVisibility(bool(self.visible and seg is not None and seg.visible))
             if seg is not None:
                 actor.GetProperty().SetColor(*(c / 255.0 for c in seg.color_rgb))
-            actor.GetProperty().SetOpacity(self.opacity)
+            actor.GetProperty().SetOpacity(self.opacity * self.segment_opacity.get(label_id, 1.0))
 
     def _clear_actors(self) -> None:
         for actor in self.actors.values():

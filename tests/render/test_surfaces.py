@@ -16,7 +16,7 @@ from app.model.labels import LabelTable, LabelVolume, Segment
 from render._vtk import vtk_to_numpy, vtkRenderer, vtkRenderWindow, vtkSMPTools
 from render.capture import capture_rgb
 from render.surface_export import SurfaceExportError, export_surfaces, read_space, write_surface
-from render.surface_visual import SegmentSurfaces, build_surfaces
+from render.surface_visual import SegmentSurfaces, build_surfaces, smoothing_iterations
 
 RADIUS_MM = 14.0
 SPACING_ZYX_MM = (2.5, 0.8, 0.6)
@@ -285,3 +285,31 @@ def test_export_rejects_bad_input_and_leaves_nothing_behind(tmp_path):
         write_surface(poly, blocker)  # cannot replace a folder
     assert sorted(os.listdir(tmp_path)) == ["ball.stl", "dir.stl"]
     assert (tmp_path / "ball.stl").read_bytes() == b"old"
+
+
+def test_segments_cut_by_the_grid_edge_are_closed_there():
+    array = np.zeros((10, 12, 14), np.uint8)
+    array[:5, 3:9, 0:6] = 1  # touches the z = 0 and x = 0 faces
+    geometry = Geometry(array.shape, (2.0, 1.0, 1.0), (5.0, 6.0, 7.0))
+    poly = build_surfaces(array, geometry, [1], smoothing=False)[1]
+    assert poly.GetNumberOfCells() == 2 * poly.GetNumberOfPoints() - 4
+    lo, hi = np.array(poly.GetBounds()).reshape(3, 2).T
+    assert np.allclose(lo, [5.0 - 0.5, 6.0 + 2.5, 7.0 - 1.0]) and np.allclose(hi, [5.0 + 5.5, 6.0 + 8.5, 7.0 + 9.0])
+
+
+def test_thick_slices_get_more_smoothing_iterations():
+    assert smoothing_iterations(Geometry((4, 4, 4), (1.0, 1.0, 1.0))) == 16
+    assert smoothing_iterations(Geometry((4, 4, 4), (1.25, 0.7, 0.7))) == 16
+    assert smoothing_iterations(Geometry((4, 4, 4), (2.5, 0.8, 0.6))) == 33
+    assert smoothing_iterations(Geometry((4, 4, 4), (5.0, 0.57, 0.57))) == 64
+
+
+def test_surface_actors_cull_back_faces_and_take_segment_opacity(scene):
+    _, _, surfaces, _ = scene
+    surfaces.set_labels(_label_volume())
+    surfaces.rebuild_now()
+    prop = surfaces.actors[1].GetProperty()
+    assert prop.GetBackfaceCulling()  # neighbours share interface triangles: draw one copy only
+    surfaces.set_opacity(0.5)
+    surfaces.set_segment_opacity(1, 0.4)
+    assert prop.GetOpacity() == pytest.approx(0.2)
