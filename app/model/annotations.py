@@ -5,8 +5,9 @@ from __future__ import annotations
 import getpass
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Generic, TypeVar
 
 import numpy as np
 from psygnal import Signal
@@ -40,6 +41,9 @@ class Provenance:
     def __post_init__(self) -> None:
         if self.status not in REVIEW_STATUSES:
             raise ValueError(f"unknown review status {self.status!r}; expected one of {REVIEW_STATUSES}")
+
+
+T = TypeVar("T")
 
 
 def _new_id() -> str:
@@ -86,51 +90,58 @@ class Box:
         return inter / union if union > 0 else 0.0
 
 
-class BoxSet:
-    """The boxes of one study. Emits ``added(box)``, ``removed(box)``, ``changed(old, new)``.
+class _EventedItems(Generic[T]):
+    """Items keyed by their ``id`` with ``added(item)``, ``removed(item)``, ``changed(old, new)``.
 
-    GUI thread only.
+    Items are frozen dataclasses; :meth:`update` replaces one with a modified copy. GUI thread only.
     """
 
     added = Signal(object)
     removed = Signal(object)
     changed = Signal(object, object)
 
-    def __init__(self, boxes: list[Box] | None = None) -> None:
-        self._boxes: dict[str, Box] = {}
-        for b in boxes or []:
-            self.add(b)
+    def __init__(self, items: Iterable[T] | None = None) -> None:
+        self._items: dict[str, T] = {}
+        for item in items or []:
+            self.add(item)
 
-    def __iter__(self) -> Iterator[Box]:
-        return iter(list(self._boxes.values()))
+    def __iter__(self) -> Iterator[T]:
+        return iter(list(self._items.values()))
 
     def __len__(self) -> int:
-        return len(self._boxes)
+        return len(self._items)
 
-    def __getitem__(self, box_id: str) -> Box:
-        return self._boxes[box_id]
+    def __getitem__(self, item_id: str) -> T:
+        return self._items[item_id]
 
-    def add(self, box: Box) -> Box:
-        """Add a box (its id must be new)."""
-        if box.id in self._boxes:
-            raise ValueError(f"box id {box.id} already present")
-        self._boxes[box.id] = box
-        self.added.emit(box)
-        return box
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._items
 
-    def remove(self, box_id: str) -> Box:
-        """Remove and return a box."""
-        box = self._boxes.pop(box_id)
-        self.removed.emit(box)
-        return box
+    def add(self, item: T) -> T:
+        """Add an item (its id must be new)."""
+        if item.id in self._items:
+            raise ValueError(f"{type(item).__name__.lower()} id {item.id} already present")
+        self._items[item.id] = item
+        self.added.emit(item)
+        return item
 
-    def update(self, box_id: str, **changes: object) -> Box:
-        """Replace fields of a box (e.g. ``lps_min=``, ``label_id=``) and emit ``changed``."""
-        old = self._boxes[box_id]
-        new = replace(old, **changes)  # type: ignore[arg-type]
-        self._boxes[box_id] = new
+    def remove(self, item_id: str) -> T:
+        """Remove and return an item."""
+        item = self._items.pop(item_id)
+        self.removed.emit(item)
+        return item
+
+    def update(self, item_id: str, **changes: object) -> T:
+        """Replace fields of an item (e.g. ``lps_min=``, ``label_id=``) and emit ``changed``."""
+        old = self._items[item_id]
+        new = replace(old, **changes)  # type: ignore[type-var]
+        self._items[item_id] = new
         self.changed.emit(old, new)
         return new
+
+
+class BoxSet(_EventedItems[Box]):
+    """The boxes of one study."""
 
 
 FINDING_LEVELS = ("study", "series", "box", "segment")
@@ -157,40 +168,5 @@ class Finding:
             raise ValueError(f"finding level must be one of {FINDING_LEVELS}, got {self.level!r}")
 
 
-class FindingSet:
-    """The findings of one study. Emits ``added``, ``removed``, ``changed`` like :class:`BoxSet`."""
-
-    added = Signal(object)
-    removed = Signal(object)
-    changed = Signal(object, object)
-
-    def __init__(self) -> None:
-        self._items: dict[str, Finding] = {}
-
-    def __iter__(self) -> Iterator[Finding]:
-        return iter(list(self._items.values()))
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def add(self, finding: Finding) -> Finding:
-        """Add a finding."""
-        if finding.id in self._items:
-            raise ValueError(f"finding id {finding.id} already present")
-        self._items[finding.id] = finding
-        self.added.emit(finding)
-        return finding
-
-    def remove(self, finding_id: str) -> Finding:
-        """Remove and return a finding."""
-        f = self._items.pop(finding_id)
-        self.removed.emit(f)
-        return f
-
-    def update(self, finding_id: str, **changes: object) -> Finding:
-        """Replace fields of a finding and emit ``changed``."""
-        old = self._items[finding_id]
-        new = replace(old, **changes)  # type: ignore[arg-type]
-        self._items[finding_id] = new
-        self.changed.emit(old, new)
-        return new
+class FindingSet(_EventedItems[Finding]):
+    """The findings (classification labels) of one study."""
