@@ -21,7 +21,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("infer", help="run a model on an image and write its output")
     p.add_argument("model", help="model name (see `medws models list`)")
     p.add_argument("input", help="DICOM folder or volume file")
-    p.add_argument("output", help="labelmap file (.nii.gz, .nrrd, .seg.nrrd, .mha)")
+    p.add_argument("output", help="segmentation: labelmap file (.nii.gz, .nrrd, .seg.nrrd, .mha); "
+                                  "detection: boxes .json; classification: labels .json")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(run=run_infer)
     add_segment_parser(sub)
@@ -43,7 +44,10 @@ def run_models_list(args: argparse.Namespace) -> int:
 
 
 def run_infer(args: argparse.Namespace) -> int:
-    """Run a segmentation model and write the labelmap on the input's grid."""
+    """Run a model: segmentation writes a labelmap on the input's grid, detection a boxes JSON,
+    classification a labels JSON."""
+    from pathlib import Path
+
     from analysis.infer.run import run_model
     from app.io.loader import load_first_image
     from app.io.volume_files import write_volume
@@ -55,16 +59,44 @@ def run_infer(args: argparse.Namespace) -> int:
         print(f"medws infer: unknown model {args.model!r}; available: {', '.join(sorted(models)) or 'none'}",
               file=sys.stderr)
         return 2
-    if manifest.task != "segmentation":
-        print(f"medws infer: {manifest.id} is a {manifest.task} model; only segmentation writes a labelmap",
+    if manifest.task != "segmentation" and not str(args.output).lower().endswith(".json"):
+        print(f"medws infer: {manifest.id} is a {manifest.task} model; its output is JSON (OUTPUT must end in .json)",
               file=sys.stderr)
         return 2
     with TqdmContext(manifest.name) as ctx:
         image = load_first_image(resolve_input(args.input), ctx=ctx)
-        labels = run_model(manifest, image.array, image.geometry.spacing_zyx_mm, image.geometry.direction,
+        result = run_model(manifest, image.array, image.geometry.spacing_zyx_mm, image.geometry.direction,
                            device=args.device, ctx=ctx)
-    print(write_volume(labels, image.geometry, args.output))
+    if manifest.task == "segmentation":
+        print(write_volume(result, image.geometry, args.output))
+        return 0
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = {"model": manifest.id, "task": manifest.task, "input": str(args.input),
+            "description": manifest.description}
+    if manifest.task == "detection":
+        data["boxes"] = detection_records(result, image.geometry, manifest)
+    else:
+        data["labels"] = {k: round(float(v), 6) for k, v in result.items()}
+        top = max(result, key=result.get) if result else None
+        data["top_label"], data["top_probability"] = top, round(float(result[top]), 6) if top else None
+    print(_write_json(out, data))
     return 0
+
+
+def detection_records(detections, geometry, manifest) -> list[dict]:
+    """JSON records of detections: voxel box ``[start, stop)`` (z, y, x), LPS mm corners, score, label, model."""
+    import numpy as np
+
+    records = []
+    for rank, d in enumerate(detections, 1):
+        corners = geometry.index_zyx_to_lps(np.array([d.start_zyx, np.array(d.stop_zyx) - 1], float))
+        records.append({"rank": rank, "label_id": int(d.label_id), "label": manifest.labels.get(d.label_id, ""),
+                        "score": round(float(d.score), 4), "start_zyx": [int(v) for v in d.start_zyx],
+                        "stop_zyx": [int(v) for v in d.stop_zyx],
+                        "lps_min_mm": corners.min(axis=0).round(2).tolist(),
+                        "lps_max_mm": corners.max(axis=0).round(2).tolist(), "model": manifest.id})
+    return records
 
 
 def add_segment_parser(sub: argparse._SubParsersAction) -> None:
