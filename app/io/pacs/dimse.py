@@ -123,6 +123,7 @@ def _association(server: PacsServer, ae, action: str, **kwargs: Any) -> Iterator
         else:
             why = f"cannot be reached at {server.host}:{server.port}"
         raise PacsError(server.name, f"{action}: {server.ae_title} {why}")
+    raw = _raw_socket(assoc)
     try:
         yield assoc
     except BaseException:
@@ -131,6 +132,25 @@ def _association(server: PacsServer, ae, action: str, **kwargs: Any) -> Iterator
     else:
         if assoc.is_established:
             assoc.release()
+    finally:
+        _close(raw)
+
+
+def _raw_socket(assoc: Any) -> socket.socket | None:
+    return getattr(getattr(getattr(assoc, "dul", None), "socket", None), "socket", None)
+
+
+def _close(raw: socket.socket | None) -> None:
+    """Close an association's TCP socket after pynetdicom is done with it.
+
+    pynetdicom 3.0 skips ``close()`` when ``shutdown()`` fails, which it does once the peer has
+    died (ENOTCONN): the socket would leak (a ResourceWarning in the killed-server tests).
+    """
+    if raw is not None:
+        try:
+            raw.close()
+        except OSError:
+            pass
 
 
 def _check_final(server: PacsServer, action: str, status: Any) -> None:
@@ -386,8 +406,13 @@ def _c_move(server: PacsServer, requests: list[Dataset], handler: Callable, ctx:
     scp = _ae(server)
     for context in AllStoragePresentationContexts:
         scp.add_supported_context(context.abstract_syntax, _transfer_syntaxes())
+    incoming: list[socket.socket | None] = []
+    handlers = [
+        (evt.EVT_C_STORE, handler),
+        (evt.EVT_CONN_OPEN, lambda event: incoming.append(_raw_socket(event.assoc))),
+    ]
     try:
-        listener = scp.start_server(("", int(server.own_port)), block=False, evt_handlers=[(evt.EVT_C_STORE, handler)])
+        listener = scp.start_server(("", int(server.own_port)), block=False, evt_handlers=handlers)
     except OSError as exc:
         raise PacsError(
             server.name,
@@ -408,6 +433,8 @@ def _c_move(server: PacsServer, requests: list[Dataset], handler: Callable, ctx:
             )
     finally:
         listener.shutdown()
+        for raw in incoming:
+            _close(raw)
 
 
 # ----------------------------------------------------------------------------- store
