@@ -407,6 +407,8 @@ def _metadata(series: DicomSeries, array: np.ndarray) -> dict:
         "sop_class_uid": series.sop_class_uid,
         "n_files": series.n_files,
         "warnings": list(series.warnings),
+        # the folder holding the series' files: sessions use it to re-open the source images
+        "source_path": os.path.commonpath([os.path.dirname(str(i.path)) for i in series.instances]),
     }
     if series.window is not None:
         meta["window"] = series.window
