@@ -68,6 +68,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(run=run_send)
 
 
+def _prompt_secret_if_needed(name: str) -> None:
+    """Ask for a missing password/token on a terminal; it lives in this process's environment only."""
+    import os
+
+    from app.io.pacs.servers import get_secret, get_server, secret_env_var
+
+    server = get_server(name)
+    if server.auth == "none" or get_secret(name) or not sys.stdin.isatty():
+        return
+    what = "password" if server.auth == "basic" else "token"
+    secret = getpass.getpass(f"{what} for {name} (not stored; see `medws pacs add`): ")
+    if secret:
+        os.environ[secret_env_var(name)] = secret
+
+
 def _fail(message: str) -> int:
     print(f"medws pacs: {message}", file=sys.stderr)
     return 2
@@ -140,6 +155,7 @@ def run_echo(args: argparse.Namespace) -> int:
     """Echo a server and print the round trip."""
     from app.io.pacs import echo, get_server
 
+    _prompt_secret_if_needed(args.name)
     server = get_server(args.name)
     seconds = echo(server)
     print(f"{server.name}: {server.address} answered in {seconds * 1000:.0f} ms")
@@ -155,6 +171,7 @@ def run_find(args: argparse.Namespace) -> int:
                            modality=args.modality, accession_number=args.accession, limit=args.limit)
     except ValueError as exc:
         return _fail(str(exc))
+    _prompt_secret_if_needed(args.name)
     studies = find_studies(args.name, query)
     if args.json:
         print(json.dumps([s.to_dict() for s in studies], indent=2))
@@ -170,6 +187,7 @@ def run_get(args: argparse.Namespace) -> int:
     """Retrieve a study into the local index (and DIR)."""
     from app.io.pacs import retrieve
 
+    _prompt_secret_if_needed(args.name)
     try:
         with TqdmContext("retrieve") as ctx:
             result = retrieve(args.name, args.study_uid, series_uids=args.series or None, dest=args.dest, ctx=ctx)
@@ -183,6 +201,7 @@ def run_send(args: argparse.Namespace) -> int:
     """Send files; exit 1 when the server refused some."""
     from app.io.pacs import send
 
+    _prompt_secret_if_needed(args.name)
     with TqdmContext("send") as ctx:
         result = send(args.name, args.files, ctx=ctx)
     if args.json:

@@ -30,6 +30,7 @@ __all__ = [
     "PacsServer",
     "delete_secret",
     "get_secret",
+    "get_server",
     "keyring_available",
     "load_servers",
     "parse_dimse_address",
