@@ -2,8 +2,8 @@
 
 Plain-input form: ``medws export --format F --image IMAGE --labels LABELMAP [--label-table T] OUT``;
 ``--image/--labels`` repeat in pairs to export several cases (an nnU-Net dataset, for example).
-Session folders are not read yet: the exporters take in-memory cases, so a session loader can feed
-them later (see :mod:`app.io.export`).
+Session form: ``medws export --format F SESSION.medws... OUT [--status accepted,edited]`` exports the
+annotations saved in MedWS session folders (see :mod:`app.session`); both forms can be mixed.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export", help="export images + labels as a dataset (DICOM SEG, seg.nrrd, NIfTI, COCO, nnU-Net, CSV)"
     )
-    p.add_argument("out", help="output folder (must not exist or be empty, unless --overwrite)")
+    p.add_argument("paths", nargs="+", metavar="[SESSION ...] OUT",
+                   help="MedWS session folders to export (optional), then the output folder "
+                        "(must not exist or be empty, unless --overwrite)")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument(
         "--image",
@@ -113,11 +115,9 @@ def run_export(args: argparse.Namespace) -> int:
     from app.io.export import ExportOptions, export
     from app.io.export.inputs import load_plain_case
 
-    if not args.image:
-        print(
-            "medws export: give --image IMAGE --labels LABELMAP (session folders are not supported yet)",
-            file=sys.stderr,
-        )
+    sessions, args.out = args.paths[:-1], args.paths[-1]
+    if not args.image and not sessions:
+        print("medws export: give session folders, or --image IMAGE --labels LABELMAP, before OUT", file=sys.stderr)
         return 2
     if args.labels and len(args.labels) != len(args.image):
         print(
@@ -129,6 +129,7 @@ def run_export(args: argparse.Namespace) -> int:
         print("medws export: --mapping needs --anonymize", file=sys.stderr)
         return 2
     labels = args.labels or [None] * len(args.image)
+    args.image = args.image or []
     try:
         options_kw = {"statuses": _statuses(args.status), "window": _window(args.window)}
     except ValueError as exc:
@@ -147,12 +148,20 @@ def run_export(args: argparse.Namespace) -> int:
             if seen[case.case_id] > 1:
                 case.case_id = f"{case.case_id}_{seen[case.case_id]}"
             cases.append(case)
+        if sessions:
+            from app.session.cases import export_cases
+
+            for folder in sessions:
+                session_cases, warnings = export_cases(folder, ctx=ctx)
+                for warning in warnings:
+                    print(f"medws export: warning: {warning}", file=sys.stderr)
+                cases.extend(session_cases)
     try:
         label_ids = _label_ids(args.only_labels, [c.labels.table for c in cases if c.labels is not None])
     except ValueError as exc:
         print(f"medws export: {exc}", file=sys.stderr)
         return 2
-    if options_kw["statuses"] is not None:
+    if options_kw["statuses"] is not None and args.image:
         log.info("--status filters reviewed annotations; plain labelmaps carry no review status")
     options = ExportOptions(
         anonymize=args.anonymize,

@@ -49,3 +49,16 @@ def test_missing_source_is_a_clear_error(tmp_path):
     path.unlink()
     with pytest.raises(MedwsIOError, match="not found"):
         export_cases(folder)
+
+
+def test_medws_export_takes_session_folders(tmp_path, capsys):
+    from app.cli import main
+
+    folder, session, _ = _session_on_file(tmp_path, n_segmentations=2)
+    out = tmp_path / "dataset"
+    rc = main(["export", "--format", "nnunet", "--status", "accepted", str(folder), str(out)])
+    assert rc == 0, capsys.readouterr().err
+    labels = sorted((out / "Dataset001_MedWS" / "labelsTr").glob("*.nii.gz"))
+    assert len(labels) == 1, "the rejected segmentation is filtered out by --status accepted"
+    assert np.array_equal(read_volume(labels[0]).array > 0, session.segmentations[0].array > 0)
+    assert main(["export", "--format", "nifti", str(tmp_path / "empty")]) == 2
