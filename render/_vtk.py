@@ -23,6 +23,7 @@ from vtkmodules.vtkCommonDataModel import (
     vtkPolyData,
 )
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
+from vtkmodules.vtkFiltersCore import vtkSurfaceNets3D, vtkSurfaceNetsAtlas, vtkTriangleMeshPointNormals
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera, vtkInteractorStyleUser
 from vtkmodules.vtkInteractionWidgets import vtkOrientationMarkerWidget
 from vtkmodules.vtkIOImage import vtkPNGWriter
@@ -82,7 +83,10 @@ __all__ = [
     "vtkRenderWindow",
     "vtkSMPTools",
     "vtkSmartVolumeMapper",
+    "vtkSurfaceNets3D",
+    "vtkSurfaceNetsAtlas",
     "vtkTextActor",
+    "vtkTriangleMeshPointNormals",
     "vtkVolume",
     "vtkVolumeProperty",
     "vtkWindowToImageFilter",

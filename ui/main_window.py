@@ -335,6 +335,7 @@ class MainWindow(QMainWindow):
     def _on_session_segmentation_added(self, labels: LabelVolume) -> None:
         for view in self.grid.slice_views.values():
             view.add_labels(labels)
+        self.grid.volume_view.add_labels(labels)
 
     def _on_view_hovered(self, lps_mm: np.ndarray) -> None:
         zyx, value = self.state.probe(lps_mm)

@@ -14,7 +14,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QVBoxLayout, QWidget
 
 from render.orientation import SLICE_KINDS, VIEW_COLORS, ViewKind
-from ui.viewport import SliceViewport, VolumeViewport
+from ui.viewport import SliceViewport
+from ui.volume_viewport import VolumeViewport
 
 if TYPE_CHECKING:
     from ui.viewer_state import ViewerState

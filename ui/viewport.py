@@ -1,6 +1,6 @@
-"""VTK viewports: ``SliceViewport`` (2-D MPR) and ``VolumeViewport`` (3D).
+"""VTK viewports: the shared ``VtkViewport`` base and ``SliceViewport`` (2-D MPR).
 
-Both are ``QVTKRenderWindowInteractor`` widgets that turn Qt input into calls on a render-layer
+Viewports are ``QVTKRenderWindowInteractor`` widgets that turn Qt input into calls on a render-layer
 scene (:class:`~render.slice_scene.SliceScene`, :class:`~render.volume_scene.VolumeScene`) or the
 shared :class:`~ui.viewer_state.ViewerState`; they hold no image math. Renders are requested
 through a single-shot 0 ms ``QTimer``, so N model events produce one ``Render()``. GUI thread only.
@@ -22,12 +22,11 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
-from render._vtk import vtkInteractorStyleTrackballCamera, vtkInteractorStyleUser, vtkRenderer
+from render._vtk import vtkInteractorStyleUser, vtkRenderer
 from render.capture import capture_rgb
 from render.label_visual import LabelSliceVisual
-from render.orientation import ViewKind, slice_axes
+from render.orientation import ViewKind
 from render.slice_scene import SliceScene
-from render.volume_scene import VolumeScene
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
@@ -36,10 +35,9 @@ if TYPE_CHECKING:
     from ui.viewer_state import ViewerState
 
 _WHEEL_STEP = 120  # one notch of a standard mouse wheel (angleDelta units)
-LAZY_3D_RENDER_MS = 150
 
 
-class _VtkViewport(QVTKRenderWindowInteractor):
+class VtkViewport(QVTKRenderWindowInteractor):
     """Common plumbing: one renderer, MSAA off, coalesced renders, clean close."""
 
     maximize_requested = Signal()
@@ -94,7 +92,7 @@ class _VtkViewport(QVTKRenderWindowInteractor):
         event.accept()
 
 
-class SliceViewport(_VtkViewport):
+class SliceViewport(VtkViewport):
     """One axial, coronal or sagittal view, linked to the others through ``state``.
 
     Signals
@@ -281,78 +279,4 @@ class SliceViewport(_VtkViewport):
         for visual in self.label_visuals:
             visual.close()
         self.label_visuals.clear()
-        self.scene.close()
-
-
-class VolumeViewport(_VtkViewport):
-    """The 3D view: trackball camera (left rotate, right zoom, middle pan), ``r`` reset."""
-
-    def __init__(self, state: ViewerState, parent=None, mapper_kind: str | None = None) -> None:
-        super().__init__(ViewKind.VOLUME, parent)
-        style = vtkInteractorStyleTrackballCamera()
-        self.SetInteractorStyle(style)
-        # Still frames stay full quality (VTK's still rate 0.0001): a frame budget there lets the
-        # first frame, which also computes gradients, make the next still frame very blocky.
-        # While dragging, the interactor's 15 fps budget coarsens the sampling (LOD).
-        self.state = state
-        self.scene = VolumeScene(self.renderer, self.request_render, mapper_kind)
-        self.scene.attach_orientation_cube(self._Iren)
-        # Slice-plane outlines re-render the 3D view after scrolling pauses, so a CPU-rendered
-        # 3D frame (0.1-0.3 s) never slows down slice scrolling in the 2-D views.
-        self._lazy_timer = QTimer(self)
-        self._lazy_timer.setSingleShot(True)
-        self._lazy_timer.setInterval(LAZY_3D_RENDER_MS)
-        self._lazy_timer.timeout.connect(self.request_render)
-        state.image_changed.connect(self._on_state_image_changed)
-
-    def _on_state_image_changed(self, image) -> None:
-        default = image.image.default_window() if image is not None else None
-        self.scene.set_image(image, default)
-
-    def on_slice_changed(self, kind: str, index: int, n_slices: int) -> None:
-        """Move the outline of a slice view's plane (slot for ``SliceViewport.slice_changed``)."""
-        image = self.scene.image
-        if image is None:
-            return
-        axes = slice_axes(image.image.geometry, ViewKind(kind))
-        self._lazy = True
-        try:
-            self.scene.planes.set_plane(ViewKind(kind), image, axes.slice_axis_zyx, index)
-        finally:
-            self._lazy = False
-
-    def request_render(self) -> None:
-        """Render soon; plane-outline updates wait until the slices stop moving."""
-        if self._closed:
-            return
-        if getattr(self, "_lazy", False):
-            self._lazy_timer.start()
-        else:
-            self._lazy_timer.stop()
-            super().request_render()
-
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        """Maximise this view or restore the layout."""
-        if event.button() == Qt.MouseButton.LeftButton:
-            self.maximize_requested.emit()
-        else:
-            super().mouseDoubleClickEvent(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        """``r`` resets to the anterior view. Other keys are not forwarded: VTK's default style
-        binds e/q (exit), w/s (wireframe), 3 (stereo) and f/p (fly/pick)."""
-        if event.key() == Qt.Key.Key_R:
-            self.scene.reset_view()
-            event.accept()
-        else:
-            event.ignore()
-
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        """Not forwarded to VTK (see :meth:`keyPressEvent`)."""
-        event.ignore()
-
-    def close_scene(self) -> None:
-        """Disconnect from the state and remove the visuals."""
-        self._lazy_timer.stop()
-        self.state.image_changed.disconnect(self._on_state_image_changed)
         self.scene.close()

@@ -322,3 +322,20 @@ def test_render_windows_have_msaa_off_and_vtk_uses_std_threads(main_window):
 
     assert all(v.GetRenderWindow().GetMultiSamples() == 0 for v in main_window.grid.viewports.values())
     assert vtkSMPTools.GetBackend() == "STDThread"
+
+
+def test_segmentation_surfaces_are_built_in_a_job_for_the_3d_view(window, qtbot):
+    from app.model.labels import Segment
+
+    labels = window.session.new_segmentation("Lesion")
+    labels.table.add(Segment(1, "lesion", (255, 0, 255)))
+    with labels.transaction("test"):
+        labels.paint((slice(10, 30), slice(20, 40), slice(20, 40)), None, 1)
+    surfaces = window.grid.volume_view.surfaces
+    assert len(surfaces) == 1
+    qtbot.waitUntil(lambda: not surfaces[0].dirty and 1 in surfaces[0].actors, timeout=10000)
+    poly = surfaces[0].polydata[1]
+    assert poly.GetNumberOfPoints() > 100
+    lo, hi = window.state.volume.geometry.index_zyx_to_lps([[10, 20, 20], [29, 39, 39]])
+    bounds = np.array(poly.GetBounds()).reshape(3, 2)
+    assert np.all(bounds[:, 0] > np.minimum(lo, hi) - 3) and np.all(bounds[:, 1] < np.maximum(lo, hi) + 3)
