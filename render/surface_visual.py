@@ -4,7 +4,8 @@ Two halves, split by thread:
 
 * :func:`build_surfaces` is pure: label array + :class:`~app.model.geometry.Geometry` in, one new
   *detached* ``vtkPolyData`` per label out (LPS mm, outward point normals). Any thread may call it;
-  it touches no window. Pipeline: ``vtkSurfaceNets3D`` (all labels at once, shared boundaries,
+  it touches no window. Pipeline: :func:`occupied_grid` (the z-slab holding labels, a zero-copy
+  view; padded where a label reaches the grid edge) → ``vtkSurfaceNets3D`` (all labels at once, shared boundaries,
   built-in constrained smoothing, STDThread SMP back-end) → ``vtkSurfaceNetsAtlas`` (one closed
   region per label, outward winding) → ``vtkTriangleMeshPointNormals``.
 * :class:`SegmentSurfaces` is the visual: one actor per segment, coloured and shown from the
@@ -65,9 +66,36 @@ def smoothing_iterations(geometry: Geometry) -> int:
     return int(round(SMOOTHING_ITERATIONS * scale))
 
 
-def _touches_border(array: np.ndarray) -> bool:
-    """True when a non-zero voxel lies on one of the six faces of the grid (reads 6 planes)."""
-    return any(bool(array[(slice(None),) * axis + (end,)].any()) for axis in range(3) for end in (0, -1))
+def occupied_grid(labels_array: np.ndarray, geometry: Geometry) -> tuple[np.ndarray, Geometry] | None:
+    """Return the part of the grid SurfaceNets must see, or None when every voxel is 0.
+
+    The slab of ``z`` slices holding non-zero voxels, plus one background slice on each side, is a
+    zero-copy view (rows of a C-contiguous array are contiguous); SurfaceNets then scans only that
+    slab (a segmentation rarely fills the whole stack). Where a label reaches the edge of the grid,
+    the slab is padded with one background voxel instead (one copy of the slab), which closes the
+    surfaces there, as 3D Slicer does. Any thread; reads the array once (a max-reduction) plus the
+    slab's four side faces.
+
+    Returns
+    -------
+    array, geometry
+        The (possibly padded) slab and its grid: same spacing and direction, origin moved to its
+        first voxel (LPS mm).
+    """
+    nz = labels_array.shape[0]
+    occupied = np.flatnonzero(labels_array.reshape(nz, -1).max(axis=1))
+    if occupied.size == 0:
+        return None
+    z0, z1 = int(occupied[0]), int(occupied[-1]) + 1
+    lo, hi = max(z0 - 1, 0), min(z1 + 1, nz)
+    slab = labels_array[lo:hi]
+    pad_z = (int(z0 == 0), int(z1 == nz))
+    touches_yx = any(bool(slab[(slice(None),) * axis + (end,)].any()) for axis in (1, 2) for end in (0, -1))
+    pad_yx = (1, 1) if touches_yx else (0, 0)
+    if pad_z != (0, 0) or touches_yx:
+        slab = np.pad(slab, (pad_z, pad_yx, pad_yx))
+    start_zyx = (lo - pad_z[0], -pad_yx[0], -pad_yx[0])
+    return slab, geometry.cropped(start_zyx, slab.shape)
 
 
 def surface_nets(labels_array: np.ndarray, geometry: Geometry, label_ids: Sequence[int], *,
@@ -75,16 +103,11 @@ def surface_nets(labels_array: np.ndarray, geometry: Geometry, label_ids: Sequen
     """Run ``vtkSurfaceNets3D`` once over every label (the shared multi-label mesh, LPS mm).
 
     This is the bare SurfaceNets floor of ``bench/surface.py``. Any thread; the output is new.
-    ``iterations`` None picks :func:`smoothing_iterations` for the grid. Labels reaching the grid
-    edge are closed there (the array is padded with background first, one copy).
+    ``iterations`` None picks :func:`smoothing_iterations` for the grid. Bare: labels reaching the
+    grid edge stay open there (:func:`build_surfaces` crops and pads with :func:`occupied_grid`).
     Voxels of other non-zero values are treated as further regions: faces between a listed label
     and them are kept (the listed label's surface stays closed), faces among them are not made.
     """
-    if _touches_border(labels_array):
-        # Close surfaces cut by the grid edge (3D Slicer pads the same way): one copy with a
-        # 1-voxel background margin, only when a label reaches the edge.
-        labels_array = np.pad(labels_array, 1)
-        geometry = geometry.cropped((-1, -1, -1), labels_array.shape)
     image, _flat = wrap_label_array(labels_array, geometry)  # _flat keeps the buffer alive
     nets = vtkSurfaceNets3D()
     nets.SetInputData(image)
@@ -144,7 +167,12 @@ def build_surfaces(labels_array: np.ndarray, geometry: Geometry, label_ids: Sequ
         return {}
     _step(ctx, 0.0, "surface nets")
     t0 = time.perf_counter()
-    mesh = surface_nets(labels_array, geometry, ids, smoothing=smoothing, iterations=iterations)
+    grid = occupied_grid(labels_array, geometry)
+    if grid is None:
+        return {}
+    if iterations is None:
+        iterations = smoothing_iterations(geometry)
+    mesh = surface_nets(*grid, ids, smoothing=smoothing, iterations=iterations)
     _step(ctx, 0.7, "splitting segments")
     if mesh.GetNumberOfCells() == 0:
         return {}

@@ -16,7 +16,13 @@ from app.model.labels import LabelTable, LabelVolume, Segment
 from render._vtk import vtk_to_numpy, vtkRenderer, vtkRenderWindow, vtkSMPTools
 from render.capture import capture_rgb
 from render.surface_export import SurfaceExportError, export_surfaces, read_space, write_surface
-from render.surface_visual import SegmentSurfaces, build_surfaces, smoothing_iterations
+from render.surface_visual import (
+    SegmentSurfaces,
+    build_surfaces,
+    occupied_grid,
+    smoothing_iterations,
+    surface_nets,
+)
 
 RADIUS_MM = 14.0
 SPACING_ZYX_MM = (2.5, 0.8, 0.6)
@@ -313,3 +319,17 @@ def test_surface_actors_cull_back_faces_and_take_segment_opacity(scene):
     surfaces.set_opacity(0.5)
     surfaces.set_segment_opacity(1, 0.4)
     assert prop.GetOpacity() == pytest.approx(0.2)
+
+
+def test_occupied_grid_is_a_zero_copy_slab_and_changes_no_surface():
+    array, geometry, _ = _sphere()
+    slab, slab_geometry = occupied_grid(array, geometry)
+    z = np.flatnonzero(array.any(axis=(1, 2)))
+    assert np.shares_memory(slab, array) and slab.shape[0] == z[-1] - z[0] + 3
+    assert np.allclose(slab_geometry.index_zyx_to_lps([0, 0, 0]), geometry.index_zyx_to_lps([z[0] - 1, 0, 0]))
+    assert occupied_grid(np.zeros_like(array), geometry) is None
+    # the slab gives exactly the surface of the whole grid
+    whole = surface_nets(array, geometry, [1], iterations=16)
+    cropped = build_surfaces(array, geometry, [1], iterations=16, normals=False)[1]
+    assert cropped.GetNumberOfCells() == whole.GetNumberOfCells()
+    assert np.allclose(np.sort(_points(cropped), axis=0), np.sort(_points(whole), axis=0), atol=1e-4)
