@@ -207,9 +207,10 @@ def _reslice_prop(lut: vtkLookupTable, opacity: float) -> tuple[vtkImageResliceM
 class LabelSliceVisual:
     """One :class:`~app.model.labels.LabelVolume` over the image of a slice view.
 
-    Add it to the slice view's renderer *after* the image visual (the label props then draw over
-    the image slice). Display settings (fill, outline, opacities) live here; per-segment colour and
-    visibility come from ``labels.table``.
+    Create it after the view's :class:`~render.slice_scene.SliceScene`. Its props are translucent
+    (id 0 is transparent), so VTK draws them after the opaque image slice, over it. Display
+    settings (fill, outline, opacities) live here; per-segment colour and visibility come from
+    ``labels.table``.
 
     Parameters
     ----------
@@ -236,6 +237,7 @@ class LabelSliceVisual:
         self.labels: LabelVolume | None = None
         self.data: vtkImageData | None = None
         self._flat: np.ndarray | None = None
+        self._wrapped_array: np.ndarray | None = None  # the model array ``data`` was made from
         self._shares_memory = False
         self.visible = True
         self.fill_visible = True
@@ -243,6 +245,7 @@ class LabelSliceVisual:
         # outline of the displayed slice: (slice axis zyx, index) it shows, its buffer and image data
         self.outline_data = vtkImageData()
         self._outline: np.ndarray | None = None
+        self._outline_shape: tuple[int, ...] = (0, 0, 0)
         self._outline_key: tuple[int, int] | None = None
         self._outline_dirty: list[tuple[slice, slice]] | None = None  # windows to redo; None = all
         self._normals_zyx: np.ndarray | None = None
@@ -348,6 +351,8 @@ class LabelSliceVisual:
 
     def _update_visibility(self) -> None:
         shown = self.visible and self.labels is not None
+        if not (shown and self.outline_visible):
+            self._outline_key = None  # not kept up to date while hidden: rebuilt when shown again
         self.fill_actor.SetVisibility(shown and self.fill_visible)
         self.outline_actor.SetVisibility(shown and self.outline_visible and self._outline_key is not None)
 
@@ -427,4 +432,4 @@ class LabelSliceVisual:
         self.fill_mapper.RemoveAllInputConnections(0)
         self.outline_mapper.RemoveAllInputConnections(0)
         self.labels = None
-        self.data = self._flat = self._outline = None
+        self.data = self._flat = self._outline = self._wrapped_array = None

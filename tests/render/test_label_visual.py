@@ -229,3 +229,20 @@ def test_uint16_promotion_rewraps_and_close_disconnects(make_view, volume):
         labels.paint((slice(0, 2), slice(0, 2), slice(0, 2)), None, 1)
     labels.table.update(1, visible=False)
     assert len(renders) == n
+
+
+def test_hidden_outline_is_not_maintained_and_comes_back_current(make_view, volume):
+    labels = _labels(volume)
+    window, scene, visual, _ = make_view(volume, labels)
+    scene.set_slice_index(20)
+    capture_rgb(window)
+    assert visual._outline_key == (0, 20)
+    visual.set_outline(False)
+    with labels.transaction("hidden"):
+        labels.paint((slice(18, 23), slice(50, 56), slice(50, 56)), None, 7)
+    capture_rgb(window)
+    assert visual._outline_key is None and not visual.outline_actor.GetVisibility()
+    visual.set_outline(True)
+    capture_rgb(window)
+    assert visual._outline_key == (0, 20) and visual.outline_actor.GetVisibility()
+    assert visual._outline.reshape(visual._outline_shape)[0][50, 50] == 7
