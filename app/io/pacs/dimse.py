@@ -5,8 +5,9 @@ PACS must know as a modality with this machine's host and ``server.own_port``; a
 listens on that port for the duration of the retrieve only and accepts just the instances it
 asked for. C-GET needs no listening port: the instances come back on the same association.
 
-pynetdicom logs C-FIND/C-MOVE identifiers (patient names) at INFO level; its logger is raised to
-WARNING here unless the application configured it explicitly.
+pynetdicom logs C-FIND/C-MOVE identifiers (patient names) at INFO level: its identifier logging is
+switched off (``pynetdicom._config``) and its logger raised to WARNING unless the application
+configured it explicitly.
 
 Thread rule: any thread. pynetdicom runs the association (and the SCP's C-STORE handler) in its
 own threads; instances are written by :class:`~app.io.pacs.storage.SeriesStore` from there.
@@ -42,6 +43,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 if logging.getLogger("pynetdicom").level == logging.NOTSET:
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+
+
+def _no_identifier_logging() -> None:
+    """Stop pynetdicom from logging request/response identifiers (patient tags) at any level."""
+    from pynetdicom import _config
+
+    _config.LOG_REQUEST_IDENTIFIERS = False
+    _config.LOG_RESPONSE_IDENTIFIERS = False
 
 _PENDING = (0xFF00, 0xFF01)
 _MAX_CONTEXTS = 120
@@ -87,6 +96,7 @@ def _default_storage_classes() -> list[str]:
 def _ae(server: PacsServer):  # noqa: ANN202 - pynetdicom AE
     from pynetdicom import AE
 
+    _no_identifier_logging()
     ae = AE(ae_title=server.own_ae_title)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = server.timeout_s
     ae.connection_timeout = server.timeout_s

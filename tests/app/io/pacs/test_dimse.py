@@ -112,3 +112,12 @@ def test_cancelled_dimse_retrieve_leaves_no_series_and_resumes(dimse, orthanc):
     result = retrieve(dimse, orthanc.lung1_study, index=index)
     assert result.skipped >= 5 and result.received + result.skipped == 48
     assert index.series(orthanc.lung1_study)[0].n_instances == 48
+
+
+def test_no_patient_tags_in_logs_at_info_level(dimse, orthanc, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)  # `medws -v`: pynetdicom would log C-FIND identifiers here
+    find_studies(dimse, StudyQuery(patient_name="Sample^Lung1"))
+    retrieve(dimse, orthanc.synth_study, index=StudyIndex())
+    assert "Lung1" not in caplog.text and "MEDWS-LUNG1" not in caplog.text and "Synthetic" not in caplog.text
