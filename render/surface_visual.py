@@ -28,11 +28,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-# Surface filters are not yet re-exported by render/_vtk.py (owned by the viewer engineer; move
-# them there). Importing render._vtk below still selects the STDThread SMP back-end.
-from vtkmodules.vtkFiltersCore import vtkSurfaceNets3D, vtkSurfaceNetsAtlas, vtkTriangleMeshPointNormals
-
-from render._vtk import vtkActor, vtkPolyData, vtkPolyDataMapper
+from render._vtk import (
+    vtkActor,
+    vtkPolyData,
+    vtkPolyDataMapper,
+    vtkSurfaceNets3D,
+    vtkSurfaceNetsAtlas,
+    vtkTriangleMeshPointNormals,
+)
 from render.label_visual import wrap_label_array
 
 if TYPE_CHECKING:

@@ -333,3 +333,16 @@ def test_occupied_grid_is_a_zero_copy_slab_and_changes_no_surface():
     cropped = build_surfaces(array, geometry, [1], iterations=16, normals=False)[1]
     assert cropped.GetNumberOfCells() == whole.GetNumberOfCells()
     assert np.allclose(np.sort(_points(cropped), axis=0), np.sort(_points(whole), axis=0), atol=1e-4)
+
+
+def test_build_request_runs_like_a_job_with_progress_and_cancel(scene):
+    from analysis._task import Cancelled, TaskContext
+
+    _, _, surfaces, _ = scene
+    surfaces.set_labels(_label_volume())
+    request = surfaces.build_request()
+    progress = []
+    result = request.run(ctx=TaskContext(report=lambda f, m: progress.append(f)))
+    assert progress[0] == 0.0 and progress[-1] == 1.0 and list(result.surfaces) == [1]
+    with pytest.raises(Cancelled):
+        request.run(ctx=TaskContext(is_cancelled=lambda: True))
