@@ -15,8 +15,10 @@ own threads; instances are written by :class:`~app.io.pacs.storage.SeriesStore` 
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,7 +56,8 @@ def _no_identifier_logging() -> None:
 
 _PENDING = (0xFF00, 0xFF01)
 _MAX_CONTEXTS = 120
-_UIDS_PER_REQUEST = 64  # pynetdicom allows 128 requested presentation contexts
+_UIDS_PER_REQUEST = 64
+_LISTEN_RETRY_S = 2.0  # pynetdicom allows 128 requested presentation contexts
 
 
 def _transfer_syntaxes() -> list[str]:
@@ -422,7 +425,7 @@ def _c_move(server: PacsServer, requests: list[Dataset], handler: Callable, ctx:
         (evt.EVT_CONN_OPEN, lambda event: incoming.append(_raw_socket(event.assoc))),
     ]
     try:
-        listener = scp.start_server(("", int(server.own_port)), block=False, evt_handlers=handlers)
+        listener = _listen(scp, int(server.own_port), handlers)
     except OSError as exc:
         raise PacsError(
             server.name,
@@ -442,9 +445,28 @@ def _c_move(server: PacsServer, requests: list[Dataset], handler: Callable, ctx:
                 ctx,
             )
     finally:
-        listener.shutdown()
-        for raw in incoming:
-            _close(raw)
+        # socketserver's shutdown() waits up to its 0.5 s poll interval: done in the background, so
+        # the retrieve returns at once; the next _listen() on this port retries until it is free.
+        threading.Thread(target=_stop_listener, args=(listener, incoming), name="medws-move-scp-stop",
+                         daemon=True).start()
+
+
+def _listen(scp: Any, port: int, handlers: list) -> Any:
+    """Start the C-MOVE storage SCP on ``port``, retrying briefly while a previous one stops."""
+    deadline = time.monotonic() + _LISTEN_RETRY_S
+    while True:
+        try:
+            return scp.start_server(("", port), block=False, evt_handlers=handlers)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _stop_listener(listener: Any, incoming: list[socket.socket | None]) -> None:
+    listener.shutdown()
+    for raw in incoming:
+        _close(raw)
 
 
 # ----------------------------------------------------------------------------- store
