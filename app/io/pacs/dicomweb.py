@@ -295,13 +295,25 @@ def _sop_uid(part: bytes) -> str:
     return str(ds.get("SOPInstanceUID", ""))
 
 
-def _stream_instances(server: PacsServer, session: requests.Session, path: str) -> Iterator[bytes]:
-    """Yield the Part-10 bytes of each instance of a WADO-RS multipart response, unchanged."""
+def _stream_instances(
+    server: PacsServer, session: requests.Session, path: str, ctx: TaskContext = NULL_CONTEXT
+) -> Iterator[bytes]:
+    """Yield the Part-10 bytes of each instance of a WADO-RS multipart response, unchanged.
+
+    Cancellation is checked at every received chunk (1 MB), so a large multi-frame instance
+    does not delay it.
+    """
     with session.get(server.url + path, headers={"Accept": _WADO_ACCEPT}, stream=True,
                      timeout=(server.timeout_s, server.timeout_s)) as response:
         response.raise_for_status()
         boundary = boundary_of(response.headers.get("Content-Type", ""))
-        yield from iter_parts(response.iter_content(chunk_size=_CHUNK_BYTES), boundary)
+
+        def chunks() -> Iterator[bytes]:
+            for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
+                ctx.check()
+                yield chunk
+
+        yield from iter_parts(chunks(), boundary)
 
 
 def retrieve_series(
@@ -339,7 +351,7 @@ def retrieve_series(
         session = _session(server)
         try:
             for path in paths:
-                for part in _stream_instances(server, session, path):
+                for part in _stream_instances(server, session, path, ctx):
                     sop = _sop_uid(part)
                     if sop not in missing:
                         continue  # already present (or a stray instance): nothing to write
