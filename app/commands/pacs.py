@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 
 from app.commands._progress import TqdmContext
@@ -61,17 +62,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--json", action="store_true")
     g.set_defaults(run=run_get)
 
-    s = psub.add_parser("send", help="send DICOM files or folders (e.g. a DICOM SEG) to a server")
+    s = psub.add_parser("send", help="send DICOM files/folders, or session folders (as DICOM SEG), to a server")
     s.add_argument("name")
-    s.add_argument("files", nargs="+")
+    s.add_argument("files", nargs="+", metavar="FILE_OR_SESSION")
     s.add_argument("--json", action="store_true")
     s.set_defaults(run=run_send)
 
 
 def _prompt_secret_if_needed(name: str) -> None:
     """Ask for a missing password/token on a terminal; it lives in this process's environment only."""
-    import os
-
     from app.io.pacs.servers import get_secret, get_server, secret_env_var
 
     server = get_server(name)
@@ -197,13 +196,47 @@ def run_get(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_session(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "session.json"))
+
+
+def _session_segs(folders: list[str], out: str) -> list[str]:
+    """Export the segmentations of MedWS session folders as DICOM SEG into ``out``; return the files.
+
+    Everything the export writes is sent: the SEG, plus the image copies it references when the
+    session's image was not a DICOM series.
+    """
+    from app.io.export import export
+    from app.session.cases import export_cases
+
+    cases = []
+    for folder in folders:
+        found, warnings = export_cases(folder)
+        cases.extend(found)
+        for line in warnings:
+            print(f"warning: {line}", file=sys.stderr)
+    result = export("dicom-seg", cases, os.path.join(out, "export"))
+    for line in result.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    return [os.path.join(out, "export", f) for f in result.files if f.endswith(".dcm")]
+
+
 def run_send(args: argparse.Namespace) -> int:
-    """Send files; exit 1 when the server refused some."""
+    """Send files, folders and session folders (as DICOM SEG); exit 1 when the server refused some."""
+    import tempfile
+
     from app.io.pacs import send
 
     _prompt_secret_if_needed(args.name)
-    with TqdmContext("send") as ctx:
-        result = send(args.name, args.files, ctx=ctx)
+    sessions = [f for f in args.files if _is_session(f)]
+    files = [f for f in args.files if not _is_session(f)]
+    with tempfile.TemporaryDirectory(prefix="medws-send-") as tmp, TqdmContext("send") as ctx:
+        if sessions:
+            segs = _session_segs(sessions, tmp)
+            if not segs:
+                return _fail("the session folders hold no segmentation to send")
+            files += segs
+        result = send(args.name, files, ctx=ctx)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -88,3 +88,22 @@ def test_cli_bad_arguments(capsys):
     rc, _, err = _run(capsys, "add", "x", "--dimse", "nonsense")
     assert rc == 2 and "AE@host:port" in err
     assert _run(capsys, "echo", "missing")[0] == 2
+
+
+def test_cli_send_a_session_folder_as_dicom_seg(private_orthanc, capsys, monkeypatch, tmp_path):
+    from app.io.loader import load_first_image
+    from app.model import Session
+    from app.session import save_session
+
+    session = Session()
+    session.add_image(load_first_image(private_orthanc.lung1_files[0].parent))
+    labels = session.new_segmentation("tumour")
+    labels.table.new_segment()
+    labels.paint((slice(10, 14), slice(200, 240), slice(200, 240)), None, 1)
+    folder = save_session(session, tmp_path / "lung1.medws")
+    _run(capsys, "add", "priv", "--dicomweb", private_orthanc.server.dicomweb_url, "--user", private_orthanc.user)
+    monkeypatch.setenv(secret_env_var("priv"), private_orthanc.password)
+    rc, out, err = _run(capsys, "send", "priv", str(folder), "--json")
+    assert rc == 0 and json.loads(out)["sent"] == 1, err
+    rc, out, _ = _run(capsys, "find", "priv", "--patient-id", "MEDWS-LUNG1", "--json")
+    assert set(json.loads(out)[0]["modalities"]) == {"CT", "SEG"}
