@@ -46,6 +46,11 @@ log = logging.getLogger(__name__)
 if logging.getLogger("pynetdicom").level == logging.NOTSET:
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
 
+_PENDING = (0xFF00, 0xFF01)
+_MAX_CONTEXTS = 120  # pynetdicom allows 128 requested presentation contexts
+_UIDS_PER_REQUEST = 64  # SOP Instance UIDs in one IMAGE-level C-GET/C-MOVE (resume)
+_LISTEN_RETRY_S = 2.0  # how long to wait for the previous C-MOVE storage SCP to free the port
+
 
 def _no_identifier_logging() -> None:
     """Stop pynetdicom from logging request/response identifiers (patient tags) at any level."""
@@ -53,11 +58,6 @@ def _no_identifier_logging() -> None:
 
     _config.LOG_REQUEST_IDENTIFIERS = False
     _config.LOG_RESPONSE_IDENTIFIERS = False
-
-_PENDING = (0xFF00, 0xFF01)
-_MAX_CONTEXTS = 120
-_UIDS_PER_REQUEST = 64
-_LISTEN_RETRY_S = 2.0  # pynetdicom allows 128 requested presentation contexts
 
 
 def _transfer_syntaxes() -> list[str]:
