@@ -107,3 +107,35 @@ def test_cli_send_a_session_folder_as_dicom_seg(private_orthanc, capsys, monkeyp
     assert rc == 0 and json.loads(out)["sent"] == 1, err
     rc, out, _ = _run(capsys, "find", "priv", "--patient-id", "MEDWS-LUNG1", "--json")
     assert set(json.loads(out)[0]["modalities"]) == {"CT", "SEG"}
+
+
+def test_cli_add_stores_the_password_in_the_keyring_not_the_file(orthanc, capsys, monkeypatch):
+    import io
+
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    from app.io.pacs.servers import servers_file
+
+    class Memory(KeyringBackend):
+        priority = 1
+        store: dict = {}
+
+        def get_password(self, service, username):
+            return self.store.get((service, username))
+
+        def set_password(self, service, username, password):
+            self.store[(service, username)] = password
+
+        def delete_password(self, service, username):
+            self.store.pop((service, username), None)
+
+    keyring.set_keyring(Memory())
+    monkeypatch.delenv(secret_env_var("kr"), raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(orthanc.password + "\n"))
+    rc, out, _ = _run(capsys, "add", "kr", "--dicomweb", orthanc.server.dicomweb_url, "--user", orthanc.user,
+                      "--secret-stdin")
+    assert rc == 0 and "stored in the system keyring" in out
+    assert orthanc.password not in servers_file().read_text()
+    assert _run(capsys, "echo", "kr")[0] == 0  # the secret comes back from the keyring
+    assert _run(capsys, "remove", "kr")[0] == 0 and Memory.store == {}
