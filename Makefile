@@ -15,7 +15,7 @@ APT_PACKAGES := xvfb xauth libgl1-mesa-dri libegl1 libglx-mesa0 libosmesa6 x11-u
 	libxcb-render-util0 libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 libdbus-1-3 \
 	libfontconfig1 dicom3tools orthanc orthanc-dicomweb
 
-.PHONY: run test venv system-deps lint bench clean
+.PHONY: run test venv system-deps lint bench bench-viewer clean
 
 venv: $(STAMP)
 
@@ -51,6 +51,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/load.py
+
+bench-viewer: $(STAMP) system-deps
+	xvfb-run -a -s "-screen 0 1600x1200x24" $(BIN)/python bench/viewer.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

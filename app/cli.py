@@ -37,7 +37,7 @@ def _add_gui_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("screenshot", help="render the main window on INPUT to a PNG (needs a display)")
     p.add_argument("input", help="DICOM folder/file, volume file or sample name")
     p.add_argument("out", help="output PNG path")
-    p.add_argument("--layout", default="2x2", choices=["2x2", "axial", "coronal", "sagittal", "3d"])
+    p.add_argument("--layout", default="2x2", choices=["2x2", "1x3", "axial", "coronal", "sagittal", "3d"])
     p.add_argument("--slice", type=int, default=None, help="slice index in the main view")
     p.add_argument("--wl", default=None, help="window,level e.g. 1500,-600")
     p.add_argument("--size", default="1200x900", help="WxH pixels")
