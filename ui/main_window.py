@@ -86,6 +86,9 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_actions()
         self._connect()
+        from ui.wl_histogram import install_window_level_dock  # W/L dock: histogram, numeric W/L, presets
+
+        self.wl_panel = install_window_level_dock(self)
         self.resize(1400, 950)
 
     # ------------------------------------------------------------------ build
@@ -382,6 +385,7 @@ class MainWindow(QMainWindow):
         if not self._closed:
             self._closed = True
             self.loader.cancel()
+            self.wl_panel.close_panel()
             Job.cancel_all(wait_ms=2000)
             self.layers.close_panel()
             self.session.segmentation_added.disconnect(self._on_session_segmentation_added)
