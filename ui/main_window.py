@@ -89,6 +89,9 @@ class MainWindow(QMainWindow):
         from ui.wl_histogram import install_window_level_dock  # W/L dock: histogram, numeric W/L, presets
 
         self.wl_panel = install_window_level_dock(self)
+        from ui.analysis_menu import AnalysisMenu  # Analysis menu + Annotations dock
+
+        self.analysis = AnalysisMenu(self)
         self.resize(1400, 950)
 
     # ------------------------------------------------------------------ build
@@ -386,6 +389,7 @@ class MainWindow(QMainWindow):
             self._closed = True
             self.loader.cancel()
             self.wl_panel.close_panel()
+            self.analysis.shutdown()
             Job.cancel_all(wait_ms=2000)
             self.layers.close_panel()
             self.session.segmentation_added.disconnect(self._on_session_segmentation_added)

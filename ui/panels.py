@@ -96,6 +96,13 @@ class StudyBrowserPanel(QTreeWidget):
             self.open_requested.emit(str(spec))
 
 
+def _labels_text(labels: LabelVolume) -> str:
+    """Layer row of a segmentation: its name and the review status of its segments (e.g. "proposed")."""
+    statuses = sorted({getattr(seg.provenance, "status", "") or "manual" for seg in labels.table})
+    suffix = f"  ({', '.join(statuses)})" if statuses else ""
+    return f"    ▣ {getattr(labels, 'name', '') or 'Segmentation'}{suffix}"
+
+
 class LayerPanel(QListWidget):
     """The session's images and segmentations; selecting an image shows it."""
 
@@ -103,6 +110,7 @@ class LayerPanel(QListWidget):
         super().__init__(parent)
         self.session = session
         self._objects: list[object] = []  # row → ImageVolume or LabelVolume
+        self._table_slots: list[tuple[object, object]] = []
         session.image_added.connect(self._on_session_image_added)
         session.segmentation_added.connect(self._on_session_segmentation_added)
         session.active_image_changed.connect(self._on_session_active_image_changed)
@@ -121,7 +129,11 @@ class LayerPanel(QListWidget):
             self.setCurrentRow(self.count() - 1)
 
     def _on_session_segmentation_added(self, labels: LabelVolume) -> None:
-        self._add_row(labels, f"    ▣ {getattr(labels, 'name', '') or 'Segmentation'}")
+        self._add_row(labels, _labels_text(labels))
+        item = self.item(self.count() - 1)  # the review status shows once segments are added
+        slot = lambda *_: (item.setText(_labels_text(labels)), item.setToolTip(_labels_text(labels)))  # noqa: E731
+        labels.table.changed.connect(slot)
+        self._table_slots.append((labels.table, slot))
 
     def _on_session_active_image_changed(self, image: ImageVolume | None) -> None:
         row = next((i for i, obj in enumerate(self._objects) if obj is image), -1)
@@ -138,3 +150,6 @@ class LayerPanel(QListWidget):
         self.session.image_added.disconnect(self._on_session_image_added)
         self.session.segmentation_added.disconnect(self._on_session_segmentation_added)
         self.session.active_image_changed.disconnect(self._on_session_active_image_changed)
+        for table, slot in self._table_slots:
+            table.changed.disconnect(slot)
+        self._table_slots.clear()

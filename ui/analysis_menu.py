@@ -1,0 +1,347 @@
+"""The Analysis menu: preprocessing, classical segmentation and AI models, wired to the window.
+
+Thin glue around :class:`~app.controllers.analysis.AnalysisController`: each menu entry starts a
+controller run (a background Job), progress goes to the status bar's progress bar (its Cancel
+button cancels the running analyses), failures open a message box (title, one line, details) and
+results land in the session, where the window already shows them:
+
+* derived volumes → ``session.add_image(activate=False)``: listed in the Layers dock, selectable
+  as the displayed image;
+* segmentation proposals → a new ``LabelVolume`` (overlay in the slice views, surfaces in 3D),
+  listed in Layers and in the Annotations dock with their provenance status;
+* boxes (lesion candidates, detection models) and findings (classification models) → the
+  Annotations dock, with confidence (there is no box visual yet).
+
+Detection and classification models are run here (the controller runs segmentation models only),
+in a child process like the controller's (:mod:`ui._model_process`), on the controller's
+single-thread model pool. GUI thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDockWidget, QMenu, QMessageBox
+
+from app.controllers.analysis import AnalysisController
+from app.controllers.jobs import Job
+from app.model.annotations import Box, Finding, Provenance
+from app.model.image import ImageVolume
+from ui.annotation_panel import AnnotationPanel
+from ui.param_dialog import ParamDialog
+
+if TYPE_CHECKING:
+    from analysis.infer.manifest import ModelManifest
+    from ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+#: Tasks the Models menu offers.
+MODEL_TASKS = ("segmentation", "detection", "classification")
+
+
+def _run_any_model(manifest: ModelManifest, array: np.ndarray, spacing, direction, *, ctx):  # noqa: ANN001
+    """Worker thread: run a detection/classification model in a child process."""
+    from ui._model_process import run_model_in_child
+
+    return run_model_in_child(manifest, array, spacing, direction, threads=max(1, (os.cpu_count() or 2) - 1),
+                              ctx=ctx)
+
+
+def supported_tasks() -> set[str]:
+    """Model tasks the installed inference code can run (``analysis.infer.run.DEFAULT_RUNNERS``)."""
+    try:
+        from analysis.infer.run import DEFAULT_RUNNERS
+    except ImportError:
+        return {"segmentation"}
+    return set(DEFAULT_RUNNERS) & set(MODEL_TASKS)
+
+
+class AnalysisMenu:
+    """Build the Analysis menu and the Annotations dock of ``window`` and route results.
+
+    Attributes
+    ----------
+    controller
+        The window's :class:`AnalysisController` (shut down by :meth:`shutdown`).
+    menu
+        The Analysis ``QMenu``; submenus ``preprocess_menu``, ``segment_menu``, ``models_menu``.
+    actions
+        ``"preprocess:<op>"``, ``"segment:ct-tissues"``, ``"segment:lung-lesions"``,
+        ``"model:<name>"`` → ``QAction``.
+    param_dialog
+        The open parameter dialog (non-modal ``open()``; None when closed).
+    last_error_box
+        The last error message box shown (None before any failure).
+    """
+
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.session = window.session
+        self.controller = AnalysisController(window.session, window)
+        self.actions: dict[str, QAction] = {}
+        self.param_dialog: ParamDialog | None = None
+        self.last_error_box: QMessageBox | None = None
+        self.errors: list[tuple[str, str, str]] = []
+        self._active: dict[str, str] = {}  # channel → title of runs in flight
+        self._own_jobs: dict[str, Job] = {}
+        self._own_gen: dict[str, int] = {}
+        self.annotations = AnnotationPanel(window.session)
+        dock = QDockWidget("Annotations", window)
+        dock.setObjectName("dock_annotations")
+        dock.setWidget(self.annotations)
+        window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        layers = window.findChild(QDockWidget, "dock_layers")
+        if layers is not None:
+            window.tabifyDockWidget(layers, dock)
+            layers.raise_()
+        self.dock = dock
+        self.menu = self._build_menu()
+        c = self.controller
+        c.started.connect(self._on_controller_started)
+        c.progress.connect(self._on_controller_progress)
+        c.finished.connect(self._on_controller_finished)
+        c.failed.connect(self._on_controller_failed)
+        c.cancelled.connect(self._on_controller_cancelled)
+        window.status.cancel_requested.connect(self.cancel)
+        self.session.active_image_changed.connect(self._on_session_active_image_changed)
+        self._on_session_active_image_changed(self.session.active_image)
+
+    # ------------------------------------------------------------------ menu
+    def _build_menu(self) -> QMenu:
+        from analysis.preprocess import OPS
+
+        menu = QMenu("&Analysis", self.window)
+        menu.setObjectName("menu_analysis")
+        bar = self.window.menuBar()
+        before = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
+        if before is None:
+            bar.addMenu(menu)
+        else:
+            bar.insertMenu(before, menu)
+        self.preprocess_menu = menu.addMenu("&Preprocess")
+        for name, op in OPS.items():
+            action = self.preprocess_menu.addAction(f"{name}…")
+            action.setToolTip(op.help)
+            action.setStatusTip(op.help)
+            action.triggered.connect(lambda _=False, n=name: self.ask_preprocess(n))
+            self.actions[f"preprocess:{name}"] = action
+        self.segment_menu = menu.addMenu("&Segment")
+        for key, text, slot in (("ct-tissues", "CT &tissues (lungs, airways, bone, fat, soft tissue)",
+                                 self.run_ct_tissues),
+                                ("lung-lesions", "&Lung lesion candidates", self.run_lung_lesions)):
+            action = self.segment_menu.addAction(text)
+            action.triggered.connect(lambda _=False, f=slot: f())
+            self.actions[f"segment:{key}"] = action
+        self.models_menu = menu.addMenu("&Models")
+        self.models_menu.aboutToShow.connect(self.fill_models_menu)
+        self.fill_models_menu()
+        return menu
+
+    def fill_models_menu(self) -> None:
+        """(Re)list the available models: name, version, task; licence and description as tooltip."""
+        from app.models import available_models
+
+        for key in [k for k in self.actions if k.startswith("model:")]:
+            del self.actions[key]
+        self.models_menu.clear()
+        self.models_menu.setToolTipsVisible(True)
+        tasks = supported_tasks()
+        try:
+            models = available_models()
+        except Exception as exc:  # noqa: BLE001 - a broken models folder must not break the menu
+            log.warning("cannot list models: %s", exc)
+            models = {}
+        for name, manifest in sorted(models.items()):
+            if manifest.task not in tasks:
+                continue
+            action = self.models_menu.addAction(f"{manifest.name} {manifest.version}  ({manifest.task})")
+            tip = f"Licence: {manifest.licence or 'not stated'}"
+            if manifest.description:
+                tip += f"\n{manifest.description}"
+            action.setToolTip(tip)
+            action.setStatusTip(tip.splitlines()[0])
+            action.triggered.connect(lambda _=False, m=manifest: self.run_model(m))
+            action.setEnabled(self.session.active_image is not None)
+            self.actions[f"model:{name}"] = action
+        if self.models_menu.isEmpty():
+            self.models_menu.addAction("(no models installed)").setEnabled(False)
+
+    def _on_session_active_image_changed(self, image: ImageVolume | None) -> None:
+        for action in self.actions.values():
+            action.setEnabled(image is not None)
+
+    # ------------------------------------------------------------------ runs
+    def ask_preprocess(self, op_name: str) -> ParamDialog:
+        """Open the parameter dialog of ``op_name``; OK starts the op on the displayed image."""
+        from analysis.preprocess import OPS
+
+        op = OPS[op_name]
+        if self.param_dialog is not None:
+            self.param_dialog.close()
+        dialog = ParamDialog(f"Preprocess: {op_name}", op.defaults, op.help, self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._guard(f"preprocess:{op_name}", op_name,
+                                                    lambda: self.controller.run_preprocess(op_name,
+                                                                                           **dialog.values())))
+        dialog.finished.connect(lambda _r: setattr(self, "param_dialog", None))
+        self.param_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def run_ct_tissues(self) -> Job | None:
+        """Segment ▸ CT tissues on the displayed image."""
+        return self._guard("classical:ct-tissues", "CT tissues", self.controller.run_ct_tissues)
+
+    def run_lung_lesions(self) -> Job | None:
+        """Segment ▸ Lung lesion candidates on the displayed image."""
+        return self._guard("classical:lung-lesions", "Lung lesion candidates", self.controller.run_lung_lesions)
+
+    def run_model(self, manifest: ModelManifest) -> Job | None:
+        """Run a model on the displayed image (segmentation through the controller)."""
+        if manifest.task == "segmentation":
+            return self._guard(f"model:{manifest.name}", f"AI: {manifest.name}",
+                               lambda: self.controller.run_model(manifest))
+        return self._guard(f"model:{manifest.name}", f"AI: {manifest.name}", lambda: self._run_other(manifest))
+
+    def _guard(self, channel: str, title: str, start) -> Job | None:  # noqa: ANN001
+        """Start a run; an error raised while starting (no image, bad parameter) is shown too."""
+        try:
+            return start()
+        except Exception as exc:  # noqa: BLE001 - failed(exc) always reaches the user
+            log.warning("%s: %s", title, exc)
+            self.show_error(f"{title} failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                            f"{type(exc).__name__}: {exc}")
+            return None
+
+    def _run_other(self, manifest: ModelManifest) -> Job:
+        """Detection → proposed boxes; classification → findings with confidence."""
+        image = self.session.active_image
+        if image is None:
+            raise ValueError("no image open")
+        channel, title = f"model:{manifest.name}", f"AI: {manifest.name}"
+        old = self._own_jobs.get(channel)
+        if old is not None and not old.done:
+            old.cancel()
+        gen = self._own_gen.get(channel, 0) + 1
+        self._own_gen[channel] = gen
+        g = image.geometry
+        job = Job(_run_any_model, manifest, image.array, g.spacing_zyx_mm, g.direction)
+        current = lambda: self._own_gen.get(channel) == gen  # noqa: E731
+
+        def finished(result: Any) -> None:
+            if not current():
+                return
+            try:
+                obj = self._apply_model_result(manifest, image, result)
+            except Exception as exc:  # noqa: BLE001 - shown to the user
+                log.exception("%s: applying the result failed", channel)
+                self._on_controller_failed(channel, title, f"{type(exc).__name__}: {exc}")
+                return
+            self._on_controller_finished(channel, obj)
+
+        job.signals.progress.connect(lambda f, m: current() and self._on_controller_progress(channel, f, m))
+        job.signals.finished.connect(finished)
+        job.signals.failed.connect(lambda exc: current() and self._on_controller_failed(
+            channel, title, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+        job.signals.cancelled.connect(lambda: current() and self._on_controller_cancelled(channel))
+        self._own_jobs[channel] = job
+        self._on_controller_started(channel, title)
+        return job.start(self.controller.torch_pool)
+
+    def _apply_model_result(self, manifest: ModelManifest, image: ImageVolume, result: Any) -> list:
+        params = {"task": manifest.task, "licence": manifest.licence}
+        if manifest.task == "detection":
+            boxes = []
+            for det in result:
+                corners = image.geometry.index_zyx_to_lps(
+                    np.array([det.start_zyx, np.array(det.stop_zyx) - 1], float))
+                prov = Provenance(source=manifest.id, status="proposed", parameters=params)
+                boxes.append(self.session.boxes.add(Box(
+                    tuple(corners.min(axis=0)), tuple(corners.max(axis=0)), label_id=int(det.label_id),
+                    confidence=round(float(det.score), 4), note=manifest.labels.get(int(det.label_id), ""),
+                    provenance=prov)))
+            return boxes
+        probabilities = {str(k): float(v) for k, v in dict(result).items()}
+        best = max(probabilities, key=probabilities.get)
+        prov = Provenance(source=manifest.id, status="proposed",
+                          parameters={**params, "probabilities": {k: round(v, 4) for k, v in probabilities.items()}})
+        return [self.session.findings.add(Finding(best, level="study", value=f"(scan type, {manifest.name})",
+                                                  confidence=round(probabilities[best], 4), provenance=prov))]
+
+    # ------------------------------------------------------------------ controller → window
+    def _on_controller_started(self, channel: str, title: str) -> None:
+        self._active[channel] = title
+        self.window.status.set_busy(True, f"{title}…")
+        self.window.status.cancel_button.setToolTip("Cancel " + ", ".join(self._active.values()))
+
+    def _on_controller_progress(self, channel: str, fraction: float, message: str) -> None:
+        if channel in self._active:
+            self.window.status.set_progress(fraction, message)
+
+    def _done(self, channel: str) -> str:
+        title = self._active.pop(channel, channel)
+        if not self._active:
+            self.window.status.set_busy(False)
+            self.window.status.cancel_button.setToolTip("Cancel loading")
+        return title
+
+    def _on_controller_finished(self, channel: str, result: object) -> None:
+        title = self._done(channel)
+        if isinstance(result, ImageVolume):
+            text = f"{title}: added “{result.name}” (select it in Layers to display it)"
+        elif isinstance(result, list):
+            text = f"{title}: {len(result)} proposal(s) in the Annotations panel"
+            if result and isinstance(result[0], Box | Finding):
+                self.dock.raise_()
+        else:
+            text = f"{title}: proposal “{getattr(result, 'name', '')}” added"
+        self.window.status.showMessage(text, 8000)
+
+    def _on_controller_failed(self, channel: str, title: str, message: str) -> None:
+        self._done(channel)
+        self.show_error(f"{title} failed", message, f"{channel}: {message}\n\nSee the log for the full traceback.")
+
+    def _on_controller_cancelled(self, channel: str) -> None:
+        title = self._done(channel)
+        self.window.status.showMessage(f"{title}: cancelled", 5000)
+
+    def show_error(self, title: str, line: str, details: str = "") -> None:
+        """Tell the user: a window-modal (non-blocking) message box, or the log in batch mode."""
+        self.errors.append((title, line, details))
+        log.warning("%s: %s", title, line)
+        if not self.window.interactive:
+            self.window.last_errors.append(f"{title}: {line}")
+        box = QMessageBox(QMessageBox.Icon.Warning, f"MedWS: {title}", line, QMessageBox.StandardButton.Ok,
+                          self.window)
+        box.setObjectName("analysis_error_box")
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _r: setattr(self, "last_error_box", None) if self.last_error_box is box
+                             else None)
+        self.last_error_box = box
+        if self.window.interactive:
+            box.open()
+
+    def cancel(self) -> None:
+        """Cancel every analysis in flight (status bar Cancel)."""
+        for channel in list(self._active):
+            self.controller.cancel(channel)
+            job = self._own_jobs.get(channel)
+            if job is not None:
+                job.cancel()
+
+    def shutdown(self, wait_ms: int = 2000) -> bool:
+        """Cancel every run and wait for the pools (window close)."""
+        for job in self._own_jobs.values():
+            job.cancel()
+        idle = self.controller.shutdown(wait_ms)
+        self.session.active_image_changed.disconnect(self._on_session_active_image_changed)
+        self.annotations.close_panel()
+        return idle
