@@ -112,6 +112,9 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
         self.resizeDocks([self.findChild(QDockWidget, "dock_studies")], [240], Qt.Orientation.Horizontal)
+        from ui.segment_editor import install_segment_editor  # Segment Editor dock + slice-view tool routing
+
+        self.segment_editor = install_segment_editor(self)
 
     def _action(self, text: str, slot, icon: str = "", shortcut: str | QKeySequence = "") -> QAction:
         action = QAction(_icon(icon) if icon else QIcon(), text, self)

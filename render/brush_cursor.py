@@ -1,0 +1,95 @@
+"""Brush cursor of a slice view: a circle of the brush radius in the view plane (world = LPS mm).
+
+A ``vtkActor2D`` with world coordinates, like the crosshair (drawn after the image and the label
+overlay, never z-fighting with them). GUI thread only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from render._vtk import (
+    vtkActor2D,
+    vtkCellArray,
+    vtkCoordinate,
+    vtkPoints,
+    vtkPolyData,
+    vtkPolyDataMapper2D,
+)
+
+if TYPE_CHECKING:
+    from render._vtk import vtkRenderer
+
+#: Number of vertices of the circle (closed polyline).
+N_VERTICES = 64
+
+
+class BrushCursorVisual:
+    """A circle that follows the mouse and shows the brush footprint on the slice.
+
+    Parameters
+    ----------
+    renderer
+        The slice view's renderer (world coordinates are LPS mm).
+    request_render
+        Called after every change; the widget coalesces calls into one ``Render()``.
+    """
+
+    def __init__(self, renderer: vtkRenderer, request_render: Callable[[], None]) -> None:
+        self._renderer = renderer
+        self._request_render = request_render
+        self._points = vtkPoints()
+        self._points.SetNumberOfPoints(N_VERTICES)
+        lines = vtkCellArray()
+        lines.InsertNextCell(N_VERTICES + 1, [*range(N_VERTICES), 0])
+        self.polydata = vtkPolyData()
+        self.polydata.SetPoints(self._points)
+        self.polydata.SetLines(lines)
+        coordinate = vtkCoordinate()
+        coordinate.SetCoordinateSystemToWorld()
+        mapper = vtkPolyDataMapper2D()
+        mapper.SetInputData(self.polydata)
+        mapper.SetTransformCoordinate(coordinate)
+        self.actor = vtkActor2D()
+        self.actor.SetMapper(mapper)
+        self.actor.GetProperty().SetLineWidth(1.5)
+        self.actor.GetProperty().SetColor(1.0, 1.0, 0.3)
+        self.actor.GetProperty().SetOpacity(0.9)
+        self.actor.VisibilityOff()
+        self.center_lps: np.ndarray | None = None
+        self.radius_mm = 0.0
+        renderer.AddViewProp(self.actor)
+
+    def set_circle(self, center_lps: np.ndarray, right_lps: np.ndarray, up_lps: np.ndarray, radius_mm: float,
+                   rgb: tuple[float, float, float] | None = None) -> None:
+        """Draw the circle of ``radius_mm`` around ``center_lps`` in the plane of ``right``/``up`` (unit LPS)."""
+        c = np.asarray(center_lps, dtype=float)
+        t = np.linspace(0.0, 2.0 * np.pi, N_VERTICES, endpoint=False)
+        pts = (c + radius_mm * (np.cos(t)[:, None] * np.asarray(right_lps, float)
+                                + np.sin(t)[:, None] * np.asarray(up_lps, float)))
+        for i, p in enumerate(pts):
+            self._points.SetPoint(i, *p)
+        self._points.Modified()
+        self.polydata.Modified()
+        if rgb is not None:
+            self.actor.GetProperty().SetColor(*rgb)
+        self.center_lps, self.radius_mm = c, float(radius_mm)
+        self._request_render()
+
+    def set_visible(self, visible: bool) -> None:
+        """Show or hide the circle."""
+        if bool(self.actor.GetVisibility()) != bool(visible):
+            self.actor.SetVisibility(bool(visible))
+            self._request_render()
+
+    @property
+    def visible(self) -> bool:
+        """Whether the circle is shown."""
+        return bool(self.actor.GetVisibility())
+
+    def close(self) -> None:
+        """Remove the prop from the renderer."""
+        self._renderer.RemoveViewProp(self.actor)

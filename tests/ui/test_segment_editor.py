@@ -1,0 +1,215 @@
+"""Segment Editor dock and slice-view tool routing in the real MainWindow (run under ``xvfb-run -a``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QApplication, QCheckBox, QDoubleSpinBox
+
+from render.orientation import ViewKind
+
+pytestmark = pytest.mark.gl
+
+NO_MOD = Qt.KeyboardModifier.NoModifier
+LEFT = Qt.MouseButton.LeftButton
+
+
+def _mouse(view, kind, xy, button=Qt.MouseButton.NoButton, buttons=Qt.MouseButton.NoButton, modifiers=NO_MOD):
+    local = QPointF(*xy)
+    event = QMouseEvent(kind, local, QPointF(view.mapToGlobal(local.toPoint())), button, buttons, modifiers)
+    QApplication.sendEvent(view, event)
+
+
+def _qt_xy(view, display_xy):
+    """VTK display (device px, y up) → Qt widget position (logical px, y down)."""
+    ratio = view.devicePixelRatioF()
+    return display_xy[0] / ratio, view.height() - 1 - display_xy[1] / ratio
+
+
+def _xy_of(view, geometry, zyx):
+    return _qt_xy(view, view.scene.lps_to_display(geometry.index_zyx_to_lps(np.asarray(zyx, float))))
+
+
+@pytest.fixture
+def window(main_window, volume, qtbot):
+    main_window.session.add_image(volume)
+    qtbot.wait(50)
+    return main_window
+
+
+@pytest.fixture
+def editor(window):
+    return window.segment_editor
+
+
+@pytest.fixture
+def axial(window, volume):
+    view = window.grid.slice_views[ViewKind.AXIAL]
+    view.set_slice_index(20)
+    view.GetRenderWindow().Render()
+    return view
+
+
+def _press_key(qtbot, window, key, modifiers=NO_MOD):
+    if not window.isActiveWindow():
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    qtbot.keyClick(window.grid.slice_views[ViewKind.AXIAL], key, modifiers)
+
+
+def test_mouse_paints_the_picked_voxels_and_undo_restores(window, editor, axial, volume, qtbot):
+    c = editor.controller
+    c.set_tool("paint")
+    c.tools["paint"].params.radius_mm = 2.0
+    geometry = volume.geometry
+    start, end = (20, 30, 30), (20, 30, 50)
+    _mouse(axial, QEvent.Type.MouseButtonPress, _xy_of(axial, geometry, start), LEFT, LEFT)
+    labels = c.labels
+    assert labels is not None and window.session.segmentations == [labels]  # created on first use
+    label_id = c.label_id
+    assert label_id in labels.table
+    for x in range(31, 51, 2):
+        _mouse(axial, QEvent.Type.MouseMove, _xy_of(axial, geometry, (20, 30, x)), buttons=LEFT)
+    _mouse(axial, QEvent.Type.MouseButtonRelease, _xy_of(axial, geometry, end), LEFT)
+    arr = labels.array
+    # the stroke: every voxel along the line on slice 20, nothing on other slices
+    assert all(arr[20, 30, x] == label_id for x in range(30, 51))
+    assert arr[20, 30, 29 - 3] == 0 and arr[19].max() == 0 and arr[21].max() == 0
+    # brush radius 2 mm on 0.8 mm pixels: ±2 voxels in y, not ±3
+    assert arr[20, 32, 40] == label_id and arr[20, 33, 40] == 0
+    assert labels.history.titles() == ["Paint"]  # the drag stroke is one undo step
+    assert editor.undo_action.isEnabled()
+    painted = arr.copy()
+    _press_key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert labels.array.max() == 0
+    _press_key(qtbot, window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(labels.array, painted)
+
+
+def test_left_drag_is_window_level_without_a_tool(window, editor, axial, volume):
+    editor.controller.set_tool(None)
+    before = window.state.window_level
+    xy = _xy_of(axial, volume.geometry, (20, 30, 30))
+    _mouse(axial, QEvent.Type.MouseButtonPress, xy, LEFT, LEFT)
+    _mouse(axial, QEvent.Type.MouseMove, (xy[0] + 40, xy[1] + 20), buttons=LEFT)
+    _mouse(axial, QEvent.Type.MouseButtonRelease, (xy[0] + 40, xy[1] + 20), LEFT)
+    assert window.state.window_level != before
+    assert editor.controller.labels is None
+
+
+def test_keyboard_shortcuts_switch_tools(window, editor, axial, qtbot):
+    c = editor.controller
+    _press_key(qtbot, window, Qt.Key.Key_1)
+    assert c.active_tool is not None and c.active_tool.id == "paint"
+    assert editor.tool_actions["paint"].isChecked()
+    _press_key(qtbot, window, Qt.Key.Key_3)
+    assert c.active_tool.id == "erase"
+    _press_key(qtbot, window, Qt.Key.Key_1, Qt.KeyboardModifier.ShiftModifier)  # Shift+1
+    assert c.active_tool.id == "scissors"
+    _press_key(qtbot, window, Qt.Key.Key_Escape)
+    assert c.active_tool is None and editor.none_action.isChecked()
+    assert window.state.window_level  # W/L presets still exist in their menu
+
+
+def test_options_panel_edits_tool_params_both_ways(window, editor, qtbot):
+    c = editor.controller
+    c.set_tool("paint")
+    params = c.tools["paint"].params
+    radius = editor.options_form.findChild(QDoubleSpinBox, "param_radius_mm")
+    sphere = editor.options_form.findChild(QCheckBox, "param_sphere")
+    assert radius.value() == pytest.approx(params.radius_mm)
+    radius.setValue(7.5)  # widget → model
+    assert params.radius_mm == pytest.approx(7.5)
+    sphere.setChecked(True)
+    assert params.sphere is True
+    params.radius_mm = 3.25  # model → widget
+    assert radius.value() == pytest.approx(3.25)
+    c.scale_brush(1.2)  # the "+" key path
+    assert radius.value() == pytest.approx(3.9)
+    c.set_tool("erase")  # switching tools rebuilds the form for the new params
+    assert editor.options_form.findChild(QCheckBox, "param_all_segments") is not None
+
+
+def test_masking_options_panel_is_bound(editor):
+    opts = editor.controller.options
+    box = editor.masking_form.findChild(QCheckBox, "param_intensity_enabled")
+    box.setChecked(True)
+    assert opts.intensity_enabled
+    editor.controller.toggle_intensity_masking()
+    assert not box.isChecked()
+
+
+def test_segment_visibility_toggles_the_overlay(window, editor, axial, qtbot):
+    c = editor.controller
+    editor.add_segment()
+    editor.add_segment()
+    labels = c.labels
+    ids = [s.id for s in labels.table]
+    assert len(ids) == 2 and editor.segment_table.rowCount() == 2
+    visual = next(v for v in axial.label_visuals if v.labels is labels)
+    assert visual.lut.GetTableValue(ids[0])[3] == 1.0
+    row = editor.segment_row(ids[0])
+    from ui.segment_editor import COL_NAME, COL_VISIBLE
+
+    editor.segment_table.item(row, COL_VISIBLE).setCheckState(Qt.CheckState.Unchecked)
+    assert labels.table[ids[0]].visible is False
+    assert visual.lut.GetTableValue(ids[0])[3] == 0.0
+    assert visual.lut.GetTableValue(ids[1])[3] == 1.0
+    labels.table.update(ids[0], visible=True)  # model → widget
+    row = editor.segment_row(ids[0])
+    assert editor.segment_table.item(row, COL_VISIBLE).checkState() == Qt.CheckState.Checked
+    # rename through the list, and q/w step through the segments
+    editor.segment_table.item(row, COL_NAME).setText("tumour")
+    assert labels.table[ids[0]].name == "tumour"
+    c.set_label_id(ids[0])
+    _press_key(qtbot, window, Qt.Key.Key_W)
+    assert c.label_id == ids[1]
+    _press_key(qtbot, window, Qt.Key.Key_Q)
+    assert c.label_id == ids[0]
+    # g hides the whole segmentation in every slice view
+    _press_key(qtbot, window, Qt.Key.Key_G)
+    assert not visual.visible and not visual.fill_actor.GetVisibility()
+    _press_key(qtbot, window, Qt.Key.Key_G)
+    assert visual.visible
+
+
+def test_brush_cursor_follows_the_mouse_and_shift_wheel_resizes(window, editor, axial, volume):
+    c = editor.controller
+    c.set_tool("paint")
+    router = next(r for r in c.routers if r.view is axial)
+    xy = _xy_of(axial, volume.geometry, (20, 30, 40))
+    _mouse(axial, QEvent.Type.MouseMove, xy)
+    assert router.cursor.visible
+    expected = volume.geometry.index_zyx_to_lps(np.array([20.0, 30, 40]))
+    assert np.allclose(router.cursor.center_lps, expected, atol=0.5)
+    before = c.tools["paint"].params.radius_mm
+    center = QPointF(*xy)
+    wheel = QWheelEvent(center, QPointF(axial.mapToGlobal(center.toPoint())), QPoint(0, 0), QPoint(0, 120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.ShiftModifier, Qt.ScrollPhase.NoScrollPhase,
+                        False)
+    slice_before = axial.scene.slice_index
+    QApplication.sendEvent(axial, wheel)
+    assert c.tools["paint"].params.radius_mm == pytest.approx(before * 1.2)
+    assert router.cursor.radius_mm == pytest.approx(before * 1.2)
+    assert axial.scene.slice_index == slice_before
+    c.set_tool(None)
+    assert not router.cursor.visible
+
+
+def test_one_shot_tool_applies_in_a_job_as_one_step(window, editor, axial, qtbot, volume, bone_zyx):
+    c = editor.controller
+    editor.add_segment()
+    c.set_tool("threshold")
+    params = c.tools["threshold"].params
+    params.lower, params.upper = 1000.0, 2000.0
+    assert editor.apply_button.isVisible()
+    job = c.apply()
+    with qtbot.waitSignal(job.signals.finished, timeout=10000):
+        pass
+    qtbot.wait(10)
+    labels = c.labels
+    assert np.array_equal(labels.array > 0, volume.array >= 1000)
+    assert labels.history.titles() == ["Threshold"]
+    assert c.undo() and labels.array.max() == 0
