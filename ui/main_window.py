@@ -92,6 +92,9 @@ class MainWindow(QMainWindow):
         from ui.analysis_menu import AnalysisMenu  # Analysis menu + Annotations dock
 
         self.analysis = AnalysisMenu(self)
+        from ui.session_manager import SessionManager  # session folder: lock, recovery, autosave, Save
+
+        self.sessions = SessionManager(self) if interactive else None
         self.resize(1400, 950)
 
     # ------------------------------------------------------------------ build
@@ -393,6 +396,8 @@ class MainWindow(QMainWindow):
             self.loader.cancel()
             self.wl_panel.close_panel()
             self.analysis.shutdown()
+            if self.sessions is not None:
+                self.sessions.close()  # final save, lock released
             Job.cancel_all(wait_ms=2000)
             self.layers.close_panel()
             self.session.segmentation_added.disconnect(self._on_session_segmentation_added)
