@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 TOOL_ICONS = {
     "paint": "fa5s.paint-brush", "draw": "fa5s.pencil-alt", "erase": "fa5s.eraser",
     "level_trace": "fa5s.wave-square", "grow_seeds": "fa5s.seedling", "fill_between": "fa5s.layer-group",
-    "threshold": "fa5s.sliders-h", "margin": "fa5s.expand-arrows-alt", "hollow": "fa5r.circle",
+    "threshold": "fa5s.sliders-h", "margin": "fa5s.expand-arrows-alt", "hollow": "fa5s.circle-notch",
     "smoothing": "fa5s.water", "scissors": "fa5s.cut", "islands": "fa5s.object-ungroup",
     "logical": "fa5s.calculator", "mask_volume": "fa5s.mask", "flood_fill": "fa5s.fill-drip",
 }
@@ -73,6 +73,15 @@ def _swatch(rgb: tuple[int, int, int], size: int = 14) -> QIcon:
     pixmap = QPixmap(size, size)
     pixmap.fill(QColor(*rgb))
     return QIcon(pixmap)
+
+
+def _shortcut_order(shortcut: str) -> tuple[int, int, str]:
+    """Sort key: ``1``…``9``, ``0``, then ``Shift+1``… (Slicer's effect order), then the rest."""
+    shift = shortcut.startswith("Shift+")
+    key = shortcut.removeprefix("Shift+")
+    if key.isdigit() and len(key) == 1:
+        return int(shift), (int(key) - 1) % 10, ""
+    return 2, 0, shortcut
 
 
 # --------------------------------------------------------------------- bind
@@ -268,7 +277,8 @@ class SegmentEditorPanel(QWidget):
         button.setDefaultAction(self.none_action)
         button.setAutoRaise(True)
         self.tools_grid.addWidget(button, 0, 0)
-        for i, (tool_id, tool) in enumerate(c.tools.items(), start=1):
+        for i, (tool_id, tool) in enumerate(sorted(c.tools.items(), key=lambda kv: _shortcut_order(kv[1].shortcut)),
+                                            start=1):
             action = self._action(tool.title, lambda _=False, t=tool_id: self._on_tool_action(t),
                                   TOOL_ICONS.get(tool_id, "fa5s.tools"), tool.shortcut)
             action.setCheckable(True)
@@ -473,6 +483,8 @@ class SegmentEditorPanel(QWidget):
         while self.options_host.count():
             widget = self.options_host.takeAt(0).widget()
             if widget is not None:
+                widget.hide()  # deleteLater waits for the event loop; never show two forms at once
+                widget.setParent(None)
                 widget.deleteLater()
         tool = self.controller.active_tool
         if tool is None:

@@ -355,6 +355,10 @@ class SliceToolRouter(QObject):
             return self.pressed
         if etype == QEvent.Type.MouseMove:
             xy = self.view.display_xy(event.position())
+            if self._hover_xy is None:  # entered this view: one brush circle at a time
+                for router in self.controller.routers:
+                    if router is not self:
+                        router.hide_cursor()
             self._hover_xy = xy
             self.update_cursor()
             if self.pressed:
@@ -387,6 +391,12 @@ class SliceToolRouter(QObject):
             self._hover_xy = None
             self.cursor.set_visible(False)
         return False
+
+    def hide_cursor(self) -> None:
+        """Forget the hover point and hide the brush circle (the mouse is in another view)."""
+        self._hover_xy = None
+        if self.cursor is not None:
+            self.cursor.set_visible(False)
 
     def update_cursor(self) -> None:
         """Draw the brush circle at the mouse for tools with a radius (hidden otherwise)."""

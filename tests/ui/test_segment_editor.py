@@ -130,6 +130,16 @@ def test_options_panel_edits_tool_params_both_ways(window, editor, qtbot):
     assert radius.value() == pytest.approx(3.9)
     c.set_tool("erase")  # switching tools rebuilds the form for the new params
     assert editor.options_form.findChild(QCheckBox, "param_all_segments") is not None
+    assert editor.options_host.count() == 1 and radius.parent() is not editor.options_form  # old form gone
+
+
+def test_tool_buttons_follow_the_shortcut_order(editor):
+    from PySide6.QtWidgets import QToolButton
+
+    grid = editor.tools_grid
+    first_row = [grid.itemAtPosition(0, col).widget() for col in range(1, 4)]
+    assert all(isinstance(b, QToolButton) for b in first_row)
+    assert [b.defaultAction().shortcut().toString() for b in first_row] == ["1", "2", "3"]
 
 
 def test_masking_options_panel_is_bound(editor):
