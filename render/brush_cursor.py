@@ -1,4 +1,4 @@
-"""Brush cursor of a slice view: a circle of the brush radius in the view plane (world = LPS mm).
+"""Editing feedback in a slice view: the brush circle and the Draw/Scissors polyline (world = LPS mm).
 
 A ``vtkActor2D`` with world coordinates, like the crosshair (drawn after the image and the label
 overlay, never z-fighting with them). GUI thread only.
@@ -88,6 +88,71 @@ class BrushCursorVisual:
     @property
     def visible(self) -> bool:
         """Whether the circle is shown."""
+        return bool(self.actor.GetVisibility())
+
+    def close(self) -> None:
+        """Remove the prop from the renderer."""
+        self._renderer.RemoveViewProp(self.actor)
+
+
+class PolylineVisual:
+    """An open or closed polyline in the view plane: the Draw polygon or the Scissors lasso being drawn.
+
+    Parameters
+    ----------
+    renderer, request_render
+        See :class:`BrushCursorVisual`.
+    """
+
+    def __init__(self, renderer: vtkRenderer, request_render: Callable[[], None]) -> None:
+        self._renderer = renderer
+        self._request_render = request_render
+        self.polydata = vtkPolyData()
+        coordinate = vtkCoordinate()
+        coordinate.SetCoordinateSystemToWorld()
+        mapper = vtkPolyDataMapper2D()
+        mapper.SetInputData(self.polydata)
+        mapper.SetTransformCoordinate(coordinate)
+        self.actor = vtkActor2D()
+        self.actor.SetMapper(mapper)
+        self.actor.GetProperty().SetLineWidth(2.0)
+        self.actor.GetProperty().SetColor(1.0, 1.0, 0.3)
+        self.actor.VisibilityOff()
+        self.n_points = 0
+        renderer.AddViewProp(self.actor)
+
+    def set_points(self, points_lps: np.ndarray, *, closed: bool = False,
+                   rgb: tuple[float, float, float] | None = None) -> None:
+        """Draw the polyline through ``points_lps`` ((n, 3) LPS mm); hidden when fewer than 2 points."""
+        pts = np.asarray(points_lps, dtype=float).reshape(-1, 3)
+        self.n_points = len(pts)
+        if len(pts) < 2:
+            self.set_visible(False)
+            return
+        points = vtkPoints()
+        points.SetNumberOfPoints(len(pts))
+        for i, p in enumerate(pts):
+            points.SetPoint(i, *p)
+        ids = list(range(len(pts))) + ([0] if closed and len(pts) > 2 else [])
+        lines = vtkCellArray()
+        lines.InsertNextCell(len(ids), ids)
+        self.polydata.SetPoints(points)
+        self.polydata.SetLines(lines)
+        self.polydata.Modified()
+        if rgb is not None:
+            self.actor.GetProperty().SetColor(*rgb)
+        self.actor.VisibilityOn()
+        self._request_render()
+
+    def set_visible(self, visible: bool) -> None:
+        """Show or hide the polyline."""
+        if bool(self.actor.GetVisibility()) != bool(visible):
+            self.actor.SetVisibility(bool(visible))
+            self._request_render()
+
+    @property
+    def visible(self) -> bool:
+        """Whether the polyline is shown."""
         return bool(self.actor.GetVisibility())
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QElapsedTimer, QPoint, QTimer
+from PySide6.QtWidgets import QDockWidget
 
 from render.capture import compose, write_png
 from render.orientation import ViewKind
@@ -73,6 +74,8 @@ def run_screenshot(app: QApplication, window: MainWindow, args: argparse.Namespa
         print(f"medws screenshot: {exc}", file=sys.stderr)
         return 2
     window.grid.set_layout(args.layout)
+    for dock in window.findChildren(QDockWidget):  # the PNG is the view grid; stacked docks set a minimum height
+        dock.hide()
     window.show()
     app.processEvents()
     extra_w = window.width() - window.grid.width()

@@ -27,7 +27,7 @@ from app.controllers.jobs import Job
 from app.model.image import ImageVolume
 from app.model.masking import EditOptions
 from app.tools import TOOLS, Tool, ViewState, load_builtin_tools
-from render.brush_cursor import BrushCursorVisual
+from render.brush_cursor import BrushCursorVisual, PolylineVisual
 
 if TYPE_CHECKING:
     from app.model.labels import LabelVolume
@@ -108,6 +108,7 @@ class EditorController(QObject):
         self.active_tool = tool
         for router in self.routers:
             router.update_cursor()
+        self.update_polylines()
         self.tool_changed.emit(tool.id if tool is not None else "")
 
     def cancel_interaction(self) -> None:
@@ -116,6 +117,12 @@ class EditorController(QObject):
             self.active_tool.cancel(self._state(self.last_view))
         for router in self.routers:
             router.pressed = False
+        self.update_polylines()
+
+    def update_polylines(self) -> None:
+        """Redraw the Draw/Scissors feedback of every slice view."""
+        for router in self.routers:
+            router.update_polyline()
 
     def set_labels(self, labels: LabelVolume | None) -> None:
         """Edit ``labels`` (one of the session's segmentations); selects its first segment."""
@@ -253,6 +260,7 @@ class EditorController(QObject):
                 result = tool.apply(state)
                 if isinstance(result, ImageVolume):
                     self.session.add_image(result, activate=False)
+                self.update_polylines()
                 self.history_changed.emit()
                 return None
         except Exception as exc:  # noqa: BLE001 - a tool error reaches the user, not the event loop
@@ -309,6 +317,7 @@ class SliceToolRouter(QObject):
         self.controller = controller
         self.pressed = False
         self.cursor = BrushCursorVisual(view.renderer, view.request_render)
+        self.polyline = PolylineVisual(view.renderer, view.request_render)
         self._hover_xy: tuple[float, float] | None = None
         view.installEventFilter(self)
 
@@ -329,6 +338,7 @@ class SliceToolRouter(QObject):
             self.pressed = False
             tool.cancel(controller._state(self.view))
             controller._report(exc)
+        controller.update_polylines()
         return True
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
@@ -392,6 +402,31 @@ class SliceToolRouter(QObject):
             self.cursor.set_visible(False)
         return False
 
+    def update_polyline(self) -> None:
+        """Show the Draw polygon / Scissors shape being drawn in this view (hidden otherwise)."""
+        if self.cursor is None:
+            return
+        tool, labels = self.controller.active_tool, self.controller.labels
+        points_rc = list(getattr(tool, "points_rc", None) or [])
+        index = getattr(tool, "_index", None)
+        axes = self.view.scene.axes
+        if (not points_rc or index is None or labels is None or axes is None
+                or self.controller.last_view is not self.view):
+            self.polyline.set_visible(False)
+            return
+        rc = np.asarray(points_rc, float)
+        closed = tool.id == "draw"
+        if tool.id == "scissors":
+            closed = True
+            if getattr(tool.params, "shape", None) == "rectangle" and len(rc) >= 2:
+                (r0, c0), (r1, c1) = rc[0], rc[-1]
+                rc = np.array([(r0, c0), (r0, c1), (r1, c1), (r1, c0)], float)
+        zyx = np.insert(rc, axes.slice_axis_zyx, float(index), axis=1)
+        rgb = None
+        if self.controller.label_id in labels.table:
+            rgb = tuple(v / 255.0 for v in labels.table[self.controller.label_id].color_rgb)
+        self.polyline.set_points(labels.geometry.index_zyx_to_lps(zyx), closed=closed, rgb=rgb)  # type: ignore[arg-type]
+
     def hide_cursor(self) -> None:
         """Forget the hover point and hide the brush circle (the mouse is in another view)."""
         self._hover_xy = None
@@ -423,4 +458,5 @@ class SliceToolRouter(QObject):
         if self.cursor is not None:
             self.view.removeEventFilter(self)
             self.cursor.close()
+            self.polyline.close()
             self.cursor = None  # type: ignore[assignment]

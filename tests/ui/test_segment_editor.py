@@ -223,3 +223,51 @@ def test_one_shot_tool_applies_in_a_job_as_one_step(window, editor, axial, qtbot
     assert np.array_equal(labels.array > 0, volume.array >= 1000)
     assert labels.history.titles() == ["Threshold"]
     assert c.undo() and labels.array.max() == 0
+
+
+def test_draw_shows_its_polygon_and_enter_fills_it(window, editor, axial, volume, qtbot):
+    c = editor.controller
+    _press_key(qtbot, window, Qt.Key.Key_2)
+    assert c.active_tool.id == "draw"
+    router = next(r for r in c.routers if r.view is axial)
+    corners = [(20, 20, 20), (20, 20, 40), (20, 40, 40), (20, 40, 20)]
+    for zyx in corners:
+        xy = _xy_of(axial, volume.geometry, zyx)
+        _mouse(axial, QEvent.Type.MouseButtonPress, xy, LEFT, LEFT)
+        _mouse(axial, QEvent.Type.MouseButtonRelease, xy, LEFT)
+    assert router.polyline.visible and router.polyline.n_points == 4
+    assert c.labels.array.max() == 0  # nothing written before Enter
+    qtbot.keyClick(axial, Qt.Key.Key_Return)
+    arr = c.labels.array
+    assert arr[20, 30, 30] == c.label_id and arr[20, 10, 30] == 0 and arr[19].max() == 0
+    assert c.labels.history.titles() == ["Draw"]
+    assert not router.polyline.visible
+
+
+def test_scissors_rectangle_cuts_through_the_slice(window, editor, axial, volume, qtbot):
+    c = editor.controller
+    c.set_tool("paint")
+    c.tools["paint"].params.radius_mm = 6.0
+    xy = _xy_of(axial, volume.geometry, (20, 30, 30))
+    _mouse(axial, QEvent.Type.MouseButtonPress, xy, LEFT, LEFT)
+    _mouse(axial, QEvent.Type.MouseButtonRelease, xy, LEFT)
+    assert c.labels.array[20, 30, 30] == c.label_id
+    c.set_tool("scissors")
+    c.tools["scissors"].params.shape = "rectangle"
+    _mouse(axial, QEvent.Type.MouseButtonPress, _xy_of(axial, volume.geometry, (20, 20, 20)), LEFT, LEFT)
+    _mouse(axial, QEvent.Type.MouseMove, _xy_of(axial, volume.geometry, (20, 40, 40)), buttons=LEFT)
+    router = next(r for r in c.routers if r.view is axial)
+    assert router.polyline.visible and router.polyline.n_points == 4
+    _mouse(axial, QEvent.Type.MouseButtonRelease, _xy_of(axial, volume.geometry, (20, 40, 40)), LEFT)
+    assert c.labels.array[20, 30, 30] == 0  # erased inside (the default operation)
+    assert c.labels.history.titles() == ["Paint", "Scissors"]
+    assert not router.polyline.visible
+
+
+def test_digits_typed_into_an_option_field_do_not_switch_tools(window, editor, qtbot):
+    c = editor.controller
+    c.set_tool("paint")
+    radius = editor.options_form.findChild(QDoubleSpinBox, "param_radius_mm")
+    radius.setFocus()
+    qtbot.keyClick(radius, Qt.Key.Key_3)
+    assert c.active_tool.id == "paint"
