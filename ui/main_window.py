@@ -89,6 +89,9 @@ class MainWindow(QMainWindow):
         from ui.wl_histogram import install_window_level_dock  # W/L dock: histogram, numeric W/L, presets
 
         self.wl_panel = install_window_level_dock(self)
+        from ui.measure_panel import install_measurements  # Measurements dock, Measure menu, slice-view routing
+
+        self.measure_panel = install_measurements(self)
         from ui.analysis_menu import AnalysisMenu  # Analysis menu + Annotations dock
 
         self.analysis = AnalysisMenu(self)
@@ -395,6 +398,7 @@ class MainWindow(QMainWindow):
             self._closed = True
             self.loader.cancel()
             self.wl_panel.close_panel()
+            self.measure_panel.close_panel()
             self.analysis.shutdown()
             if self.sessions is not None:
                 self.sessions.close()  # final save, lock released

@@ -10,6 +10,7 @@ from psygnal import Signal
 from app.model.annotations import BoxSet, FindingSet
 from app.model.image import ImageVolume
 from app.model.labels import LabelTable, LabelVolume
+from app.model.measurements import MeasurementSet
 
 
 class Session:
@@ -23,7 +24,7 @@ class Session:
     saves), ``study_uid`` (StudyInstanceUID of the open study, the key used to find its session;
     falls back to the active image's metadata), ``sources`` (references to the source images:
     UIDs and paths, never pixels; kept even when the images are not loaded) and ``measurements``
-    (JSON-ready dicts, reserved for the measurement tool).
+    (JSON-ready dicts of :attr:`measurement_set`, see :mod:`app.model.measurements`).
     """
 
     image_added = Signal(object)
@@ -39,7 +40,16 @@ class Session:
         self.uid: str = uuid.uuid4().hex
         self.study_uid: str | None = None
         self.sources: list[dict[str, Any]] = []
-        self.measurements: list[dict[str, Any]] = []
+        self.measurement_set = MeasurementSet()  # live measurements; ``measurements`` is their JSON form
+
+    @property
+    def measurements(self) -> list[dict[str, Any]]:
+        """JSON form of :attr:`measurement_set` (saved by the session folder); assigning reloads the set."""
+        return self.measurement_set.records
+
+    @measurements.setter
+    def measurements(self, records: list[dict[str, Any]]) -> None:
+        self.measurement_set.load_records(records)
 
     @property
     def active_image(self) -> ImageVolume | None:
