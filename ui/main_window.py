@@ -98,6 +98,9 @@ class MainWindow(QMainWindow):
         from ui.session_manager import SessionManager  # session folder: lock, recovery, autosave, Save
 
         self.sessions = SessionManager(self) if interactive else None
+        from ui.pacs_dialog import install_pacs_actions  # File ▸ Query PACS… (retrieve, send the session)
+
+        self.pacs_action = install_pacs_actions(self)
         self.resize(1400, 950)
 
     # ------------------------------------------------------------------ build
