@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSlider,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -218,6 +219,25 @@ class SegmentEditorPanel(QWidget):
         row.addWidget(self.redo_button)
         layout.addLayout(row)
 
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Opacity"))
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(50)
+        self.opacity_slider.setToolTip("Fill opacity of the segmentation in the slice views")
+        self.opacity_slider.valueChanged.connect(lambda v: self.controller.set_overlay(opacity=v / 100.0))
+        row.addWidget(self.opacity_slider, 1)
+        self.outline_check = QCheckBox("Outline")
+        self.outline_check.setChecked(True)
+        self.outline_check.toggled.connect(lambda on: self.controller.set_overlay(outline=on))
+        row.addWidget(self.outline_check)
+        self.show_3d_check = QCheckBox("3D")
+        self.show_3d_check.setChecked(True)
+        self.show_3d_check.setToolTip("Show the segments as surfaces in the 3D view")
+        self.show_3d_check.toggled.connect(self.controller.set_surfaces_visible)
+        row.addWidget(self.show_3d_check)
+        layout.addLayout(row)
+
         self.segment_table = QTableWidget(0, 5)
         self.segment_table.setHorizontalHeaderLabels(["", "Name", "Show", "Lock", "Status"])
         self.segment_table.verticalHeader().setVisible(False)
@@ -244,6 +264,10 @@ class SegmentEditorPanel(QWidget):
         self.options_host = QVBoxLayout()
         options_layout.addLayout(self.options_host)
         row = QHBoxLayout()
+        self.auto_button = QPushButton(_icon("fa5s.magic"), "Auto range")
+        self.auto_button.setToolTip("Set the range from the image (Otsu or percentiles)")
+        self.auto_button.clicked.connect(self.controller.auto_threshold)
+        row.addWidget(self.auto_button)
         self.apply_button = QPushButton(_icon("fa5s.check"), "Apply")
         self.apply_button.clicked.connect(lambda: self.controller.apply())
         self.cancel_button = QPushButton(_icon("fa5s.times"), "Cancel")
@@ -352,6 +376,11 @@ class SegmentEditorPanel(QWidget):
             labels.table.changed.connect(self._on_table_changed)
         self._select_combo(labels)
         self._refresh_segments()
+        visuals = self.controller.label_visuals()
+        if visuals:  # show this segmentation's own display settings
+            with QSignalBlocker(self.opacity_slider), QSignalBlocker(self.outline_check):
+                self.opacity_slider.setValue(round(visuals[0].fill_opacity * 100))
+                self.outline_check.setChecked(visuals[0].outline_visible)
 
     # -------------------------------------------------------------- segments
     def add_segment(self) -> None:
@@ -494,6 +523,7 @@ class SegmentEditorPanel(QWidget):
             self.options_host.addWidget(hint)
             self.apply_button.setVisible(False)
             self.cancel_button.setVisible(False)
+            self.auto_button.setVisible(False)
             return
         self.options_box.setTitle(f"{tool.title} options")
         form, self._option_bindings = params_form(tool.params)
@@ -503,6 +533,7 @@ class SegmentEditorPanel(QWidget):
         one_shot = tool.id not in INTERACTIVE_TOOLS
         self.apply_button.setVisible(one_shot or tool.id == "draw")
         self.cancel_button.setVisible(tool.id in ("draw", "scissors", "grow_seeds"))
+        self.auto_button.setVisible(hasattr(tool, "auto_range"))
         self.message.setText((type(tool).__doc__ or "").strip().splitlines()[0] if type(tool).__doc__ else "")
 
     def _update_history(self) -> None:

@@ -25,12 +25,13 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from analysis.segment_ops import mask_box
 from app.controllers.jobs import Job
 from app.model.image import ImageVolume
+from app.model.labels import LabelTable, LabelVolume, Segment
 from app.model.masking import EditOptions
 from app.tools import TOOLS, Tool, ViewState, load_builtin_tools
 from render.brush_cursor import BrushCursorVisual, PolylineVisual
+from render.label_visual import LabelSliceVisual
 
 if TYPE_CHECKING:
-    from app.model.labels import LabelVolume
     from app.model.session import Session
     from ui.view_grid import ViewGrid
     from ui.viewport import SliceViewport
@@ -43,6 +44,9 @@ ZYX = tuple[int, int, int]
 INTERACTIVE_TOOLS = ("paint", "draw", "erase", "level_trace", "scissors", "flood_fill", "islands")
 #: Brush size step of ``-``/``+`` and Shift+wheel (Slicer: ±20 %).
 BRUSH_STEP = 1.2
+#: Tools whose ``preview(view, index)`` is shown live on the displayed slices (Slicer's threshold preview).
+PREVIEW_TOOLS = ("threshold",)
+PREVIEW_OPACITY = 0.45
 
 
 def pick_zyx(view: SliceViewport, labels: LabelVolume, display_xy: tuple[float, float]) -> ZYX | None:
@@ -95,8 +99,16 @@ class EditorController(QObject):
         self.label_id = 0
         self.last_view: SliceViewport | None = None
         self._jobs: set[Job] = set()
+        self._preview: LabelVolume | None = None  # display-only scratch volume (never in the session)
+        self._preview_boxes: list[tuple[slice, slice, slice]] = []
         self.routers = [SliceToolRouter(view, self) for view in grid.slice_views.values()]
         session.segmentation_added.connect(self._on_session_segmentation_added)
+        for tool_id in PREVIEW_TOOLS:
+            if tool_id in self.tools:
+                events = self.tools[tool_id].params.events
+                for name in ("lower", "upper"):
+                    if hasattr(events, name):
+                        getattr(events, name).connect(self._on_preview_params_changed)
 
     # ------------------------------------------------------------------ state
     def set_tool(self, tool_id: str | None) -> None:
@@ -109,6 +121,7 @@ class EditorController(QObject):
         for router in self.routers:
             router.update_cursor()
         self.update_polylines()
+        self.update_preview()
         self.tool_changed.emit(tool.id if tool is not None else "")
 
     def cancel_interaction(self) -> None:
@@ -118,6 +131,58 @@ class EditorController(QObject):
         for router in self.routers:
             router.pressed = False
         self.update_polylines()
+
+    # --------------------------------------------------------------- preview
+    def _on_preview_params_changed(self, *_: object) -> None:
+        self.update_preview()
+
+    def update_preview(self) -> None:
+        """Show the active tool's live preview (threshold) on every displayed slice, or drop it.
+
+        Only the displayed slices are computed (a few ms each), on the GUI thread; the preview
+        is a display-only label volume, never part of the session or its undo history.
+        """
+        tool = self.active_tool
+        image = self.session.active_image
+        if tool is None or tool.id not in PREVIEW_TOOLS or image is None:
+            self._drop_preview()
+            return
+        preview = self._preview
+        if preview is None or not preview.geometry.same_grid(image.geometry):
+            self._drop_preview()
+            preview = LabelVolume(image.geometry, LabelTable([Segment(1, "preview", (255, 255, 0))]),
+                                  name="preview")
+            self._preview = preview
+            for router in self.routers:
+                router.show_preview(preview)
+        if self.labels is not None and self.label_id in self.labels.table:
+            color = self.labels.table[self.label_id].color_rgb
+            if preview.table[1].color_rgb != color:
+                preview.table.update(1, color_rgb=color)
+        old, self._preview_boxes = self._preview_boxes, []
+        for box in old:
+            preview.array[box] = 0
+        try:
+            for router in self.routers:
+                scene = router.view.scene
+                if scene.image is None or scene.axes is None:
+                    continue
+                state = ViewState(preview, image, 1, scene.axes.slice_axis_zyx, scene.slice_index)
+                box = state.slice_box()
+                preview.array[box] = tool.preview(state, scene.slice_index)  # type: ignore[attr-defined]
+                self._preview_boxes.append(box)
+        except Exception as exc:  # noqa: BLE001 - a preview error must not break the event loop
+            self._report(exc)
+        for box in old + self._preview_boxes:
+            preview.changed.emit(box)
+
+    def _drop_preview(self) -> None:
+        if self._preview is None:
+            return
+        self._preview = None
+        self._preview_boxes = []
+        for router in self.routers:
+            router.show_preview(None)
 
     def update_polylines(self) -> None:
         """Redraw the Draw/Scissors feedback of every slice view."""
@@ -147,6 +212,8 @@ class EditorController(QObject):
             self.segment_changed.emit(label_id)
             for router in self.routers:
                 router.update_cursor()
+            if self._preview is not None:
+                self.update_preview()
 
     def step_segment(self, delta: int) -> None:
         """Select the previous (-1) or next (+1) segment (``q`` / ``w``), wrapping around."""
@@ -229,6 +296,37 @@ class EditorController(QObject):
                 surfaces.set_visible(visible)
         return bool(visible)
 
+    def label_visuals(self) -> list[LabelSliceVisual]:
+        """The slice overlays of the active segmentation (one per slice view)."""
+        return [v for view in self.grid.slice_views.values() for v in view.label_visuals
+                if self.labels is not None and v.labels is self.labels]
+
+    def set_overlay(self, *, opacity: float | None = None, outline: bool | None = None) -> None:
+        """Set the fill opacity (0–1) and/or outline display of the active segmentation in every slice view."""
+        for v in self.label_visuals():
+            if opacity is not None:
+                v.set_fill(v.fill_visible, opacity)
+            if outline is not None:
+                v.set_outline(outline)
+
+    def set_surfaces_visible(self, visible: bool) -> None:
+        """Show or hide the active segmentation's 3D surfaces (Slicer's "Show 3D")."""
+        for surfaces in self.grid.volume_view.surfaces:
+            if self.labels is not None and surfaces.labels is self.labels:
+                surfaces.set_visible(visible)
+
+    def auto_threshold(self) -> None:
+        """Set the threshold range from the image (Otsu / percentiles), updating the preview."""
+        tool = self.active_tool
+        image = self.session.active_image
+        if tool is None or not hasattr(tool, "auto_range") or image is None:
+            return
+        scratch = self._preview or LabelVolume(image.geometry, LabelTable(), name="scratch")
+        try:
+            tool.auto_range(ViewState(scratch, image))  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - reaches the user
+            self._report(exc)
+
     def remove_segment(self, label_id: int) -> None:
         """Erase a segment's voxels (one undo step) and remove it from the table."""
         labels = self.labels
@@ -303,6 +401,13 @@ class EditorController(QObject):
         self.session.segmentation_added.disconnect(self._on_session_segmentation_added)
         if self.labels is not None:
             self.labels.changed.disconnect(self._on_labels_changed)
+        self._drop_preview()
+        for tool_id in PREVIEW_TOOLS:
+            if tool_id in self.tools:
+                events = self.tools[tool_id].params.events
+                for name in ("lower", "upper"):
+                    if hasattr(events, name):
+                        getattr(events, name).disconnect(self._on_preview_params_changed)
         for router in self.routers:
             router.close()
         self.routers.clear()
@@ -318,6 +423,8 @@ class SliceToolRouter(QObject):
         self.pressed = False
         self.cursor = BrushCursorVisual(view.renderer, view.request_render)
         self.polyline = PolylineVisual(view.renderer, view.request_render)
+        self.preview_visual: LabelSliceVisual | None = None
+        view.slice_changed.connect(self._on_view_slice_changed)
         self._hover_xy: tuple[float, float] | None = None
         view.installEventFilter(self)
 
@@ -427,6 +534,25 @@ class SliceToolRouter(QObject):
             rgb = tuple(v / 255.0 for v in labels.table[self.controller.label_id].color_rgb)
         self.polyline.set_points(labels.geometry.index_zyx_to_lps(zyx), closed=closed, rgb=rgb)  # type: ignore[arg-type]
 
+    def show_preview(self, preview: LabelVolume | None) -> None:
+        """Overlay the controller's preview volume in this view (None removes it)."""
+        if self.cursor is None:
+            return
+        if preview is None:
+            if self.preview_visual is not None:
+                self.preview_visual.close()
+                self.preview_visual = None
+                self.view.request_render()
+            return
+        if self.preview_visual is None:
+            self.preview_visual = LabelSliceVisual(self.view.renderer, self.view.request_render)
+        self.preview_visual.set_labels(preview)
+        self.preview_visual.set_fill(True, PREVIEW_OPACITY)
+
+    def _on_view_slice_changed(self, *_: object) -> None:
+        if self.preview_visual is not None:
+            self.controller.update_preview()
+
     def hide_cursor(self) -> None:
         """Forget the hover point and hide the brush circle (the mouse is in another view)."""
         self._hover_xy = None
@@ -457,6 +583,8 @@ class SliceToolRouter(QObject):
         """Stop filtering and remove the brush cursor from the view."""
         if self.cursor is not None:
             self.view.removeEventFilter(self)
+            self.view.slice_changed.disconnect(self._on_view_slice_changed)
+            self.show_preview(None)
             self.cursor.close()
             self.polyline.close()
             self.cursor = None  # type: ignore[assignment]

@@ -216,10 +216,9 @@ def test_one_shot_tool_applies_in_a_job_as_one_step(window, editor, axial, qtbot
     params.lower, params.upper = 1000.0, 2000.0
     assert editor.apply_button.isVisible()
     job = c.apply()
-    with qtbot.waitSignal(job.signals.finished, timeout=10000):
-        pass
-    qtbot.wait(10)
+    assert job is not None  # computed on a worker, committed on the GUI thread
     labels = c.labels
+    qtbot.waitUntil(lambda: labels.history.titles() == ["Threshold"], timeout=10000)
     assert np.array_equal(labels.array > 0, volume.array >= 1000)
     assert labels.history.titles() == ["Threshold"]
     assert c.undo() and labels.array.max() == 0
@@ -271,3 +270,43 @@ def test_digits_typed_into_an_option_field_do_not_switch_tools(window, editor, q
     radius.setFocus()
     qtbot.keyClick(radius, Qt.Key.Key_3)
     assert c.active_tool.id == "paint"
+
+
+def test_threshold_previews_the_displayed_slices_live(window, editor, axial, volume):
+    c = editor.controller
+    c.set_tool("threshold")
+    params = c.tools["threshold"].params
+    params.lower, params.upper = 1000.0, 2000.0
+    router = next(r for r in c.routers if r.view is axial)
+    assert router.preview_visual is not None and router.preview_visual.fill_actor.GetVisibility()
+    preview = c._preview
+    assert preview is not None and preview not in window.session.segmentations
+    assert np.array_equal(preview.array[20] > 0, volume.array[20] >= 1000)
+    params.lower = -900.0  # the preview follows the options
+    assert np.array_equal(preview.array[20] > 0, (volume.array[20] >= -900) & (volume.array[20] <= 2000))
+    axial.set_slice_index(30)  # ... and the displayed slice
+    assert np.array_equal(preview.array[30] > 0, (volume.array[30] >= -900) & (volume.array[30] <= 2000))
+    shown = np.zeros(volume.array.shape, bool)  # only the three displayed planes hold a preview
+    for view in window.grid.slice_views.values():
+        plane = [slice(None)] * 3
+        plane[view.scene.axes.slice_axis_zyx] = view.scene.slice_index
+        shown[tuple(plane)] = True
+    assert not preview.array[~shown].any()
+    assert c.labels is None  # a preview writes nothing
+    c.auto_threshold()
+    assert params.lower != -900.0
+    c.set_tool("paint")
+    assert router.preview_visual is None and c._preview is None
+
+
+def test_overlay_opacity_outline_and_3d_toggles(window, editor, axial):
+    c = editor.controller
+    editor.add_segment()
+    visual = next(v for v in axial.label_visuals if v.labels is c.labels)
+    editor.opacity_slider.setValue(80)
+    assert visual.fill_opacity == pytest.approx(0.8)
+    editor.outline_check.setChecked(False)
+    assert not visual.outline_visible
+    surfaces = next(s for s in window.grid.volume_view.surfaces if s.labels is c.labels)
+    editor.show_3d_check.setChecked(False)
+    assert not surfaces.visible
