@@ -166,7 +166,11 @@ def test_screenshot_of_the_window_with_a_proposal_overlay(window, qtbot):
     with qtbot.waitSignal(analysis.controller.finished, timeout=30000):
         analysis.actions["segment:ct-tissues"].trigger()
     window.resize(1400, 900)
-    qtbot.wait(300)
+    volume_view = window.grid.volume_view  # wait for the proposal's 3D surfaces (debounced Job)
+    qtbot.wait(400)
+    qtbot.waitUntil(lambda: not volume_view._surface_jobs
+                    and not any(timer.isActive() for _, timer in volume_view._surfaces), timeout=20000)
+    qtbot.wait(100)
     for view in window.grid.viewports.values():
         view.GetRenderWindow().Render()
     frame = window.grab().toImage().convertToFormat(window.grab().toImage().Format.Format_RGB888)
