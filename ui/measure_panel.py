@@ -5,7 +5,8 @@ None = review mode), one :class:`~render.measurement_visual.MeasurementVisual` p
 one :class:`MeasureRouter` per view. The router is an event filter on the
 :class:`~ui.viewport.SliceViewport` with the same contract as the Segment Editor's
 :class:`~ui.tool_routing.SliceToolRouter`: while a tool is active a plain left press/drag/release
-goes to the tool (mouse → VTK display → LPS on the slice plane); modified clicks (Shift crosshair,
+goes to the tool (mouse → VTK display → LPS on the slice plane; a press on a handle of a shown
+measurement drags that point instead); modified clicks (Shift crosshair,
 Ctrl zoom, Alt pan) and the other buttons keep their viewer meaning. Measurement tools and
 Segment Editor tools exclude each other (picking one puts the other back in review mode).
 The label tools' router cannot drive measurements (it maps to ``zyx`` of a segmentation and
@@ -21,6 +22,7 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING
 
+import numpy as np
 import qtawesome as qta
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
@@ -56,6 +58,8 @@ TOOL_LOOK = {"ruler": ("Ruler", "mdi6.ruler"), "angle": ("Angle", "mdi6.angle-ac
              "ellipse": ("Ellipse ROI", "mdi6.ellipse-outline"),
              "rectangle": ("Rectangle ROI", "mdi6.rectangle-outline")}
 _ID_ROLE = Qt.ItemDataRole.UserRole
+#: Grab distance (logical px) of a measurement's handle.
+HANDLE_GRAB_PX = 6.0
 
 
 def _icon(name: str) -> QIcon:
@@ -129,6 +133,27 @@ class MeasureController(QObject):
                 visual.set_screen_axes(view.scene.axes.right_lps, view.scene.axes.up_lps)
             visual.set_image(volume)
             self._sync_view(view, visual)
+
+    def hit_handle(self, view: SliceViewport, display_xy: tuple[float, float]) -> tuple[str, int] | None:
+        """Return (measurement id, point index) of the handle under a display position of ``view``, or None."""
+        visual = self.visuals.get(view.kind)
+        if visual is None or view.scene.image is None:
+            return None
+        best: tuple[float, str, int] | None = None
+        for item_id in visual.shown_ids:
+            for i, p in enumerate(self.measurements[item_id].points):
+                x, y = view.scene.lps_to_display(p)
+                d = float(np.hypot(x - display_xy[0], y - display_xy[1]))
+                if d <= HANDLE_GRAB_PX * view.devicePixelRatioF() and (best is None or d < best[0]):
+                    best = (d, item_id, i)
+        return (best[1], best[2]) if best is not None else None
+
+    def move_handle(self, item_id: str, index: int, lps_mm: np.ndarray) -> None:
+        """Move point ``index`` of a measurement to ``lps_mm`` (LPS mm)."""
+        if item_id in self.measurements:
+            points = self.measurements[item_id].points
+            points[index] = lps_mm
+            self.measurements.set_points(item_id, points)
 
     def plane_of(self, view: SliceViewport) -> SlicePlane | None:
         """The plane ``view`` shows now (None without an image)."""
@@ -213,6 +238,7 @@ class MeasureRouter(QObject):
         self.view = view
         self.controller = controller
         self.pressed = False
+        self.handle: tuple[str, int] | None = None  # (id, point index) being dragged
         view.installEventFilter(self)
 
     def _lps(self, event) -> object:
@@ -231,8 +257,16 @@ class MeasureRouter(QObject):
             if event.button() != Qt.MouseButton.LeftButton or mods or plane is None:
                 return False
             self.view.setFocus()
-            tool.press(plane, self._lps(event))
+            self.handle = None if tool.drawing else \
+                self.controller.hit_handle(self.view, self.view.display_xy(event.position()))
+            if self.handle is not None:  # a press on a handle edits that point
+                self.controller.select({self.handle[0]})
+            else:
+                tool.press(plane, self._lps(event))
             self.pressed = True
+            return True
+        if etype == QEvent.Type.MouseMove and self.pressed and self.handle is not None:
+            self.controller.move_handle(*self.handle, self._lps(event))
             return True
         if etype == QEvent.Type.MouseMove and (self.pressed or tool.drawing):
             plane = self.controller.plane_of(self.view)
@@ -241,6 +275,10 @@ class MeasureRouter(QObject):
             return self.pressed
         if etype == QEvent.Type.MouseButtonRelease and self.pressed and event.button() == Qt.MouseButton.LeftButton:
             self.pressed = False
+            if self.handle is not None:
+                self.controller.move_handle(*self.handle, self._lps(event))
+                self.handle = None
+                return True
             plane = self.controller.plane_of(self.view)
             if plane is not None:
                 done = tool.release(plane, self._lps(event))

@@ -169,3 +169,17 @@ def test_measure_and_segment_editor_tools_exclude_each_other(window, controller)
     assert controller.tool is None
     controller.set_tool("angle")
     assert editor.active_tool is None
+
+
+def test_dragging_a_handle_moves_that_point(window, controller, volume):
+    g = volume.geometry
+    view = _show_slice(window, ViewKind.AXIAL, (30, 0, 0))
+    controller.set_tool("ruler")
+    _drag(view, g.index_zyx_to_lps((30, 10, 10)), g.index_zyx_to_lps((30, 10, 40)))
+    (ruler,) = list(controller.measurements)
+    before = ruler.length_mm
+    _drag(view, g.index_zyx_to_lps((30, 10, 40)), g.index_zyx_to_lps((30, 10, 50)))
+    assert len(controller.measurements) == 1  # edited, not a second ruler
+    moved = controller.measurements[ruler.id]
+    assert moved.length_mm == pytest.approx(before + 10 * 0.8, abs=0.4)
+    assert np.allclose(moved.points[0], ruler.points[0])
