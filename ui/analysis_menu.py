@@ -109,6 +109,7 @@ class AnalysisMenu:
         c.failed.connect(self._on_controller_failed)
         c.cancelled.connect(self._on_controller_cancelled)
         window.status.cancel_requested.connect(self.cancel)
+        window.loader.finished.connect(self._on_loader_finished)  # the status bar is shared with loading
         self.session.active_image_changed.connect(self._on_session_active_image_changed)
         self._on_session_active_image_changed(self.session.active_image)
 
@@ -284,9 +285,13 @@ class AnalysisMenu:
         if channel in self._active:
             self.window.status.set_progress(fraction, message)
 
+    def _on_loader_finished(self) -> None:
+        if self._active:  # a load ended while analyses run: keep their progress bar
+            self.window.status.set_busy(True, f"{', '.join(self._active.values())}…")
+
     def _done(self, channel: str) -> str:
         title = self._active.pop(channel, channel)
-        if not self._active:
+        if not self._active and not self.window.loader.busy:
             self.window.status.set_busy(False)
             self.window.status.cancel_button.setToolTip("Cancel loading")
         return title
@@ -342,6 +347,7 @@ class AnalysisMenu:
         for job in self._own_jobs.values():
             job.cancel()
         idle = self.controller.shutdown(wait_ms)
+        self.window.loader.finished.disconnect(self._on_loader_finished)
         self.session.active_image_changed.disconnect(self._on_session_active_image_changed)
         self.annotations.close_panel()
         return idle

@@ -187,3 +187,16 @@ def test_screenshot_of_the_window_with_a_proposal_overlay(window, qtbot):
     # the overlay is coloured: the axial view holds non-grey pixels
     axial = grid[: grid.shape[0] // 2, : grid.shape[1] // 2].astype(int)
     assert (np.abs(axial[..., 0] - axial[..., 1]) > 40).sum() > 100
+
+
+def test_status_bar_cancel_stops_a_running_analysis(window, qtbot):
+    analysis = window.analysis
+    dialog = analysis.ask_preprocess("curvature-flow")
+    dialog.set_value("iterations", 100000)  # minutes of work: only a cancel ends it
+    with qtbot.waitSignal(analysis.controller.cancelled, timeout=20000):
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+        qtbot.waitUntil(lambda: window.status.progress.value() > 0, timeout=10000)
+        window.status.cancel_button.click()
+    assert not window.status.progress.isVisibleTo(window.status)
+    assert window.status.currentMessage() == "curvature-flow: cancelled"
+    assert len(window.session.images) == 1
