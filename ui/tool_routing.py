@@ -156,7 +156,8 @@ class EditorController(QObject):
             for router in self.routers:
                 router.show_preview(preview)
         if self.labels is not None and self.label_id in self.labels.table:
-            color = self.labels.table[self.label_id].color_rgb
+            # lighter than the segment itself, so the preview stands apart from what is already painted
+            color = tuple((int(v) + 255) // 2 for v in self.labels.table[self.label_id].color_rgb)
             if preview.table[1].color_rgb != color:
                 preview.table.update(1, color_rgb=color)
         old, self._preview_boxes = self._preview_boxes, []
