@@ -12,8 +12,8 @@ Segment Editor tools exclude each other (picking one puts the other back in revi
 The label tools' router cannot drive measurements (it maps to ``zyx`` of a segmentation and
 creates one on the first press), hence this small parallel router.
 
-:class:`MeasurePanel` lists the measurements with their values; Delete removes the selected ones,
-double-click jumps the linked cursor to one. GUI thread only.
+:class:`MeasurePanel` lists the measurements with their values; Del (in the list or a slice view)
+removes the selected ones, double-click jumps the linked cursor to one. GUI thread only.
 """
 
 from __future__ import annotations
@@ -246,10 +246,14 @@ class MeasureRouter(QObject):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         """Route left-button events to the measurement tool (see module docs)."""
+        etype = event.type()
+        if (etype == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
+                and self.controller.selected):
+            self.controller.delete(self.controller.selected)  # Del in a view deletes the selected measurements
+            return True
         tool = self.controller.tool
         if tool is None:
             return False
-        etype = event.type()
         if etype == QEvent.Type.MouseButtonPress:
             mods = event.modifiers() & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier
                                         | Qt.KeyboardModifier.AltModifier)

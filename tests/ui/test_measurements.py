@@ -183,3 +183,17 @@ def test_dragging_a_handle_moves_that_point(window, controller, volume):
     moved = controller.measurements[ruler.id]
     assert moved.length_mm == pytest.approx(before + 10 * 0.8, abs=0.4)
     assert np.allclose(moved.points[0], ruler.points[0])
+
+
+def test_delete_key_in_a_slice_view_removes_the_selected_measurement(window, controller, volume):
+    from PySide6.QtGui import QKeyEvent
+
+    g = volume.geometry
+    view = _show_slice(window, ViewKind.AXIAL, (30, 0, 0))
+    controller.set_tool("ruler")
+    _drag(view, g.index_zyx_to_lps((30, 10, 10)), g.index_zyx_to_lps((30, 10, 40)))
+    assert len(controller.selected) == 1
+    QApplication.sendEvent(view, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Delete, Qt.KeyboardModifier.NoModifier))
+    assert len(controller.measurements) == 0
+    assert controller.visuals[ViewKind.AXIAL].shown_ids == []
+    assert window.measure_panel.tree.topLevelItemCount() == 0
