@@ -423,7 +423,7 @@ class PacsDialog(QDialog):
 
 
 def install_pacs_actions(window: MainWindow) -> QAction:
-    """Add File ▸ Query PACS… (the dialog also sends the session) above Quit; return the action."""
+    """Add File ▸ Query PACS… and Send session to PACS… (both open the dialog) above Quit; return the first."""
     from ui.session_manager import _file_menu
 
     menu, quit_action = _file_menu(window)
@@ -441,9 +441,13 @@ def install_pacs_actions(window: MainWindow) -> QAction:
         dialog.raise_()
 
     action.triggered.connect(show)
-    if quit_action is not None:
-        menu.insertAction(quit_action, action)
-    else:
-        menu.addAction(action)
+    send_action = QAction("Send session to PAC&S…", window)
+    send_action.setStatusTip("Send this study's segmentations as DICOM SEG (pick the server in the dialog)")
+    send_action.triggered.connect(show)
+    for item in (action, send_action):
+        if quit_action is not None:
+            menu.insertAction(quit_action, item)
+        else:
+            menu.addAction(item)
     window.pacs_dialog = None
     return action
