@@ -1,8 +1,9 @@
 """``MeasurementVisual``: rulers, angles and ROIs of a slice view (lines, handles, value labels).
 
 Draws the measurements of a :class:`~app.model.measurements.MeasurementSet` that lie on the
-displayed slice (same index axis and slice index as the view). Like the crosshair, the props are
-``vtkActor2D`` with world coordinates (LPS mm): drawn over the image, never z-fighting with it.
+displayed slice (same index axis and slice index as the view) of the image they were drawn on.
+Like the crosshair, the props are ``vtkActor2D`` with world coordinates (LPS mm): drawn over the
+image, never z-fighting with it.
 The whole overlay is rebuilt on every change of the set (a few dozen polylines). Never imports
 Qt; GUI thread only.
 """
@@ -123,7 +124,7 @@ class MeasurementVisual:
     # ---------------------------------------------------------------- drawing
     def _on_plane(self, m: Measurement) -> bool:
         return self.axis_zyx is not None and m.plane.axis_zyx == self.axis_zyx \
-            and m.plane.slice_index == self.slice_index
+            and m.plane.slice_index == self.slice_index and m.belongs_to(self.image)
 
     def rebuild(self) -> None:
         """Redraw everything from the set (cheap; called on every change)."""

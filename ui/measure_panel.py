@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.model.measurements import MEASUREMENT_TYPES, SlicePlane, describe
+from app.model.measurements import MEASUREMENT_TYPES, SlicePlane, describe, image_key
 from app.tools.measure import MeasureTool
 from render.measurement_visual import MeasurementVisual
 
@@ -127,6 +127,9 @@ class MeasureController(QObject):
 
     def _on_state_image_changed(self, image: VtkImage | None) -> None:
         volume = image.image if image is not None else None
+        if self.tool is not None:
+            self.tool.cancel()
+            self.tool.image_key = image_key(volume) if volume is not None else ""
         for kind, visual in self.visuals.items():
             view = self.grid.slice_views[kind]
             if view.scene.axes is not None:
@@ -172,7 +175,9 @@ class MeasureController(QObject):
             return
         if self.tool is not None:
             self.tool.cancel()
-        self.tool = MeasureTool(self.measurements, kind) if kind else None
+        volume = self.state.volume
+        self.tool = MeasureTool(self.measurements, kind, image_key(volume) if volume is not None else "") \
+            if kind else None
         if kind and self.editor is not None and hasattr(self.editor, "set_tool"):
             self.editor.set_tool(None)
         for router in self.routers:
@@ -358,7 +363,7 @@ class MeasurePanel(QWidget):
         self.tree.clear()
         for i, m in enumerate(self.measurements, start=1):
             try:
-                value = describe(m, image)
+                value = describe(m, image) if m.belongs_to(image) else "(other image)"
             except Exception:  # noqa: BLE001 - a value that cannot be computed must not break the list
                 log.debug("cannot describe %s", m.id, exc_info=True)
                 value = ""

@@ -80,6 +80,7 @@ class Measurement:
     plane: SlicePlane
     label: str = ""
     id: str = field(default_factory=_new_id)
+    image_key: str = ""  # :func:`image_key` of the image it was drawn on ("" = any image)
 
     kind: ClassVar[str] = ""
     title: ClassVar[str] = ""
@@ -104,9 +105,16 @@ class Measurement:
         return self.points.mean(axis=0)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``kind``, ``id``, ``label``, ``points_lps_mm``, ``plane``."""
-        return {"kind": self.kind, "id": self.id, "label": self.label,
-                "points_lps_mm": [list(p) for p in self.points_lps_mm], "plane": self.plane.to_dict()}
+        """JSON form: ``kind``, ``id``, ``label``, ``points_lps_mm``, ``plane`` and ``image_key`` when set."""
+        out = {"kind": self.kind, "id": self.id, "label": self.label,
+               "points_lps_mm": [list(p) for p in self.points_lps_mm], "plane": self.plane.to_dict()}
+        if self.image_key:
+            out["image_key"] = self.image_key
+        return out
+
+    def belongs_to(self, image: ImageVolume | None) -> bool:
+        """True when the measurement was drawn on ``image`` (or on an unidentified image)."""
+        return not self.image_key or image is None or image_key(image) in ("", self.image_key)
 
 
 @dataclass(frozen=True)
@@ -171,7 +179,14 @@ def measurement_from_dict(data: dict[str, Any]) -> Measurement:
     """Inverse of :meth:`Measurement.to_dict` (unknown keys are ignored; an unknown kind raises KeyError)."""
     cls = MEASUREMENT_TYPES[str(data["kind"])]
     return cls(tuple(tuple(p) for p in data["points_lps_mm"]), SlicePlane.from_dict(data["plane"]),
-               label=str(data.get("label", "")), id=str(data.get("id") or _new_id()))
+               label=str(data.get("label", "")), id=str(data.get("id") or _new_id()),
+               image_key=str(data.get("image_key", "")))
+
+
+def image_key(image: ImageVolume) -> str:
+    """Identify an image across sessions: its SeriesInstanceUID, else its source file, else its name."""
+    meta = image.metadata
+    return str(meta.get("series_uid") or meta.get("source_path") or image.name or "")
 
 
 # ---------------------------------------------------------------------------- geometry on the image

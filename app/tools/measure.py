@@ -31,13 +31,16 @@ class MeasureTool:
         Where new measurements go (added on the first press, updated live while drawing).
     kind
         Key of :data:`~app.model.measurements.MEASUREMENT_TYPES`.
+    image_key
+        Identity of the displayed image, stored with each new measurement.
     """
 
-    def __init__(self, measurements: MeasurementSet, kind: str) -> None:
+    def __init__(self, measurements: MeasurementSet, kind: str, image_key: str = "") -> None:
         if kind not in MEASUREMENT_TYPES:
             raise ValueError(f"unknown measurement kind {kind!r}; use one of {', '.join(MEASUREMENT_TYPES)}")
         self.measurements = measurements
         self.kind = kind
+        self.image_key = image_key  # stamped on new measurements (see app.model.measurements.image_key)
         self.current_id: str | None = None  # the measurement being drawn
         self._next = 0  # index of the point the mouse places now
         self._plane: SlicePlane | None = None
@@ -70,7 +73,7 @@ class MeasureTool:
         if m is None:
             cls = MEASUREMENT_TYPES[self.kind]
             p = tuple(float(v) for v in lps_mm)
-            m = self.measurements.add(cls((p,) * cls.n_points, plane))
+            m = self.measurements.add(cls((p,) * cls.n_points, plane, image_key=self.image_key))
             self.current_id, self._next, self._plane = m.id, 1, plane
         else:
             self._place(lps_mm)

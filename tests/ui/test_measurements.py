@@ -197,3 +197,24 @@ def test_delete_key_in_a_slice_view_removes_the_selected_measurement(window, con
     assert len(controller.measurements) == 0
     assert controller.visuals[ViewKind.AXIAL].shown_ids == []
     assert window.measure_panel.tree.topLevelItemCount() == 0
+
+
+def test_measurements_stay_with_the_image_they_were_drawn_on(window, controller, volume, make_volume, qtbot):
+    from app.model.image import ImageVolume
+
+    g = volume.geometry
+    view = _show_slice(window, ViewKind.AXIAL, (30, 0, 0))
+    controller.set_tool("ellipse")
+    _drag(view, g.index_zyx_to_lps((30, 20, 20)), g.index_zyx_to_lps((30, 40, 50)))
+    (roi,) = list(controller.measurements)
+    assert roi.image_key == "phantom"
+    other = ImageVolume(volume.array, g, modality="CT", name="other")
+    window.session.add_image(other)
+    qtbot.wait(20)
+    view.set_slice_index(30)
+    assert controller.visuals[ViewKind.AXIAL].shown_ids == []
+    assert window.measure_panel.tree.topLevelItem(0).text(3) == "(other image)"
+    window.session.set_active_image(volume)
+    qtbot.wait(20)
+    view.set_slice_index(30)
+    assert controller.visuals[ViewKind.AXIAL].shown_ids == [roi.id]

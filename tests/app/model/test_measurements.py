@@ -121,3 +121,13 @@ def test_tool_draws_by_drag_and_by_clicks():
     roi.press(AXIAL5, (0, 0, 0))
     roi.cancel()
     assert len(ms) == 2
+
+
+def test_image_key_is_saved_and_matches_only_its_image():
+    image = _image()
+    m = Ruler(((0, 0, 0), (1, 0, 0)), AXIAL5, image_key="img")
+    assert measurement_from_dict(m.to_dict()).image_key == "img"
+    assert m.belongs_to(image)
+    other = ImageVolume(image.array, image.geometry, name="other")
+    assert not m.belongs_to(other)
+    assert Ruler(((0, 0, 0), (1, 0, 0)), AXIAL5).belongs_to(other)  # unidentified: shown everywhere
