@@ -86,6 +86,9 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_actions()
         self._connect()
+        from ui.segment_editor import install_segment_editor  # Segment Editor dock + slice-view tool routing
+
+        self.segment_editor = install_segment_editor(self)
         from ui.wl_histogram import install_window_level_dock  # W/L dock: histogram, numeric W/L, presets
 
         self.wl_panel = install_window_level_dock(self)
@@ -121,9 +124,6 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
         self.resizeDocks([self.findChild(QDockWidget, "dock_studies")], [240], Qt.Orientation.Horizontal)
-        from ui.segment_editor import install_segment_editor  # Segment Editor dock + slice-view tool routing
-
-        self.segment_editor = install_segment_editor(self)
 
     def _action(self, text: str, slot, icon: str = "", shortcut: str | QKeySequence = "") -> QAction:
         action = QAction(_icon(icon) if icon else QIcon(), text, self)

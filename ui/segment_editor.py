@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QScrollArea,
     QSlider,
@@ -604,4 +605,25 @@ def install_segment_editor(window: MainWindow) -> SegmentEditorPanel:
     controller.failed.connect(lambda text: window.statusBar().showMessage(f"Segment Editor: {text}", 8000))
     for labels in window.session.segmentations:
         panel._on_session_segmentation_added(labels)
+    _add_menu(window, panel, dock)
     return panel
+
+
+def _add_menu(window: MainWindow, panel: SegmentEditorPanel, dock: QDockWidget) -> None:
+    """Add an Edit menu (undo/redo of the active segmentation) before View, and a dock toggle to View."""
+    bar = window.menuBar()
+    menus = {a.text().replace("&", ""): a for a in bar.actions()}
+    edit = QMenu("&Edit", bar)
+    if "View" in menus:
+        bar.insertMenu(menus["View"], edit)
+        menus["View"].menu().addAction(dock.toggleViewAction())
+    else:
+        bar.addMenu(edit)
+    edit.addAction(panel.undo_action)
+    edit.addAction(panel.redo_action)
+    edit.addSeparator()
+    edit.addAction(panel.none_action)
+    toggle = dock.toggleViewAction()
+    toggle.setText("Segment &Editor")
+    toggle.setShortcut(QKeySequence("Ctrl+E"))
+    panel.edit_menu = edit  # type: ignore[attr-defined]

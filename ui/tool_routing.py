@@ -436,6 +436,11 @@ class SliceToolRouter(QObject):
         labels = controller.labels
         if labels is None:
             return False
+        shown = self.view.scene.image
+        if shown is None or not labels.geometry.same_grid(shown.image.geometry):
+            if method == "press":
+                controller._report(f"{labels.name} is not on the grid of the displayed image")
+            return False
         zyx = pick_zyx(self.view, labels, xy)
         if zyx is None:
             return False

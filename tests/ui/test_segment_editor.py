@@ -310,3 +310,32 @@ def test_overlay_opacity_outline_and_3d_toggles(window, editor, axial):
     surfaces = next(s for s in window.grid.volume_view.surfaces if s.labels is c.labels)
     editor.show_3d_check.setChecked(False)
     assert not surfaces.visible
+
+
+def test_edit_menu_sits_before_view_and_undo_works_with_the_dock_hidden(window, editor, axial, volume, qtbot):
+    titles = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert titles.index("Edit") == titles.index("View") - 1
+    c = editor.controller
+    c.set_tool("paint")
+    xy = _xy_of(axial, volume.geometry, (20, 30, 30))
+    _mouse(axial, QEvent.Type.MouseButtonPress, xy, LEFT, LEFT)
+    _mouse(axial, QEvent.Type.MouseButtonRelease, xy, LEFT)
+    assert c.labels.array.max() > 0
+    editor.dock.hide()
+    _press_key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert c.labels.array.max() == 0
+    _press_key(qtbot, window, Qt.Key.Key_3)  # tool keys are the dock's: hidden dock, W/L preset 3 instead
+    assert c.active_tool.id == "paint"
+    assert window.state.window_level == pytest.approx((2500.0, 480.0))
+
+
+def test_painting_a_segmentation_of_another_grid_is_refused(window, editor, axial, volume, make_volume, qtbot):
+    other = make_volume(shape_zyx=(20, 32, 40))
+    labels = window.session.new_segmentation("other grid", reference=other)
+    editor.controller.set_labels(labels)
+    editor.controller.set_tool("paint")
+    editor.controller.label_id = 0
+    xy = _xy_of(axial, volume.geometry, (20, 30, 30))
+    _mouse(axial, QEvent.Type.MouseButtonPress, xy, LEFT, LEFT)
+    _mouse(axial, QEvent.Type.MouseButtonRelease, xy, LEFT)
+    assert labels.array.max() == 0 and "not on the grid" in editor.message.text()
