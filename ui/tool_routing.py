@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 
 from analysis.segment_ops import mask_box
 from app.controllers.jobs import Job
@@ -32,6 +32,7 @@ from render.brush_cursor import BrushCursorVisual, PolylineVisual
 from render.label_visual import LabelSliceVisual
 
 if TYPE_CHECKING:
+    from app.model.geometry import Geometry
     from app.model.session import Session
     from ui.view_grid import ViewGrid
     from ui.viewport import SliceViewport
@@ -46,11 +47,16 @@ INTERACTIVE_TOOLS = ("paint", "draw", "erase", "level_trace", "scissors", "flood
 BRUSH_STEP = 1.2
 #: Tools whose ``preview(view, index)`` is shown live on the displayed slices (Slicer's threshold preview).
 PREVIEW_TOOLS = ("threshold",)
+#: Tools previewed under the resting mouse (Slicer's level-tracing outline), after HOVER_PREVIEW_MS.
+HOVER_PREVIEW_TOOLS = ("level_trace",)
+HOVER_PREVIEW_MS = 40
 PREVIEW_OPACITY = 0.45
 
 
-def pick_zyx(view: SliceViewport, labels: LabelVolume, display_xy: tuple[float, float]) -> ZYX | None:
-    """Return the ``zyx`` voxel of ``labels`` under a VTK display position of ``view`` (may lie outside).
+def pick_zyx(view: SliceViewport, geometry: Geometry, display_xy: tuple[float, float]) -> ZYX | None:
+    """Return the ``zyx`` voxel of a grid under a VTK display position of ``view`` (may lie outside).
+
+    ``geometry`` is the grid of the segmentation (or image) being edited, the displayed image's grid.
 
     The index along the view's slice axis is the displayed slice, so rounding never paints on a
     neighbouring slice. None when the view shows no image.
@@ -59,7 +65,7 @@ def pick_zyx(view: SliceViewport, labels: LabelVolume, display_xy: tuple[float, 
     if scene.image is None or scene.axes is None:
         return None
     lps = scene.display_to_lps(display_xy)
-    zyx = np.rint(labels.geometry.lps_to_index_zyx(lps)).astype(int)
+    zyx = np.rint(geometry.lps_to_index_zyx(lps)).astype(int)
     zyx[scene.axes.slice_axis_zyx] = scene.slice_index
     return int(zyx[0]), int(zyx[1]), int(zyx[2])
 
@@ -101,6 +107,11 @@ class EditorController(QObject):
         self._jobs: set[Job] = set()
         self._preview: LabelVolume | None = None  # display-only scratch volume (never in the session)
         self._preview_boxes: list[tuple[slice, slice, slice]] = []
+        self._hover: tuple[SliceToolRouter, ZYX] | None = None
+        self._hover_timer = QTimer(self)
+        self._hover_timer.setSingleShot(True)
+        self._hover_timer.setInterval(HOVER_PREVIEW_MS)
+        self._hover_timer.timeout.connect(self._on_hover_timer_timeout)
         self.routers = [SliceToolRouter(view, self) for view in grid.slice_views.values()]
         session.segmentation_added.connect(self._on_session_segmentation_added)
         for tool_id in PREVIEW_TOOLS:
@@ -136,17 +147,12 @@ class EditorController(QObject):
     def _on_preview_params_changed(self, *_: object) -> None:
         self.update_preview()
 
-    def update_preview(self) -> None:
-        """Show the active tool's live preview (threshold) on every displayed slice, or drop it.
-
-        Only the displayed slices are computed (a few ms each), on the GUI thread; the preview
-        is a display-only label volume, never part of the session or its undo history.
-        """
-        tool = self.active_tool
+    def _ensure_preview(self) -> LabelVolume | None:
+        """Return the preview volume on the active image's grid (created as needed), tinted like the segment."""
         image = self.session.active_image
-        if tool is None or tool.id not in PREVIEW_TOOLS or image is None:
+        if image is None:
             self._drop_preview()
-            return
+            return None
         preview = self._preview
         if preview is None or not preview.geometry.same_grid(image.geometry):
             self._drop_preview()
@@ -160,22 +166,76 @@ class EditorController(QObject):
             color = tuple((int(v) + 255) // 2 for v in self.labels.table[self.label_id].color_rgb)
             if preview.table[1].color_rgb != color:
                 preview.table.update(1, color_rgb=color)
+        return preview
+
+    def _show_preview_regions(self, regions: list[tuple[tuple[slice, slice, slice], np.ndarray]]) -> None:
+        """Replace what the preview shows by ``regions`` (absolute ``zyx`` box, mask of its shape)."""
+        preview = self._preview
+        if preview is None:
+            return
         old, self._preview_boxes = self._preview_boxes, []
         for box in old:
             preview.array[box] = 0
+        for box, mask in regions:
+            preview.array[box] = mask
+            self._preview_boxes.append(box)
+        for box in old + self._preview_boxes:
+            preview.changed.emit(box)
+
+    def update_preview(self) -> None:
+        """Show the active tool's live preview on the displayed slices, or drop it.
+
+        Threshold: the thresholded displayed slices, recomputed when the range or a slice changes.
+        Level tracing: the region a click would add, under the resting mouse (see
+        :meth:`request_hover_preview`). Computed on the GUI thread (milliseconds per slice); the
+        preview is a display-only label volume, never part of the session or its undo history.
+        """
+        tool = self.active_tool
+        if tool is None or tool.id not in PREVIEW_TOOLS + HOVER_PREVIEW_TOOLS:
+            self._drop_preview()
+            return
+        preview = self._ensure_preview()
+        if preview is None or tool.id in HOVER_PREVIEW_TOOLS:
+            self._show_preview_regions([])
+            return
+        image = self.session.active_image
+        regions = []
         try:
             for router in self.routers:
                 scene = router.view.scene
                 if scene.image is None or scene.axes is None:
                     continue
                 state = ViewState(preview, image, 1, scene.axes.slice_axis_zyx, scene.slice_index)
-                box = state.slice_box()
-                preview.array[box] = tool.preview(state, scene.slice_index)  # type: ignore[attr-defined]
-                self._preview_boxes.append(box)
+                regions.append((state.slice_box(), tool.preview(state, scene.slice_index)))  # type: ignore[attr-defined]
         except Exception as exc:  # noqa: BLE001 - a preview error must not break the event loop
             self._report(exc)
-        for box in old + self._preview_boxes:
-            preview.changed.emit(box)
+        self._show_preview_regions(regions)
+
+    def request_hover_preview(self, router: SliceToolRouter | None, zyx: ZYX | None = None) -> None:
+        """Preview the active hover tool at ``zyx`` of ``router``'s view once the mouse rests (None clears)."""
+        self._hover = (router, zyx) if router is not None and zyx is not None else None
+        if self._hover is None:
+            self._hover_timer.stop()
+            self._show_preview_regions([])
+        else:
+            self._hover_timer.start()
+
+    def _on_hover_timer_timeout(self) -> None:
+        tool, hover = self.active_tool, self._hover
+        if tool is None or tool.id not in HOVER_PREVIEW_TOOLS or hover is None:
+            return
+        preview = self._ensure_preview()
+        router, zyx = hover
+        scene = router.view.scene
+        if preview is None or scene.axes is None:
+            return
+        state = ViewState(preview, self.session.active_image, 1, scene.axes.slice_axis_zyx, scene.slice_index)
+        try:
+            region = tool.preview(state, zyx)  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - as above
+            self._report(exc)
+            region = None
+        self._show_preview_regions([region] if region is not None else [])
 
     def _drop_preview(self) -> None:
         if self._preview is None:
@@ -402,6 +462,8 @@ class EditorController(QObject):
         self.session.segmentation_added.disconnect(self._on_session_segmentation_added)
         if self.labels is not None:
             self.labels.changed.disconnect(self._on_labels_changed)
+        self._hover_timer.stop()
+        self._hover = None
         self._drop_preview()
         for tool_id in PREVIEW_TOOLS:
             if tool_id in self.tools:
@@ -441,7 +503,7 @@ class SliceToolRouter(QObject):
             if method == "press":
                 controller._report(f"{labels.name} is not on the grid of the displayed image")
             return False
-        zyx = pick_zyx(self.view, labels, xy)
+        zyx = pick_zyx(self.view, labels.geometry, xy)
         if zyx is None:
             return False
         controller.last_view = self.view
@@ -487,6 +549,8 @@ class SliceToolRouter(QObject):
             if self.pressed:
                 self._tool_event(tool, "drag", xy)
                 return True
+            if tool.id in HOVER_PREVIEW_TOOLS:
+                self._request_hover(xy)
             return False
         if etype == QEvent.Type.MouseButtonRelease and self.pressed and event.button() == Qt.MouseButton.LeftButton:
             self.pressed = False
@@ -513,6 +577,8 @@ class SliceToolRouter(QObject):
         if etype == QEvent.Type.Leave:
             self._hover_xy = None
             self.cursor.set_visible(False)
+            if tool.id in HOVER_PREVIEW_TOOLS:
+                self.controller.request_hover_preview(None)
         return False
 
     def update_polyline(self) -> None:
@@ -539,6 +605,13 @@ class SliceToolRouter(QObject):
         if self.controller.label_id in labels.table:
             rgb = tuple(v / 255.0 for v in labels.table[self.controller.label_id].color_rgb)
         self.polyline.set_points(labels.geometry.index_zyx_to_lps(zyx), closed=closed, rgb=rgb)  # type: ignore[arg-type]
+
+    def _request_hover(self, xy: tuple[float, float]) -> None:
+        shown = self.view.scene.image
+        if shown is None:
+            return
+        zyx = pick_zyx(self.view, shown.image.geometry, xy)
+        self.controller.request_hover_preview(self, zyx)
 
     def show_preview(self, preview: LabelVolume | None) -> None:
         """Overlay the controller's preview volume in this view (None removes it)."""

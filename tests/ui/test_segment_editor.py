@@ -339,3 +339,25 @@ def test_painting_a_segmentation_of_another_grid_is_refused(window, editor, axia
     _mouse(axial, QEvent.Type.MouseButtonPress, xy, LEFT, LEFT)
     _mouse(axial, QEvent.Type.MouseButtonRelease, xy, LEFT)
     assert labels.array.max() == 0 and "not on the grid" in editor.message.text()
+
+
+def test_level_trace_previews_under_the_resting_mouse_then_click_adds_it(window, editor, axial, volume, qtbot,
+                                                                         bone_zyx):
+    c = editor.controller
+    _press_key(qtbot, window, Qt.Key.Key_4)
+    assert c.active_tool.id == "level_trace"
+    axial.set_slice_index(30)
+    axial.GetRenderWindow().Render()
+    xy = _xy_of(axial, volume.geometry, (30, 16, 64))  # inside the bright block
+    _mouse(axial, QEvent.Type.MouseMove, xy)
+    qtbot.waitUntil(lambda: c._preview is not None and c._preview.array[30].any(), timeout=2000)
+    block = np.zeros(volume.array.shape[1:], bool)
+    block[bone_zyx[1], bone_zyx[2]] = True
+    assert np.array_equal(c._preview.array[30] > 0, block)
+    assert c.labels is None  # the preview wrote nothing
+    _mouse(axial, QEvent.Type.MouseButtonPress, xy, LEFT, LEFT)
+    _mouse(axial, QEvent.Type.MouseButtonRelease, xy, LEFT)
+    assert np.array_equal(c.labels.array[30] == c.label_id, block)
+    assert c.labels.history.titles() == ["Level tracing"]
+    QApplication.sendEvent(axial, QEvent(QEvent.Type.Leave))
+    assert not c._preview.array.any()
