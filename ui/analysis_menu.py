@@ -12,25 +12,22 @@ results land in the session, where the window already shows them:
 * boxes (lesion candidates, detection models) and findings (classification models) → the
   Annotations dock, with confidence (there is no box visual yet).
 
-Detection and classification models are run here (the controller runs segmentation models only),
-in a child process like the controller's (:mod:`ui._model_process`), on the controller's
-single-thread model pool. GUI thread only.
+Every model task runs through the controller (a child process on its single-thread model pool).
+GUI thread only.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QMenu, QMessageBox
 
 from app.controllers.analysis import AnalysisController
 from app.controllers.jobs import Job
-from app.model.annotations import Box, Finding, Provenance
+from app.model.annotations import Box, Finding
 from app.model.image import ImageVolume
 from ui.annotation_panel import AnnotationPanel
 from ui.param_dialog import ParamDialog
@@ -43,14 +40,6 @@ log = logging.getLogger(__name__)
 
 #: Tasks the Models menu offers.
 MODEL_TASKS = ("segmentation", "detection", "classification")
-
-
-def _run_any_model(manifest: ModelManifest, array: np.ndarray, spacing, direction, *, ctx):  # noqa: ANN001
-    """Worker thread: run a detection/classification model in a child process."""
-    from ui._model_process import run_model_in_child
-
-    return run_model_in_child(manifest, array, spacing, direction, threads=max(1, (os.cpu_count() or 2) - 1),
-                              ctx=ctx)
 
 
 def supported_tasks() -> set[str]:
@@ -89,8 +78,6 @@ class AnalysisMenu:
         self.last_error_box: QMessageBox | None = None
         self.errors: list[tuple[str, str, str]] = []
         self._active: dict[str, str] = {}  # channel → title of runs in flight
-        self._own_jobs: dict[str, Job] = {}
-        self._own_gen: dict[str, int] = {}
         self.annotations = AnnotationPanel(window.session)
         dock = QDockWidget("Annotations", window)
         dock.setObjectName("dock_annotations")
@@ -204,11 +191,9 @@ class AnalysisMenu:
         return self._guard("classical:lung-lesions", "Lung lesion candidates", self.controller.run_lung_lesions)
 
     def run_model(self, manifest: ModelManifest) -> Job | None:
-        """Run a model on the displayed image (segmentation through the controller)."""
-        if manifest.task == "segmentation":
-            return self._guard(f"model:{manifest.name}", f"AI: {manifest.name}",
-                               lambda: self.controller.run_model(manifest))
-        return self._guard(f"model:{manifest.name}", f"AI: {manifest.name}", lambda: self._run_other(manifest))
+        """Run a model on the displayed image through the controller (any task)."""
+        return self._guard(f"model:{manifest.name}", f"AI: {manifest.name}",
+                           lambda: self.controller.run_model(manifest))
 
     def _guard(self, channel: str, title: str, start) -> Job | None:  # noqa: ANN001
         """Start a run; an error raised while starting (no image, bad parameter) is shown too."""
@@ -219,61 +204,6 @@ class AnalysisMenu:
             self.show_error(f"{title} failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                             f"{type(exc).__name__}: {exc}")
             return None
-
-    def _run_other(self, manifest: ModelManifest) -> Job:
-        """Detection → proposed boxes; classification → findings with confidence."""
-        image = self.session.active_image
-        if image is None:
-            raise ValueError("no image open")
-        channel, title = f"model:{manifest.name}", f"AI: {manifest.name}"
-        old = self._own_jobs.get(channel)
-        if old is not None and not old.done:
-            old.cancel()
-        gen = self._own_gen.get(channel, 0) + 1
-        self._own_gen[channel] = gen
-        g = image.geometry
-        job = Job(_run_any_model, manifest, image.array, g.spacing_zyx_mm, g.direction)
-        current = lambda: self._own_gen.get(channel) == gen  # noqa: E731
-
-        def finished(result: Any) -> None:
-            if not current():
-                return
-            try:
-                obj = self._apply_model_result(manifest, image, result)
-            except Exception as exc:  # noqa: BLE001 - shown to the user
-                log.exception("%s: applying the result failed", channel)
-                self._on_controller_failed(channel, title, f"{type(exc).__name__}: {exc}")
-                return
-            self._on_controller_finished(channel, obj)
-
-        job.signals.progress.connect(lambda f, m: current() and self._on_controller_progress(channel, f, m))
-        job.signals.finished.connect(finished)
-        job.signals.failed.connect(lambda exc: current() and self._on_controller_failed(
-            channel, title, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
-        job.signals.cancelled.connect(lambda: current() and self._on_controller_cancelled(channel))
-        self._own_jobs[channel] = job
-        self._on_controller_started(channel, title)
-        return job.start(self.controller.torch_pool)
-
-    def _apply_model_result(self, manifest: ModelManifest, image: ImageVolume, result: Any) -> list:
-        params = {"task": manifest.task, "licence": manifest.licence}
-        if manifest.task == "detection":
-            boxes = []
-            for det in result:
-                corners = image.geometry.index_zyx_to_lps(
-                    np.array([det.start_zyx, np.array(det.stop_zyx) - 1], float))
-                prov = Provenance(source=manifest.id, status="proposed", parameters=params)
-                boxes.append(self.session.boxes.add(Box(
-                    tuple(corners.min(axis=0)), tuple(corners.max(axis=0)), label_id=int(det.label_id),
-                    confidence=round(float(det.score), 4), note=manifest.labels.get(int(det.label_id), ""),
-                    provenance=prov)))
-            return boxes
-        probabilities = {str(k): float(v) for k, v in dict(result).items()}
-        best = max(probabilities, key=probabilities.get)
-        prov = Provenance(source=manifest.id, status="proposed",
-                          parameters={**params, "probabilities": {k: round(v, 4) for k, v in probabilities.items()}})
-        return [self.session.findings.add(Finding(best, level="study", value=f"(scan type, {manifest.name})",
-                                                  confidence=round(probabilities[best], 4), provenance=prov))]
 
     # ------------------------------------------------------------------ controller → window
     def _on_controller_started(self, channel: str, title: str) -> None:
@@ -338,14 +268,9 @@ class AnalysisMenu:
         """Cancel every analysis in flight (status bar Cancel)."""
         for channel in list(self._active):
             self.controller.cancel(channel)
-            job = self._own_jobs.get(channel)
-            if job is not None:
-                job.cancel()
 
     def shutdown(self, wait_ms: int = 2000) -> bool:
         """Cancel every run and wait for the pools (window close)."""
-        for job in self._own_jobs.values():
-            job.cancel()
         idle = self.controller.shutdown(wait_ms)
         self.window.loader.finished.disconnect(self._on_loader_finished)
         self.session.active_image_changed.disconnect(self._on_session_active_image_changed)

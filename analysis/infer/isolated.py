@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing as mp
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,11 +60,14 @@ def _child(conn) -> None:
                 last[0] = fraction
                 conn.send(("progress", float(fraction), message))
 
-        labels = run_model(request.manifest, image, request.spacing_zyx_mm, request.direction,
+        result = run_model(request.manifest, image, request.spacing_zyx_mm, request.direction,
                            device=request.device, ctx=TaskContext(report=report))
-        labels = np.ascontiguousarray(labels)
-        conn.send(("done", labels.shape, labels.dtype.str))
-        conn.send_bytes(memoryview(labels).cast("B"))
+        if isinstance(result, np.ndarray):  # label arrays: raw bytes, no pickling copy
+            labels = np.ascontiguousarray(result)
+            conn.send(("done", labels.shape, labels.dtype.str))
+            conn.send_bytes(memoryview(labels).cast("B"))
+        else:  # detections / class probabilities: small objects of our own code
+            conn.send(("done_object", result))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent as one line
         text = str(exc).strip().splitlines()
         conn.send(("error", f"{type(exc).__name__}: {text[0] if text else ''}"))
@@ -73,8 +77,11 @@ def _child(conn) -> None:
 
 def run_model_isolated(manifest: ModelManifest, image_zyx: np.ndarray, spacing_zyx_mm: Sequence[float],
                        direction: Sequence[float], *, device: str = "cpu", threads: int | None = None,
-                       precision: str = "fp32", ctx: TaskContext = NULL_CONTEXT) -> np.ndarray:
-    """Run ``manifest``'s model in a child process and return its labels (see :func:`run_model`).
+                       precision: str = "fp32", ctx: TaskContext = NULL_CONTEXT) -> Any:
+    """Run ``manifest``'s model in a child process; return what :func:`run_model` returns for its task.
+
+    Label arrays (segmentation) come back as raw bytes; detections and class probabilities
+    (small objects built by MedWS's own runners in the child) come back through the pipe.
 
     Raises
     ------
@@ -108,6 +115,8 @@ def run_model_isolated(manifest: ModelManifest, image_zyx: np.ndarray, spacing_z
                 ctx.report(message[1], message[2])
             elif message[0] == "error":
                 raise ModelRunError(f"{manifest.id}: {message[1]}")
+            elif message[0] == "done_object":
+                return message[1]
             else:
                 _, shape, dtype = message
                 out = bytearray(int(np.prod(shape)) * np.dtype(dtype).itemsize)

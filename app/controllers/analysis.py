@@ -6,7 +6,8 @@ time, each in a child process — :mod:`analysis.infer.isolated` — so torch ne
 GUI process), and applies the result on the GUI thread as ONE undo step / one new object:
 
 * segmentation → a new ``LabelVolume`` whose segments carry ``Provenance(status="proposed")``;
-* lesion candidates → proposed ``Box`` objects with confidence;
+* detection models and lesion candidates → proposed ``Box`` objects with confidence;
+* classification models → a study-level ``Finding`` with the class probabilities in its provenance;
 * preprocessing → a derived ``ImageVolume`` added to the session.
 
 Every run has a *channel* (e.g. ``"model:deepbet"``) and a generation number: starting a new run
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -27,7 +29,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from analysis.infer.manifest import ModelManifest
 from app.controllers.jobs import Job
-from app.model.annotations import Box, Provenance
+from app.model.annotations import Box, Finding, Provenance
 from app.model.image import ImageVolume
 from app.model.labels import GENERIC_ANATOMY_COLORS, LabelVolume, Segment
 from app.model.session import Session
@@ -138,20 +140,47 @@ class AnalysisController(QObject):
 
     # -------------------------------------------------------------------- runs
     def run_model(self, manifest: ModelManifest, image: ImageVolume | None = None) -> Job:
-        """Run a segmentation model; the result becomes a new proposed segmentation."""
+        """Run a model in a child process; its output becomes proposals by task.
+
+        segmentation → a new proposed segmentation; detection → proposed boxes (with confidence);
+        classification → a study-level finding with the most probable class.
+        """
         image = self._image(image)
-        if manifest.task != "segmentation":
-            raise ValueError(f"{manifest.id}: only segmentation models produce label proposals")
+        if manifest.task not in ("segmentation", "detection", "classification"):
+            raise ValueError(f"{manifest.id}: unknown task {manifest.task!r}")
         g = image.geometry
         provenance = Provenance(source=manifest.id, status="proposed",
                                 parameters={"task": manifest.task, "licence": manifest.licence})
-        return self._start(
-            f"model:{manifest.name}", f"AI: {manifest.name}", _model_job,
-            (manifest, image.array, g.spacing_zyx_mm, g.direction),
-            lambda labels: self._add_proposed_segmentation(image, labels, manifest.labels,
-                                                           f"AI: {manifest.name}", provenance),
-            pool=self.torch_pool,
-        )
+        title = f"AI: {manifest.name}"
+
+        def apply(result):
+            if manifest.task == "segmentation":
+                return self._add_proposed_segmentation(image, result, manifest.labels, title, provenance)
+            if manifest.task == "detection":
+                return self._add_detections(image, manifest, result, provenance)
+            return self._add_classification(manifest, result, provenance)
+
+        return self._start(f"model:{manifest.name}", title, _model_job,
+                           (manifest, image.array, g.spacing_zyx_mm, g.direction), apply, pool=self.torch_pool)
+
+    def _add_detections(self, image: ImageVolume, manifest: ModelManifest, detections, provenance: Provenance
+                        ) -> list[Box]:
+        boxes = []
+        for det in detections:
+            corners = image.geometry.index_zyx_to_lps(np.array([det.start_zyx, np.array(det.stop_zyx) - 1], float))
+            boxes.append(self.session.boxes.add(Box(
+                tuple(corners.min(axis=0)), tuple(corners.max(axis=0)), label_id=int(det.label_id),
+                confidence=round(float(det.score), 4), note=manifest.labels.get(int(det.label_id), ""),
+                provenance=provenance)))
+        return boxes
+
+    def _add_classification(self, manifest: ModelManifest, probabilities, provenance: Provenance) -> list[Finding]:
+        probs = {str(k): float(v) for k, v in dict(probabilities).items()}
+        best = max(probs, key=probs.get)
+        prov = replace(provenance, parameters={**provenance.parameters,
+                                               "probabilities": {k: round(v, 4) for k, v in probs.items()}})
+        return [self.session.findings.add(Finding(best, level="study", value=manifest.name,
+                                                  confidence=round(probs[best], 4), provenance=prov))]
 
     def run_ct_tissues(self, image: ImageVolume | None = None) -> Job:
         """Classical CT tissue labels (lungs, airways, bone, fat, soft tissue) as a proposal."""
