@@ -7,7 +7,9 @@ generator. Keyboard (CONVENTIONS §4.2), active while the dock is shown: ``1``�
 Shift+digit pick tools, Esc = no tool (W/L), Ctrl+Z / ``z`` undo, Ctrl+Y / ``y`` redo, ``q``/``w``
 previous/next segment, ``g`` toggles the segmentation, ``-``/``+`` brush size, ``i`` intensity
 masking. While the dock is shown its keys win over other actions with the same shortcut (the
-W/L presets ``1``–``5`` stay in their menu). GUI thread only.
+W/L presets ``1``–``5`` stay in their menu and get their keys back when the dock is hidden).
+Edit ▸ Undo/Redo (Ctrl+Z / Ctrl+Y) work with the dock hidden; View ▸ Segment Editor (Ctrl+E)
+shows it. GUI thread only.
 """
 
 from __future__ import annotations

@@ -361,3 +361,22 @@ def test_level_trace_previews_under_the_resting_mouse_then_click_adds_it(window,
     assert c.labels.history.titles() == ["Level tracing"]
     QApplication.sendEvent(axial, QEvent(QEvent.Type.Leave))
     assert not c._preview.array.any()
+
+
+def test_locked_segment_is_not_painted_over(window, editor, axial, volume):
+    from ui.segment_editor import COL_LOCKED
+
+    c = editor.controller
+    c.set_tool("paint")
+    c.tools["paint"].params.radius_mm = 3.0
+    xy = _xy_of(axial, volume.geometry, (20, 30, 30))
+    _mouse(axial, QEvent.Type.MouseButtonPress, xy, LEFT, LEFT)
+    _mouse(axial, QEvent.Type.MouseButtonRelease, xy, LEFT)
+    first = c.label_id
+    editor.segment_table.item(editor.segment_row(first), COL_LOCKED).setCheckState(Qt.CheckState.Checked)
+    assert c.labels.table[first].locked
+    editor.add_segment()
+    assert c.label_id != first
+    _mouse(axial, QEvent.Type.MouseButtonPress, xy, LEFT, LEFT)
+    _mouse(axial, QEvent.Type.MouseButtonRelease, xy, LEFT)
+    assert c.labels.array[20, 30, 30] == first
