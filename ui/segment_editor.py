@@ -6,7 +6,7 @@ with one two-way :func:`bind` helper; the masking options (``EditOptions``) use 
 generator. Keyboard (CONVENTIONS §4.2), active while the dock is shown: ``1``–``0`` and
 Shift+digit pick tools, Esc = no tool (W/L), Ctrl+Z / ``z`` undo, Ctrl+Y / ``y`` redo, ``q``/``w``
 previous/next segment, ``g`` toggles the segmentation, ``-``/``+`` brush size, ``i`` intensity
-masking. While the dock is shown its keys win over other actions with the same shortcut (the
+masking, Space = the previous tool. While the dock is shown its keys win over other actions with the same shortcut (the
 W/L presets ``1``–``5`` stay in their menu and get their keys back when the dock is hidden).
 Edit ▸ Undo/Redo (Ctrl+Z / Ctrl+Y) work with the dock hidden; View ▸ Segment Editor (Ctrl+E)
 shows it. GUI thread only.
@@ -285,6 +285,17 @@ class SegmentEditorPanel(QWidget):
         mlayout = QVBoxLayout(masking)
         self.masking_form, self._masking_bindings = params_form(self.controller.options, masking)
         mlayout.addWidget(self.masking_form)
+        # "Area segment" is a segment, not a number: a combo of the segments drives the bound spin box
+        self.area_segment_spin = self.masking_form.findChild(QSpinBox, "param_area_segment")
+        self.area_segment_combo = QComboBox()
+        self.area_segment_combo.setObjectName("area_segment_combo")
+        self.area_segment_combo.activated.connect(
+            lambda i: self.area_segment_spin.setValue(int(self.area_segment_combo.itemData(i) or 0)))
+        form_layout = self.masking_form.layout()
+        row, _role = form_layout.getWidgetPosition(self.area_segment_spin)
+        form_layout.setWidget(row, QFormLayout.ItemRole.FieldRole, self.area_segment_combo)
+        self.area_segment_spin.hide()
+        self.controller.options.events.area_segment.connect(self._sync_area_segment_combo)
         layout.addWidget(masking)
         self.message = QLabel("")
         self.message.setWordWrap(True)
@@ -332,6 +343,8 @@ class SegmentEditorPanel(QWidget):
         self.larger_action = self._action("Larger brush", lambda: c.scale_brush(BRUSH_STEP), "", "+")
         self.larger_action.setShortcuts([QKeySequence("+"), QKeySequence("="), QKeySequence("Shift+=")])
         self.intensity_action = self._action("Toggle intensity masking", c.toggle_intensity_masking, "", "I")
+        self.swap_tool_action = self._action("Last tool", self._swap_tool, "", "Space")
+        self._previous_tool = ""
 
     def _action(self, text: str, slot, icon: str = "", shortcut: str | QKeySequence = "") -> QAction:
         action = QAction(_icon(icon) if icon else QIcon(), text, self)
@@ -406,6 +419,7 @@ class SegmentEditorPanel(QWidget):
         self._refresh_segments()
 
     def _refresh_segments(self) -> None:
+        self._sync_area_segment_combo()
         labels = self.controller.labels
         table = self.segment_table
         self._updating = True
@@ -442,6 +456,16 @@ class SegmentEditorPanel(QWidget):
                     name.setForeground(QBrush(QColor(140, 140, 140)))
         finally:
             self._updating = False
+
+    def _sync_area_segment_combo(self, *_: object) -> None:
+        labels = self.controller.labels
+        combo = self.area_segment_combo
+        with QSignalBlocker(combo):
+            combo.clear()
+            combo.addItem("(none)", 0)
+            for seg in labels.table if labels is not None else []:
+                combo.addItem(_swatch(seg.color_rgb), seg.name, seg.id)
+            combo.setCurrentIndex(max(0, combo.findData(self.controller.options.area_segment)))
 
     def segment_row(self, label_id: int) -> int:
         """Row of ``label_id`` in the segment list (-1 when absent)."""
@@ -505,7 +529,12 @@ class SegmentEditorPanel(QWidget):
         # Pressing the active tool's key again (or unchecking its button) returns to window/level.
         self.controller.set_tool(tool_id if action.isChecked() else None)
 
+    def _swap_tool(self) -> None:
+        """Switch to the tool used before the current one (Slicer: Space)."""
+        self.controller.set_tool(self._previous_tool or None)
+
     def _on_controller_tool_changed(self, tool_id: str) -> None:
+        self._previous_tool, self._current_tool = getattr(self, "_current_tool", ""), tool_id
         action = self.tool_actions.get(tool_id, self.none_action)
         with QSignalBlocker(action):
             action.setChecked(True)
@@ -546,6 +575,7 @@ class SegmentEditorPanel(QWidget):
 
     def close_panel(self) -> None:
         """Disconnect from the session, the labels and the controller (before the views close)."""
+        self.controller.options.events.area_segment.disconnect(self._sync_area_segment_combo)
         for binding in self._option_bindings + self._masking_bindings:
             binding.disconnect()
         self._option_bindings, self._masking_bindings = [], []

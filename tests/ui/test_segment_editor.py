@@ -380,3 +380,23 @@ def test_locked_segment_is_not_painted_over(window, editor, axial, volume):
     _mouse(axial, QEvent.Type.MouseButtonPress, xy, LEFT, LEFT)
     _mouse(axial, QEvent.Type.MouseButtonRelease, xy, LEFT)
     assert c.labels.array[20, 30, 30] == first
+
+
+def test_area_segment_is_picked_from_the_segments_and_space_swaps_tools(window, editor, qtbot):
+    c = editor.controller
+    editor.add_segment()
+    editor.add_segment()
+    ids = [s.id for s in c.labels.table]
+    combo = editor.area_segment_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == [0, *ids]
+    combo.setCurrentIndex(2)
+    combo.activated.emit(2)
+    assert c.options.area_segment == ids[1]
+    c.options.area_segment = ids[0]  # model → widget
+    assert combo.currentData() == ids[0]
+    _press_key(qtbot, window, Qt.Key.Key_1)
+    _press_key(qtbot, window, Qt.Key.Key_7)
+    _press_key(qtbot, window, Qt.Key.Key_Space)
+    assert c.active_tool.id == "paint"
+    _press_key(qtbot, window, Qt.Key.Key_Space)
+    assert c.active_tool.id == "threshold"
