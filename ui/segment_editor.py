@@ -535,9 +535,9 @@ class SegmentEditorPanel(QWidget):
 
     def _on_controller_tool_changed(self, tool_id: str) -> None:
         self._previous_tool, self._current_tool = getattr(self, "_current_tool", ""), tool_id
-        action = self.tool_actions.get(tool_id, self.none_action)
-        with QSignalBlocker(action):
-            action.setChecked(True)
+        # not signal-blocked: the exclusive group unchecks the others through ``toggled``; the slot
+        # listens to ``triggered``, which setChecked does not emit
+        self.tool_actions.get(tool_id, self.none_action).setChecked(True)
         for binding in self._option_bindings:
             binding.disconnect()
         self._option_bindings = []
@@ -597,6 +597,10 @@ class _ShortcutArbiter(QObject):
         window.installEventFilter(self)
 
     def _on_dock_visibility_changed(self, visible: bool) -> None:
+        if visible and not getattr(self, "_sized", False):
+            self._sized = True  # first show: the editor gets most of its dock column (Slicer's module panel)
+            dock = self.panel.dock  # type: ignore[attr-defined]
+            self.window.resizeDocks([dock], [int(self.window.height() * 0.62)], Qt.Orientation.Vertical)
         if visible:
             ours = set(self.panel.editor_actions())
             keys = {s.toString() for a in ours for s in a.shortcuts()}

@@ -108,8 +108,10 @@ def test_keyboard_shortcuts_switch_tools(window, editor, axial, qtbot):
     assert c.active_tool.id == "erase"
     _press_key(qtbot, window, Qt.Key.Key_1, Qt.KeyboardModifier.ShiftModifier)  # Shift+1
     assert c.active_tool.id == "scissors"
+    assert [a for a in editor.tool_group.actions() if a.isChecked()] == [editor.tool_actions["scissors"]]
     _press_key(qtbot, window, Qt.Key.Key_Escape)
     assert c.active_tool is None and editor.none_action.isChecked()
+    assert [a for a in editor.tool_group.actions() if a.isChecked()] == [editor.none_action]
     assert window.state.window_level  # W/L presets still exist in their menu
 
 
