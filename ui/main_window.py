@@ -104,6 +104,9 @@ class MainWindow(QMainWindow):
         from ui.pacs_dialog import install_pacs_actions  # File ▸ Query PACS… (retrieve, send the session)
 
         self.pacs_action = install_pacs_actions(self)
+        from ui.export_dialog import install_export_action  # File ▸ Export dataset… (Job, status-bar progress)
+
+        self.exporter = install_export_action(self)
         self.resize(1400, 950)
 
     # ------------------------------------------------------------------ build
@@ -403,6 +406,7 @@ class MainWindow(QMainWindow):
             self.wl_panel.close_panel()
             self.measure_panel.close_panel()
             self.analysis.shutdown()
+            self.exporter.shutdown()
             if self.sessions is not None:
                 self.sessions.close()  # final save, lock released
             Job.cancel_all(wait_ms=2000)
