@@ -308,7 +308,23 @@ class LabelSliceVisual:
             axis, index = self._outline_key
             if box[axis].start <= index < box[axis].stop:
                 self._outline_dirty.append(tuple(b for a, b in enumerate(box) if a != axis))  # type: ignore[arg-type]
-        self._request_render()
+        if not self._change_misses_view(box):
+            self._request_render()
+
+    def _change_misses_view(self, box: Box) -> bool:
+        """True when the view shows one index plane and ``box`` does not cross it (no render needed).
+
+        A paint stroke in one view then redraws only the views whose plane it touches. Oblique
+        views (camera not along an index axis) always redraw.
+        """
+        key = self.displayed_slice()
+        if key is None or self._normals_zyx is None:
+            return False
+        axis, index = key
+        dop = np.array(self._renderer.GetActiveCamera().GetDirectionOfProjection())
+        if abs(float(self._normals_zyx[axis] @ dop)) < 0.9999 * float(np.linalg.norm(dop)):
+            return False
+        return not box[axis].start <= index < box[axis].stop
 
     def _on_table_changed(self, label_id: int) -> None:
         if self.labels is None:

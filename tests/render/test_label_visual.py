@@ -207,10 +207,13 @@ def test_paint_updates_only_the_changed_box(make_view, volume):
     rgb = capture_rgb(window)
     assert rgb[r, c, 0] == rgb[r, c, 1] == rgb[r, c, 2]
     assert out2d[50, 50] == 0
-    # an edit on another slice leaves the outline alone
+    # an edit on another slice leaves the outline alone and requests no render of this view
+    n = len(renders)
     with labels.transaction("far"):
         labels.paint((slice(2, 4), slice(50, 56), slice(50, 56)), None, 1)
     assert visual._outline_dirty == []
+    assert len(renders) == n, "a change that misses the displayed plane must not redraw the view"
+    assert data.GetPointData().GetScalars().GetMTime() > mtime  # still marked modified for later slices
 
 
 def test_uint16_promotion_rewraps_and_close_disconnects(make_view, volume):
