@@ -214,3 +214,22 @@ def read_space(path: str | os.PathLike[str]) -> str | None:
         head = fh.read(4096)
     match = re.search(rb"SPACE=(LPS|RAS)", head)
     return match.group(1).decode() if match else None
+
+
+def write_segment_surfaces(labels_array, geometry, table: LabelTable, directory: str | os.PathLike[str], *,
+                           label_ids=None, file_format: str = "stl", space: str = "LPS") -> list[Path]:
+    """Build smoothed SurfaceNets meshes of ``label_ids`` (default: every segment present) and write them.
+
+    The dataset exporter's surface hook (:func:`app.io.export.set_surface_writer`); any thread
+    (builds detached polydata, touches no window).
+    """
+    import numpy as np
+
+    from render.surface_visual import build_surfaces
+
+    present = {int(v) for v in np.unique(labels_array) if v}
+    ids = sorted(present if label_ids is None else present & {int(i) for i in label_ids})
+    if not ids:
+        return []
+    surfaces = build_surfaces(labels_array, geometry, ids)
+    return list(export_surfaces(surfaces, table, directory, file_format=file_format, space=space).values())

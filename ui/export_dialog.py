@@ -116,9 +116,13 @@ class ExportDialog(QDialog):
             check.toggled.connect(self._update_ok)
             status_row.addWidget(check)
             self.status_checks[status] = check
+        self.surfaces_combo = QComboBox()
+        self.surfaces_combo.addItems(["none", "stl", "obj", "ply"])
+        self.surfaces_combo.setToolTip("Also write one surface mesh per segment (LPS mm, stated in each file)")
         form = QFormLayout()
         form.addRow("Format:", self.format_combo)
         form.addRow("Output folder:", folder_row)
+        form.addRow("Surfaces:", self.surfaces_combo)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
         self.buttons.accepted.connect(self.accept)
@@ -167,6 +171,7 @@ class ExportDialog(QDialog):
             anonymize=self.anonymize_check.isChecked(),
             statuses=None if statuses == frozenset(REVIEW_STATUSES) else statuses,
             overwrite=self.overwrite_check.isChecked(),
+            surfaces=None if self.surfaces_combo.currentText() == "none" else self.surfaces_combo.currentText(),
         )
 
 

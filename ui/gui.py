@@ -46,6 +46,10 @@ def run_gui(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     app = application()
+    from app.io.export import set_surface_writer
+    from render.surface_export import write_segment_surfaces
+
+    set_surface_writer(write_segment_surfaces)  # meshing needs VTK: wired here, the composition root
     session = Session()
     screenshot = getattr(args, "command", "view") == "screenshot"
     window = MainWindow(session, interactive=not screenshot)

@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
         from ui.gui import run_gui  # Qt is imported only for GUI commands
 
         return run_gui(args)
+    if getattr(args, "surfaces", None):  # meshing needs VTK (render/), which app/ may not import
+        from app.io.export import set_surface_writer
+        from render.surface_export import write_segment_surfaces
+
+        set_surface_writer(write_segment_surfaces)
     return run_headless(args)
 
 

@@ -69,6 +69,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset-name", default="MedWS", help="nnU-Net dataset name")
     p.add_argument("--label-suffix", choices=(".nii.gz", ".nrrd"), default=".nii.gz", help="nifti format suffix")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT once the export succeeded")
+    p.add_argument("--surfaces", choices=("stl", "obj", "ply"), help="also write one surface mesh per segment")
+    p.add_argument("--surface-space", choices=("LPS", "RAS"), default="LPS", help="coordinates of the meshes")
     p.set_defaults(run=run_export)
 
 
@@ -174,6 +176,8 @@ def run_export(args: argparse.Namespace) -> int:
         dataset_name=args.dataset_name,
         label_suffix=args.label_suffix,
         overwrite=args.overwrite,
+        surfaces=args.surfaces,
+        surface_space=args.surface_space,
         **options_kw,
     )
     with TqdmContext(f"export {args.format}") as ctx:

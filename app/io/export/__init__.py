@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from analysis._task import NULL_CONTEXT, Cancelled, TaskContext
@@ -29,7 +29,8 @@ from app.io.export._common import (
     sub_context,
 )
 
-__all__ = ["EXPORTERS", "ExportCase", "ExportError", "ExportOptions", "ExportResult", "export"]
+__all__ = ["EXPORTERS", "ExportCase", "ExportError", "ExportOptions", "ExportResult", "export",
+           "set_surface_writer"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,31 @@ EXPORTERS: dict[str, str] = {
     "nnunet": "app.io.export.nnunet",
     "csv": "app.io.export.tables",
 }
+
+
+#: Writes surface meshes of a labelmap; set by the composition root (``ui.main``) because meshing
+#: needs VTK, which ``app`` may not import. Signature:
+#: ``(labels_array, geometry, table, directory, *, label_ids, file_format, space) -> list[Path]``.
+_surface_writer: Callable[..., list] | None = None
+
+
+def set_surface_writer(writer: Callable[..., list] | None) -> None:
+    """Install the surface-mesh writer used when ``ExportOptions.surfaces`` is set."""
+    global _surface_writer
+    _surface_writer = writer
+
+
+def _write_surfaces(case: ExportCase, name: str, ectx: ExportContext) -> None:
+    options = ectx.options
+    if case.labels is None:
+        return
+    if _surface_writer is None:
+        raise ExportError(ectx.staging, "surface export needs the render layer: run it through `medws` or the GUI")
+    directory = ectx.staging / name / "surfaces"
+    for path in _surface_writer(case.labels.array, case.labels.geometry, case.labels.table, directory,
+                                label_ids=options.label_ids, file_format=options.surfaces,
+                                space=options.surface_space):
+        ectx.result.files.append(str(Path(path).relative_to(ectx.staging)))
 
 
 def export(
@@ -94,6 +120,8 @@ def export(
             ctx.step(k / n, f"{fmt}: {name} ({k + 1}/{len(cases)})")
             try:
                 module.write_case(case, ectx, sub_context(ctx, k / n, (k + 1) / n * 0.98))
+                if options.surfaces:
+                    _write_surfaces(case, name, ectx)
             except Cancelled:
                 raise
             except ExportError as exc:

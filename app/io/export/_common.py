@@ -111,6 +111,9 @@ class ExportOptions:
         File suffix of plain labelmaps (".nii.gz" or ".nrrd").
     overwrite
         Replace an existing non-empty output folder.
+    surfaces, surface_space
+        Also write one surface mesh per segment ("stl", "obj" or "ply"; None: none) under
+        ``<case>/surfaces/``, in "LPS" or "RAS" (stated in each file).
     """
 
     anonymize: bool = False
@@ -126,6 +129,8 @@ class ExportOptions:
     channel_name: str | None = None
     label_suffix: str = ".nii.gz"
     overwrite: bool = False
+    surfaces: str | None = None
+    surface_space: str = "LPS"
 
 
 @dataclass
