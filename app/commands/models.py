@@ -7,6 +7,7 @@ import json
 import sys
 
 from app.commands._progress import TqdmContext
+from app.io.errors import MedwsIOError
 from app.io.inputs import resolve_input
 
 
@@ -24,6 +25,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output", help="segmentation: labelmap file (.nii.gz, .nrrd, .seg.nrrd, .mha); "
                                   "detection: boxes .json; classification: labels .json")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--batch", action="store_true",
+                   help="INPUT is a folder (each volume file / sub-folder is a case) or a .txt list; OUTPUT a folder")
     p.set_defaults(run=run_infer)
     add_segment_parser(sub)
 
@@ -45,12 +48,10 @@ def run_models_list(args: argparse.Namespace) -> int:
 
 def run_infer(args: argparse.Namespace) -> int:
     """Run a model: segmentation writes a labelmap on the input's grid, detection a boxes JSON,
-    classification a labels JSON."""
+    classification a labels JSON. With ``--batch`` INPUT is a folder (each volume file and each
+    sub-folder is a case) or a text file of paths, and OUTPUT a folder."""
     from pathlib import Path
 
-    from analysis.infer.run import run_model
-    from app.io.loader import load_first_image
-    from app.io.volume_files import write_volume
     from app.models import available_models
 
     models = available_models()
@@ -59,20 +60,60 @@ def run_infer(args: argparse.Namespace) -> int:
         print(f"medws infer: unknown model {args.model!r}; available: {', '.join(sorted(models)) or 'none'}",
               file=sys.stderr)
         return 2
-    if manifest.task != "segmentation" and not str(args.output).lower().endswith(".json"):
-        print(f"medws infer: {manifest.id} is a {manifest.task} model; its output is JSON (OUTPUT must end in .json)",
-              file=sys.stderr)
-        return 2
-    with TqdmContext(manifest.name) as ctx:
-        image = load_first_image(resolve_input(args.input), ctx=ctx)
-        result = run_model(manifest, image.array, image.geometry.spacing_zyx_mm, image.geometry.direction,
-                           device=args.device, ctx=ctx)
-    if manifest.task == "segmentation":
-        print(write_volume(result, image.geometry, args.output))
+    if not args.batch:
+        if manifest.task != "segmentation" and not str(args.output).lower().endswith(".json"):
+            print(f"medws infer: {manifest.id} is a {manifest.task} model; its output is JSON "
+                  "(OUTPUT must end in .json)", file=sys.stderr)
+            return 2
+        print(_infer_one(manifest, args.input, Path(args.output), args.device))
         return 0
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    data = {"model": manifest.id, "task": manifest.task, "input": str(args.input),
+    cases = _batch_inputs(Path(args.input))
+    if not cases:
+        print(f"medws infer: {args.input}: no inputs (volume files or folders) found", file=sys.stderr)
+        return 2
+    suffix = ".nii.gz" if manifest.task == "segmentation" else ".json"
+    failed = 0
+    for n, case in enumerate(cases, 1):
+        name = case.name.split(".")[0] if case.is_file() else case.name
+        try:
+            out = _infer_one(manifest, str(case), Path(args.output) / f"{name}{suffix}", args.device,
+                             desc=f"{manifest.name} {n}/{len(cases)}")
+            print(out)
+        except MedwsIOError as exc:  # one bad case never stops the batch
+            failed += 1
+            print(f"medws infer: {exc}", file=sys.stderr)
+    print(f"medws infer: {len(cases) - failed}/{len(cases)} case(s) done", file=sys.stderr)
+    return 0 if failed < len(cases) else 2
+
+
+def _batch_inputs(source) -> list:
+    """Cases of a batch: the lines of a ``.txt`` list, or the volume files and sub-folders of a folder."""
+    from pathlib import Path
+
+    from app.io.volume_files import is_volume_file
+
+    if source.is_file() and source.suffix == ".txt":
+        lines = (line.strip() for line in source.read_text(encoding="utf-8").splitlines())
+        return [Path(line) for line in lines if line and not line.startswith("#")]
+    if not source.is_dir():
+        return []
+    return sorted(p for p in source.iterdir() if (p.is_dir() and not p.name.startswith(".")) or is_volume_file(p))
+
+
+def _infer_one(manifest, input_spec: str, output, device: str, desc: str | None = None):
+    """Run ``manifest`` on one input and write its output file; return the path written."""
+    from analysis.infer.run import run_model
+    from app.io.loader import load_first_image
+    from app.io.volume_files import write_volume
+
+    with TqdmContext(desc or manifest.name) as ctx:
+        image = load_first_image(resolve_input(input_spec), ctx=ctx)
+        result = run_model(manifest, image.array, image.geometry.spacing_zyx_mm, image.geometry.direction,
+                           device=device, ctx=ctx)
+    if manifest.task == "segmentation":
+        return write_volume(result, image.geometry, output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    data = {"model": manifest.id, "task": manifest.task, "input": str(input_spec),
             "description": manifest.description}
     if manifest.task == "detection":
         data["boxes"] = detection_records(result, image.geometry, manifest)
@@ -80,8 +121,7 @@ def run_infer(args: argparse.Namespace) -> int:
         data["labels"] = {k: round(float(v), 6) for k, v in result.items()}
         top = max(result, key=result.get) if result else None
         data["top_label"], data["top_probability"] = top, round(float(result[top]), 6) if top else None
-    print(_write_json(out, data))
-    return 0
+    return _write_json(output, data)
 
 
 def detection_records(detections, geometry, manifest) -> list[dict]:

@@ -68,3 +68,19 @@ def test_segment_lung_lesions_writes_labels_and_scored_boxes(real_samples, tmp_p
     assert tumour[box].any(), "the top-scored candidate is the tumour"
     assert all(b["lps_min_mm"][i] <= b["lps_max_mm"][i] for b in boxes for i in range(3))
     assert read_volume(out).array.max() == 1
+
+
+def test_infer_batch_over_a_folder_keeps_going_past_a_bad_case(real_samples, tmp_path):
+    import shutil
+
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    for name in ("brain1", "brain2"):
+        shutil.copy(get_sample(name).path, folder / f"{name}.nrrd")
+    (folder / "broken.nii.gz").write_bytes(b"not a volume")
+    proc = medws("infer", "--batch", "scan-type-demo", str(folder), str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    outputs = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert outputs == ["brain1.json", "brain2.json"]
+    assert "broken.nii.gz" in proc.stderr and "2/3 case(s) done" in proc.stderr
+    assert json.loads((tmp_path / "out" / "brain1.json").read_text())["top_label"]
