@@ -12,6 +12,7 @@ bytes. Cancelling terminates the child. Call from a worker thread (it blocks unt
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ class _Request:
 def _child(conn) -> None:
     """Child process: receive the request and image, run the model, send labels back."""
     try:
+        os.nice(5)  # the model yields the CPU to the GUI process when both want it
         request: _Request = conn.recv()
         buffer = bytearray(int(np.prod(request.shape)) * np.dtype(request.dtype).itemsize)
         conn.recv_bytes_into(buffer)
