@@ -107,6 +107,13 @@ class SegmentListMixin:
                 table.setItem(row, COL_COLOR, color)
                 name = QTableWidgetItem(seg.name)
                 name.setData(Qt.ItemDataRole.UserRole, seg.id)
+                if seg.provenance is not None:  # review status of a model/classical proposal
+                    review = seg.provenance.status
+                    name.setToolTip(f"{review} — source: {seg.provenance.source}")
+                    if review == "proposed":
+                        font = name.font()
+                        font.setItalic(True)
+                        name.setFont(font)
                 table.setItem(row, COL_NAME, name)
                 for col, value in ((COL_VISIBLE, seg.visible), (COL_LOCKED, seg.locked)):
                     item = QTableWidgetItem()

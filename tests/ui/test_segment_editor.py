@@ -402,3 +402,20 @@ def test_area_segment_is_picked_from_the_segments_and_space_swaps_tools(window, 
     assert c.active_tool.id == "paint"
     _press_key(qtbot, window, Qt.Key.Key_Space)
     assert c.active_tool.id == "threshold"
+
+
+def test_proposed_segments_show_their_review_status_and_source(window, editor, qtbot):
+    from app.model.annotations import Provenance
+    from app.model.labels import Segment
+    from ui.segment_editor import COL_NAME
+
+    labels = window.session.new_segmentation("AI: demo")
+    labels.table.add(Segment(1, "brain", (200, 100, 100), provenance=Provenance(source="deepbet@1.0.2",
+                                                                               status="proposed")))
+    labels.table.add(Segment(2, "manual", (100, 200, 100)))
+    editor.controller.set_labels(labels)
+    qtbot.wait(20)
+    proposed = editor.segment_table.item(editor.segment_row(1), COL_NAME)
+    manual = editor.segment_table.item(editor.segment_row(2), COL_NAME)
+    assert proposed.toolTip() == "proposed — source: deepbet@1.0.2" and proposed.font().italic()
+    assert manual.toolTip() == "" and not manual.font().italic()
