@@ -27,7 +27,39 @@ if TYPE_CHECKING:
 N_VERTICES = 64
 
 
-class BrushCursorVisual:
+class _WorldPolylineProp:
+    """Common plumbing: a world-coordinate ``vtkActor2D`` drawing ``self.polydata`` in the slice view."""
+
+    def __init__(self, renderer: vtkRenderer, request_render: Callable[[], None]) -> None:
+        self._renderer = renderer
+        self._request_render = request_render
+        self.polydata = vtkPolyData()
+        coordinate = vtkCoordinate()
+        coordinate.SetCoordinateSystemToWorld()
+        mapper = vtkPolyDataMapper2D()
+        mapper.SetInputData(self.polydata)
+        mapper.SetTransformCoordinate(coordinate)
+        self.actor = vtkActor2D()
+        self.actor.SetMapper(mapper)
+        renderer.AddViewProp(self.actor)
+
+    def set_visible(self, visible: bool) -> None:
+        """Show or hide the prop."""
+        if bool(self.actor.GetVisibility()) != bool(visible):
+            self.actor.SetVisibility(bool(visible))
+            self._request_render()
+
+    @property
+    def visible(self) -> bool:
+        """Whether the prop is shown."""
+        return bool(self.actor.GetVisibility())
+
+    def close(self) -> None:
+        """Remove the prop from the renderer."""
+        self._renderer.RemoveViewProp(self.actor)
+
+
+class BrushCursorVisual(_WorldPolylineProp):
     """A circle that follows the mouse and shows the brush footprint on the slice.
 
     Parameters
@@ -39,29 +71,19 @@ class BrushCursorVisual:
     """
 
     def __init__(self, renderer: vtkRenderer, request_render: Callable[[], None]) -> None:
-        self._renderer = renderer
-        self._request_render = request_render
+        super().__init__(renderer, request_render)
         self._points = vtkPoints()
         self._points.SetNumberOfPoints(N_VERTICES)
         lines = vtkCellArray()
         lines.InsertNextCell(N_VERTICES + 1, [*range(N_VERTICES), 0])
-        self.polydata = vtkPolyData()
         self.polydata.SetPoints(self._points)
         self.polydata.SetLines(lines)
-        coordinate = vtkCoordinate()
-        coordinate.SetCoordinateSystemToWorld()
-        mapper = vtkPolyDataMapper2D()
-        mapper.SetInputData(self.polydata)
-        mapper.SetTransformCoordinate(coordinate)
-        self.actor = vtkActor2D()
-        self.actor.SetMapper(mapper)
         self.actor.GetProperty().SetLineWidth(1.5)
         self.actor.GetProperty().SetColor(1.0, 1.0, 0.3)
         self.actor.GetProperty().SetOpacity(0.9)
         self.actor.VisibilityOff()
         self.center_lps: np.ndarray | None = None
         self.radius_mm = 0.0
-        renderer.AddViewProp(self.actor)
 
     def set_circle(self, center_lps: np.ndarray, right_lps: np.ndarray, up_lps: np.ndarray, radius_mm: float,
                    rgb: tuple[float, float, float] | None = None) -> None:
@@ -79,23 +101,8 @@ class BrushCursorVisual:
         self.center_lps, self.radius_mm = c, float(radius_mm)
         self._request_render()
 
-    def set_visible(self, visible: bool) -> None:
-        """Show or hide the circle."""
-        if bool(self.actor.GetVisibility()) != bool(visible):
-            self.actor.SetVisibility(bool(visible))
-            self._request_render()
 
-    @property
-    def visible(self) -> bool:
-        """Whether the circle is shown."""
-        return bool(self.actor.GetVisibility())
-
-    def close(self) -> None:
-        """Remove the prop from the renderer."""
-        self._renderer.RemoveViewProp(self.actor)
-
-
-class PolylineVisual:
+class PolylineVisual(_WorldPolylineProp):
     """An open or closed polyline in the view plane: the Draw polygon or the Scissors lasso being drawn.
 
     Parameters
@@ -105,21 +112,11 @@ class PolylineVisual:
     """
 
     def __init__(self, renderer: vtkRenderer, request_render: Callable[[], None]) -> None:
-        self._renderer = renderer
-        self._request_render = request_render
-        self.polydata = vtkPolyData()
-        coordinate = vtkCoordinate()
-        coordinate.SetCoordinateSystemToWorld()
-        mapper = vtkPolyDataMapper2D()
-        mapper.SetInputData(self.polydata)
-        mapper.SetTransformCoordinate(coordinate)
-        self.actor = vtkActor2D()
-        self.actor.SetMapper(mapper)
+        super().__init__(renderer, request_render)
         self.actor.GetProperty().SetLineWidth(2.0)
         self.actor.GetProperty().SetColor(1.0, 1.0, 0.3)
         self.actor.VisibilityOff()
         self.n_points = 0
-        renderer.AddViewProp(self.actor)
 
     def set_points(self, points_lps: np.ndarray, *, closed: bool = False,
                    rgb: tuple[float, float, float] | None = None) -> None:
@@ -144,17 +141,3 @@ class PolylineVisual:
         self.actor.VisibilityOn()
         self._request_render()
 
-    def set_visible(self, visible: bool) -> None:
-        """Show or hide the polyline."""
-        if bool(self.actor.GetVisibility()) != bool(visible):
-            self.actor.SetVisibility(bool(visible))
-            self._request_render()
-
-    @property
-    def visible(self) -> bool:
-        """Whether the polyline is shown."""
-        return bool(self.actor.GetVisibility())
-
-    def close(self) -> None:
-        """Remove the prop from the renderer."""
-        self._renderer.RemoveViewProp(self.actor)

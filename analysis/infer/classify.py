@@ -124,13 +124,10 @@ def classify(
     """
     import torch
 
-    if manifest.task != "classification":
-        raise ValueError(f"{manifest.id} is a {manifest.task} model, not classification")
     t0 = time.perf_counter()
-    if net is None:
-        from analysis.infer.loading import load_network
+    from analysis.infer.loading import network_for
 
-        net = load_network(manifest, device)
+    net = network_for(manifest, "classification", net, device)
     ctx.step(0.0, "thumbnails")
     batch = prepare_thumbnails(manifest, image_zyx, spacing_zyx_mm, direction)
     ctx.step(0.5, "classifying")

@@ -237,14 +237,11 @@ def detect(
     list of Detection
         Boxes ``[start, stop)`` in voxel (z, y, x) of ``image_zyx`` with their peak probability.
     """
-    if manifest.task != "detection":
-        raise ValueError(f"{manifest.id} is a {manifest.task} model, not detection")
     params = detection_params(manifest)
     t0 = time.perf_counter()
-    if net is None:
-        from analysis.infer.loading import load_network
+    from analysis.infer.loading import network_for
 
-        net = load_network(manifest, device)
+    net = network_for(manifest, "detection", net, device)
     ctx.step(0.0, "preparing")
     prepared = prepare_volume(image_zyx, spacing_zyx_mm, direction, manifest.spacing_zyx_mm, manifest.orientation,
                               smooth=bool(params["smooth"]))

@@ -104,6 +104,13 @@ def _load_state_dict_model(manifest: ModelManifest, path: Path, device: str):
     return net.to(device)
 
 
+def network_for(manifest: ModelManifest, task: str, net=None, device: str = "cpu"):
+    """Check that ``manifest`` is a ``task`` model and return ``net`` or its loaded network."""
+    if manifest.task != task:
+        raise ValueError(f"{manifest.id} is a {manifest.task} model, not {task}")
+    return net if net is not None else load_network(manifest, device)
+
+
 def clear_cache() -> None:
     """Forget cached networks (tests; after a model folder changes)."""
     with _lock:
