@@ -181,8 +181,9 @@ class SegmentEditorPanel(SegmentListMixin, ToolOptionsMixin, QWidget):
             lambda i: self.area_segment_spin.setValue(int(self.area_segment_combo.itemData(i) or 0)))
         form_layout = self.masking_form.layout()
         row, _role = form_layout.getWidgetPosition(self.area_segment_spin)
-        form_layout.setWidget(row, QFormLayout.ItemRole.FieldRole, self.area_segment_combo)
+        form_layout.removeWidget(self.area_segment_spin)  # free the cell; the hidden spin box stays bound
         self.area_segment_spin.hide()
+        form_layout.setWidget(row, QFormLayout.ItemRole.FieldRole, self.area_segment_combo)
         self.controller.options.events.area_segment.connect(self._sync_area_segment_combo)
         layout.addWidget(masking)
         self.message = QLabel("")

@@ -419,3 +419,11 @@ def test_proposed_segments_show_their_review_status_and_source(window, editor, q
     manual = editor.segment_table.item(editor.segment_row(2), COL_NAME)
     assert proposed.toolTip() == "proposed — source: deepbet@1.0.2" and proposed.font().italic()
     assert manual.toolTip() == "" and not manual.font().italic()
+
+
+def test_masking_form_shows_the_area_segment_combo_in_place_of_the_spin_box(editor):
+    form = editor.masking_form.layout()
+    row, _ = form.getWidgetPosition(editor.area_segment_combo)
+    assert row >= 0, "the combo must sit in the masking form"
+    assert form.getWidgetPosition(editor.area_segment_spin)[0] == -1
+    assert editor.area_segment_combo.isVisibleTo(editor) and not editor.area_segment_spin.isVisibleTo(editor)
