@@ -152,6 +152,7 @@ class Finding:
     """A classification label attached to a study, series, box or segment.
 
     ``target`` is the series UID, box id or segment id the finding refers to (None for "study").
+    ``code`` is an optional coded value as ``scheme^value^meaning`` (e.g. ``SCT^17621005^Normal``).
     """
 
     label: str
@@ -160,6 +161,7 @@ class Finding:
     value: str = ""
     confidence: float | None = None
     note: str = ""
+    code: str = ""
     id: str = field(default_factory=_new_id)
     provenance: Provenance = field(default_factory=Provenance)
 
