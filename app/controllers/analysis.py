@@ -32,6 +32,7 @@ from app.controllers.jobs import Job
 from app.model.annotations import Box, Finding, Provenance
 from app.model.image import ImageVolume
 from app.model.labels import GENERIC_ANATOMY_COLORS, LabelVolume, Segment
+from app.model.review import record_segment_proposals
 from app.model.session import Session
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ class AnalysisController(QObject):
             seg.table.add(Segment(label_id, label_name, color, provenance=provenance))
         with seg.transaction(name):
             seg.write(tuple(slice(0, n) for n in labels.shape), labels != 0, labels)  # type: ignore[arg-type]
+        record_segment_proposals(self.session, seg)  # keep the original voxels for edit metrics
         return seg
 
     # -------------------------------------------------------------------- runs

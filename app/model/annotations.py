@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -12,14 +11,13 @@ from typing import Generic, TypeVar
 import numpy as np
 from psygnal import Signal
 
+from app.paths import reader_name
+
 REVIEW_STATUSES = ("manual", "proposed", "accepted", "edited", "rejected")
 
 
 def _reader_name() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"
+    return reader_name()  # MEDWS_READER, the settings file, else the OS login name
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from app.model.annotations import BoxSet, FindingSet
 from app.model.image import ImageVolume
 from app.model.labels import LabelTable, LabelVolume
 from app.model.measurements import MeasurementSet
+from app.model.review import AnnotationRef, ReviewClock, ReviewTracker
 
 
 class Session:
@@ -24,7 +25,9 @@ class Session:
     saves), ``study_uid`` (StudyInstanceUID of the open study, the key used to find its session;
     falls back to the active image's metadata), ``sources`` (references to the source images:
     UIDs and paths, never pixels; kept even when the images are not loaded) and ``measurements``
-    (JSON-ready dicts of :attr:`measurement_set`, see :mod:`app.model.measurements`).
+    (JSON-ready dicts of :attr:`measurement_set`, see :mod:`app.model.measurements`),
+    ``original_proposals`` (the original of every model proposal, see :mod:`app.model.review`) and
+    ``review_clock`` (active review time in seconds).
     """
 
     image_added = Signal(object)
@@ -41,6 +44,10 @@ class Session:
         self.study_uid: str | None = None
         self.sources: list[dict[str, Any]] = []
         self.measurement_set = MeasurementSet()  # live measurements; ``measurements`` is their JSON form
+        # review workflow (app.model.review): originals of proposals by AnnotationRef, active review time
+        self.original_proposals: dict[AnnotationRef, Any] = {}
+        self.review_clock = ReviewClock()
+        self.review = ReviewTracker(self)
 
     @property
     def measurements(self) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from analysis.phantom import make_ct_phantom
 from app.controllers.analysis import AnalysisController
 from app.model.geometry import Geometry
 from app.model.image import ImageVolume
+from app.model.review import AnnotationRef
 from app.model.session import Session
 
 
@@ -46,6 +47,9 @@ def test_ct_tissues_become_one_undoable_proposal(qtbot, controller, session):
     assert all(s.provenance.status == "proposed" and s.provenance.source.startswith("medws-classical")
                for s in seg.table)
     assert seg.history.titles() == ["CT tissues"] and seg.array.any()
+    for s in seg.table:  # the original proposal is kept for edit metrics
+        kept = session.original_proposals[AnnotationRef("segment", str(s.id), 0)]
+        assert (kept.mask(seg.array.shape) == (seg.array == s.id)).all()
     seg.undo()
     assert not seg.array.any()
 
