@@ -376,14 +376,19 @@ class LabelSliceVisual:
     def displayed_slice(self) -> tuple[int, int] | None:
         """Return ``(slice axis zyx, index)`` of the index plane the camera shows, or None.
 
-        None when no labels are set or the focal point lies outside the volume along the view
-        direction. The axis is the index axis whose plane normal is closest to the view direction.
+        None when no labels are set, the focal point lies outside the volume along the view
+        direction, or the view is oblique (camera not along an index-plane normal: a rotated
+        crosshair). The axis is the index axis whose plane normal is closest to the view direction.
+        The fill follows oblique planes (it is resliced); the outline is drawn on index planes only.
         """
         if self.labels is None or self._normals_zyx is None:
             return None
         camera = self._renderer.GetActiveCamera()
         dop = np.array(camera.GetDirectionOfProjection())
-        axis = int(np.argmax(np.abs(self._normals_zyx @ dop)))
+        dots = np.abs(self._normals_zyx @ dop)
+        axis = int(np.argmax(dots))
+        if dots[axis] < 0.9999 * float(np.linalg.norm(dop)):
+            return None
         zyx = self.labels.geometry.lps_to_index_zyx(np.array(camera.GetFocalPoint()))
         index = int(np.rint(zyx[axis]))
         if not 0 <= index < self.labels.array.shape[axis]:

@@ -10,12 +10,16 @@ normal is closest to the anatomical normal. Screen axes then follow the radiolog
 
 For oblique data the screen axes are the image axes, so the orientation letters are computed from
 those axes in LPS (e.g. "LA" when screen-right points left and somewhat anterior).
+
+A view can also be turned away from its index plane by rotating the crosshair in another view
+(:func:`rotation_lps`, :func:`rotated_axes`): its screen axes are the native ones turned by a 3×3
+LPS rotation, and the letters follow the same way.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -149,3 +153,30 @@ def slice_axes(geometry: Geometry, kind: ViewKind) -> SliceAxes:
     up = _unit(up - (up @ view_dir) * view_dir)
     right = _unit(np.cross(view_dir, up))
     return SliceAxes(kind, 2 - axis_xyz, geometry.shape_zyx[2 - axis_xyz], right, up, view_dir)
+
+
+def rotation_lps(axis_lps: np.ndarray, angle_rad: float) -> np.ndarray:
+    """Return the 3×3 rotation by ``angle_rad`` about the LPS direction ``axis_lps`` (right-hand rule).
+
+    Seen from the tip of ``axis_lps`` (axis pointing at the viewer) a positive angle turns
+    counter-clockwise. Pure numpy, any thread.
+    """
+    k = _unit(np.asarray(axis_lps, dtype=float))
+    cross = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.eye(3) + np.sin(angle_rad) * cross + (1.0 - np.cos(angle_rad)) * (cross @ cross)
+
+
+def rotated_axes(axes: SliceAxes, rotation_lps: np.ndarray) -> SliceAxes:
+    """Return ``axes`` with screen-right, screen-up and view direction turned by a 3×3 LPS rotation.
+
+    ``slice_axis_zyx`` and ``n_slices`` keep describing the native (axis-aligned) layout; a view
+    whose rotation is not the identity shows an oblique plane through the shared volume.
+    """
+    r = np.asarray(rotation_lps, dtype=float)
+    return replace(axes, right_lps=r @ axes.right_lps, up_lps=r @ axes.up_lps,
+                   view_direction_lps=r @ axes.view_direction_lps)
+
+
+def is_rotated(rotation_lps: np.ndarray, tol: float = 1e-9) -> bool:
+    """True when a 3×3 rotation is not the identity (the view shows an oblique plane)."""
+    return not np.allclose(np.asarray(rotation_lps, dtype=float), np.eye(3), atol=tol)

@@ -4,6 +4,14 @@ The scene owns a renderer's camera: a parallel projection whose focal point lies
 slice plane (``vtkImageResliceMapper`` slices there) and whose axes come from
 :func:`render.orientation.slice_axes`. World coordinates are LPS mm. It never imports Qt; the
 widget turns mouse and keys into the calls below. GUI thread only.
+
+Oblique reslicing: :meth:`SliceScene.set_rotations` turns the view's screen axes by a 3×3 LPS
+rotation (from crosshair rotation in another view) about the linked cursor. The camera, hence the
+reslice plane of the shared volume, follows; no per-view copy is made. A rotated view steps
+through planes normal to its view direction (:mod:`render.plane_geometry`), its crosshair lines
+are the intersections with the other views' (possibly rotated) planes, and its letters follow the
+rotated axes. ``axes.slice_axis_zyx`` still names the native index axis; check :attr:`oblique`
+before treating the displayed plane as an index plane.
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from render.orientation import VIEW_COLORS, SliceAxes, ViewKind, slice_axes
+from render.orientation import VIEW_COLORS, SliceAxes, ViewKind, is_rotated, rotated_axes, slice_axes
 from render.overlays import AnnotationVisual, CrosshairVisual
+from render.plane_geometry import slice_range
 from render.slice_visual import ImageSliceVisual
 
 if TYPE_CHECKING:
@@ -27,6 +36,9 @@ _CROSSHAIR_KINDS = {
     ViewKind.CORONAL: (ViewKind.AXIAL, ViewKind.SAGITTAL),
     ViewKind.SAGITTAL: (ViewKind.AXIAL, ViewKind.CORONAL),
 }
+
+#: Shown on a rotated view: label fills follow the plane; outlines, measurements and edit tools need an index plane.
+OBLIQUE_NOTE = "oblique: measurements, outlines and editing on axis-aligned views (r resets)"
 
 _TITLES = {ViewKind.AXIAL: "Axial", ViewKind.CORONAL: "Coronal", ViewKind.SAGITTAL: "Sagittal"}
 
@@ -60,6 +72,11 @@ class SliceScene:
         self._distance_mm = 1000.0
         self._cursor_lps: np.ndarray | None = None
         self.crosshair_visible = True
+        self.rotations: dict[ViewKind, np.ndarray] = {k: np.eye(3) for k in _TITLES}
+        self._crosshair_dirs: list[np.ndarray] = []
+        self._oblique_range: tuple[float, float, int] | None = None
+        self.fitted = True  # the slice is fitted to the viewport (no zoom/pan since the last reset)
+        self._aspect = 1.0  # viewport width / height when the framing was last set
         self.annotation.set_title(_TITLES[kind])
 
     # ------------------------------------------------------------------ image
@@ -71,24 +88,76 @@ class SliceScene:
             self.axes = None
             self.crosshair.set_visible(False)
             self.annotation.set_letters({})
+            self.annotation.set_note("")
+            self._oblique_range = None
             self.annotation.set_title(_TITLES[self.kind])
             return
         geometry = image.image.geometry
-        self.axes = slice_axes(geometry, self.kind)
-        # crosshair lines = intersections of the other two views' planes with this one
-        n = self.axes.view_direction_lps
-        self._crosshair_dirs = []
-        for other in _CROSSHAIR_KINDS[self.kind]:
-            line = np.cross(n, slice_axes(geometry, other).view_direction_lps)
-            self._crosshair_dirs.append(line / np.linalg.norm(line))
+        self.rotations = {k: np.eye(3) for k in _TITLES}
+        self._set_axes()
         lo, hi = geometry.bounds_lps_mm()
         self._distance_mm = float(np.linalg.norm(hi - lo)) + 100.0
-        self.annotation.set_letters(self.axes.letters())
         center_zyx = (np.array(geometry.shape_zyx) - 1) / 2.0
         self._cursor_lps = geometry.index_zyx_to_lps(np.rint(center_zyx))
         self._place_camera(self._cursor_lps)
         self.reset_view()
         self.set_cursor(self._cursor_lps)
+
+    def _set_axes(self) -> None:
+        """Lay out this view and its crosshair directions from the geometry and ``self.rotations``."""
+        assert self.image is not None
+        geometry = self.image.image.geometry
+        self.axes = rotated_axes(slice_axes(geometry, self.kind), self.rotations[self.kind])
+        # crosshair lines = intersections of the other two views' planes with this one
+        n = self.axes.view_direction_lps
+        self._crosshair_dirs = []
+        for other in _CROSSHAIR_KINDS[self.kind]:
+            other_n = self.rotations[other] @ slice_axes(geometry, other).view_direction_lps
+            line = np.cross(n, other_n)
+            self._crosshair_dirs.append(line / np.linalg.norm(line))
+        self._oblique_range = slice_range(geometry, n) if self.oblique else None
+        self.annotation.set_letters(self.axes.letters())
+        self.annotation.set_note(OBLIQUE_NOTE if self.oblique else "")
+
+    @property
+    def oblique(self) -> bool:
+        """True when this view's plane is rotated away from its native index plane."""
+        return is_rotated(self.rotations[self.kind])
+
+    def set_rotations(self, rotations: dict[ViewKind, np.ndarray]) -> None:
+        """Apply the slice views' plane rotations (3×3 LPS, identity = native index plane).
+
+        This view's own rotation turns its plane and screen axes about the linked cursor (the
+        crosshair centre keeps its place on screen); the other views' rotations turn the crosshair
+        lines drawn here. Turning back to the identity shows the native slice through the cursor.
+        """
+        old = self.rotations[self.kind]
+        self.rotations = {k: np.array(rotations.get(k, np.eye(3)), dtype=float) for k in _TITLES}
+        if self.image is None or self.axes is None:
+            return
+        self._set_axes()
+        centre = self._cursor_lps if self._cursor_lps is not None else self.focal_lps
+        delta = self.rotations[self.kind] @ old.T
+        focal = centre + delta @ (self.focal_lps - centre)
+        self._place_camera(focal)
+        if self.oblique:
+            self._move_plane_to(centre)
+        else:
+            self.set_slice_through(centre)
+        self._draw_crosshair()
+        self._request_render()
+
+    @property
+    def crosshair_center_lps(self) -> np.ndarray | None:
+        """The linked cursor projected on the displayed plane (LPS mm), or None without an image."""
+        if self.axes is None or self._cursor_lps is None:
+            return None
+        return self.project_to_plane(self._cursor_lps)
+
+    @property
+    def crosshair_dirs_lps(self) -> list[np.ndarray]:
+        """Unit LPS directions of the screen-horizontal and screen-vertical crosshair lines."""
+        return list(self._crosshair_dirs)
 
     def _place_camera(self, focal_lps: np.ndarray) -> None:
         assert self.axes is not None
@@ -106,14 +175,20 @@ class SliceScene:
     # ------------------------------------------------------------------ slices
     @property
     def n_slices(self) -> int:
-        """Number of slices this view can show (0 without an image)."""
+        """Number of slices this view can show (0 without an image; oblique: planes across the volume)."""
+        if self._oblique_range is not None:
+            return self._oblique_range[2]
         return self.axes.n_slices if self.axes else 0
 
     @property
     def slice_index(self) -> int:
-        """The displayed slice along ``axes.slice_axis_zyx`` (0-based)."""
+        """The displayed slice along ``axes.slice_axis_zyx`` (0-based; oblique: along the view normal)."""
         if self.image is None or self.axes is None:
             return 0
+        if self._oblique_range is not None:
+            first, step, n = self._oblique_range
+            along = float(self.focal_lps @ self.axes.view_direction_lps)
+            return int(np.clip(np.rint((along - first) / step), 0, n - 1))
         zyx = self.image.image.geometry.lps_to_index_zyx(self.focal_lps)
         return int(np.clip(np.rint(zyx[self.axes.slice_axis_zyx]), 0, self.n_slices - 1))
 
@@ -122,6 +197,12 @@ class SliceScene:
         if self.image is None or self.axes is None:
             return 0
         index = int(np.clip(index, 0, self.n_slices - 1))
+        if self._oblique_range is not None:
+            first, step, _ = self._oblique_range
+            d = self.axes.view_direction_lps
+            focal = self.focal_lps
+            self._move_plane_to(focal + (first + index * step - float(focal @ d)) * d)
+            return index
         geometry = self.image.image.geometry
         zyx = geometry.lps_to_index_zyx(self.focal_lps)
         zyx[self.axes.slice_axis_zyx] = index
@@ -133,9 +214,12 @@ class SliceScene:
         return self.set_slice_index(self.slice_index + int(delta))
 
     def set_slice_through(self, lps_mm: np.ndarray) -> int:
-        """Show the slice nearest to the point ``lps_mm``; return its index."""
+        """Show the slice nearest to the point ``lps_mm`` (oblique: the plane through it); return its index."""
         if self.image is None or self.axes is None:
             return 0
+        if self._oblique_range is not None:
+            self._move_plane_to(np.asarray(lps_mm, dtype=float))
+            return self.slice_index
         zyx = self.image.image.geometry.lps_to_index_zyx(lps_mm)
         return self.set_slice_index(int(np.rint(zyx[self.axes.slice_axis_zyx])))
 
@@ -178,6 +262,26 @@ class SliceScene:
         d = self.axes.view_direction_lps
         focal = center + float((focal - center) @ d) * d  # centre in-plane, keep the slice
         self._place_camera(focal)
+        self.fitted, self._aspect = True, aspect
+        self._request_render()
+
+    def viewport_resized(self) -> None:
+        """Keep a sensible framing after the viewport changed size (layout change, maximise).
+
+        A fitted view is fitted again. A zoomed or panned view keeps its centre and the whole
+        region it showed (the parallel scale grows only when the view got relatively narrower),
+        so maximising a zoomed view magnifies the same region instead of throwing the zoom away.
+        """
+        if self.image is None or self.axes is None:
+            return
+        if self.fitted:
+            self.reset_view()
+            return
+        w_px, h_px = self._viewport_size_px()
+        aspect = w_px / h_px if h_px > 0 else 1.0
+        scale = self.camera.GetParallelScale()
+        self.camera.SetParallelScale(max(scale, scale * self._aspect / aspect))
+        self._aspect = aspect
         self._request_render()
 
     def _viewport_size_px(self) -> tuple[int, int]:
@@ -192,7 +296,12 @@ class SliceScene:
         """Magnify by ``factor`` (> 1 zooms in) about the viewport centre."""
         if factor > 0:
             self.camera.SetParallelScale(self.camera.GetParallelScale() / factor)
+            self._user_framed()
             self._request_render()
+
+    def _user_framed(self) -> None:
+        w_px, h_px = self._viewport_size_px()
+        self.fitted, self._aspect = False, (w_px / h_px if h_px > 0 else 1.0)
 
     def pan(self, display_dx: float, display_dy: float) -> None:
         """Move the image by a display-pixel offset (VTK display coordinates, y up)."""
@@ -201,6 +310,7 @@ class SliceScene:
         mm_per_px = 2.0 * self.camera.GetParallelScale() / self._viewport_size_px()[1]
         shift = (display_dx * self.axes.right_lps + display_dy * self.axes.up_lps) * mm_per_px
         self._place_camera(self.focal_lps - shift)
+        self._user_framed()
         self._request_render()
 
     # ------------------------------------------------------------- picking
@@ -256,7 +366,8 @@ class SliceScene:
 
     def _update_title(self) -> None:
         if self.axes is not None:
-            self.annotation.set_title(f"{_TITLES[self.kind]}  {self.slice_index + 1}/{self.n_slices}")
+            name = f"{_TITLES[self.kind]} (oblique)" if self.oblique else _TITLES[self.kind]
+            self.annotation.set_title(f"{name}  {self.slice_index + 1}/{self.n_slices}")
 
     def close(self) -> None:
         """Remove every visual from the renderer."""

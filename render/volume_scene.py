@@ -35,6 +35,7 @@ class SlicePlanesVisual:
         self._request_render = request_render
         self.actors: dict[ViewKind, vtkActor] = {}
         self._points: dict[ViewKind, vtkPoints] = {}
+        self._polys: dict[ViewKind, vtkPolyData] = {}
         for kind in SLICE_KINDS:
             points = vtkPoints()
             points.SetNumberOfPoints(4)
@@ -43,6 +44,7 @@ class SlicePlanesVisual:
             poly = vtkPolyData()
             poly.SetPoints(points)
             poly.SetLines(loop)
+            self._polys[kind] = poly
             mapper = vtkPolyDataMapper()
             mapper.SetInputData(poly)
             actor = vtkActor()
@@ -66,10 +68,24 @@ class SlicePlanesVisual:
             zyx[others[0]] = -0.5 + s0 * shape[others[0]]
             zyx[others[1]] = -0.5 + s1 * shape[others[1]]
             corners.append(zyx)
-        lps = image.image.geometry.index_zyx_to_lps(np.array(corners))
-        for i, p in enumerate(lps):
-            self._points[kind].SetPoint(i, *p)
-        self._points[kind].Modified()
+        self.set_polygon(kind, image.image.geometry.index_zyx_to_lps(np.array(corners)))
+
+    def set_polygon(self, kind: ViewKind, points_lps: np.ndarray) -> None:
+        """Outline an arbitrary (e.g. oblique) plane by its closed ``(k, 3)`` LPS polygon; k < 3 hides it."""
+        pts = np.asarray(points_lps, dtype=float).reshape(-1, 3)
+        if len(pts) < 3:
+            self.actors[kind].VisibilityOff()
+            self._request_render()
+            return
+        points = self._points[kind]
+        points.SetNumberOfPoints(len(pts))
+        for i, p in enumerate(pts):
+            points.SetPoint(i, *p)
+        points.Modified()
+        loop = vtkCellArray()
+        loop.InsertNextCell(len(pts) + 1, [*range(len(pts)), 0])
+        self._polys[kind].SetLines(loop)
+        self._polys[kind].Modified()
         self.actors[kind].VisibilityOn()
         self._request_render()
 
