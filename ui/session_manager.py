@@ -24,6 +24,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.io.errors import MedwsIOError
+from app.model.review import adopt_review_state
 from app.model.session import Session
 from app.session import (
     Autosaver,
@@ -108,6 +109,8 @@ class SessionManager:
         self.session.image_added.connect(self._on_session_image_added)
         self.session.active_image_changed.connect(self._on_session_active_image_changed)
         self._update_state()
+        if self.session.images:  # installed after the first frame (fast start): attach the open study
+            self._on_session_image_added(self.session.active_image or self.session.images[0])
 
     # ------------------------------------------------------------------ attach
     def _on_session_image_added(self, image: ImageVolume) -> None:
@@ -194,6 +197,7 @@ class SessionManager:
         s.study_uid = s.study_uid or stored.study_uid
         known = {(r.get("series_uid"), r.get("source_path")) for r in s.sources}
         s.sources.extend(r for r in stored.sources if (r.get("series_uid"), r.get("source_path")) not in known)
+        adopt_review_state(s, stored)  # originals of proposals (segment refs shifted) and review time
         for labels in stored.segmentations:
             s.segmentations.append(labels)
             s.segmentation_added.emit(labels)

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS", "REVIEWABLE", "AnnotationRef", "ReviewClock", "ReviewItem", "ReviewTracker", "SegmentProposal",
-    "iter_annotations", "proposal_of", "record_segment_proposals", "segment_centroids_lps", "set_status",
+    "adopt_review_state", "iter_annotations", "proposal_of", "record_segment_proposals", "segment_centroids_lps",
+    "set_status",
 ]
 
 KINDS = ("box", "finding", "segment")
@@ -170,6 +171,17 @@ def record_segment_proposals(session: Session, labels: LabelVolume) -> list[Anno
             session.original_proposals[ref] = SegmentProposal.from_mask(labels.array == seg.id)
             refs.append(ref)
     return refs
+
+
+def adopt_review_state(target: Session, stored: Session) -> None:
+    """Move ``stored``'s originals and review time into ``target``, before its segmentations are
+    appended to ``target`` (segment refs are shifted by ``len(target.segmentations)``)."""
+    offset = len(target.segmentations)
+    for ref, original in stored.original_proposals.items():
+        if ref.kind == "segment":
+            ref = AnnotationRef("segment", ref.item_id, int(ref.segmentation or 0) + offset)
+        target.original_proposals[ref] = original
+    target.review_clock.seconds += stored.review_clock.seconds
 
 
 def _segmentation_index(session: Session, labels: LabelVolume) -> int:

@@ -13,7 +13,8 @@ elsewhere are registered in ``data_dir()/sessions/registry/<uid>.json`` so
     session.json                  manifest and commit point (replaced atomically)
     save-000007/                  the committed save generation (never modified once committed)
         seg-0.seg.nrrd            segmentation 0: single-layer 3D Slicer .seg.nrrd, reference grid
-        annotations.json          boxes, findings, measurements
+        annotations.json          boxes, findings, measurements, originals of proposals, review time
+        proposals.npz             bit-packed original masks of proposed segments (only when there are some)
     journal.wal                   autosave write-ahead log (binary; see app.session.journal)
     lock.json                     {"pid", "host", "started_at", "app"} of the editing instance
 
@@ -44,6 +45,11 @@ elsewhere are registered in ``data_dir()/sessions/registry/<uid>.json`` so
 ``measurements`` (list of objects, kept as they are). ``provenance``: ``source`` ("manual" or
 "model@version"), ``parameters``, ``created_by``, ``created_at``, ``edited_by``, ``edited_at``
 (Unix seconds UTC) and the review ``status`` (manual, proposed, accepted, edited, rejected).
+``annotations.json`` has its own ``version`` (absent = 1): version 2 adds ``originals`` (the
+original of every model proposal: boxes and findings as above, segments as a bit-packed mask of
+their bounding box in ``proposals.npz``), ``proposal_masks`` (that file's name, or null) and
+``review`` (``active_seconds``); see :mod:`app.session._review_codec`. Version-1 files load with
+no originals and zero review time.
 
 Journal records (JSON header ``t``, ``seq``, optional binary blob): ``labels`` (``seg``, ``box``
 ``[[z0, z1], [y0, y1], [x0, x1]]`` voxel indices, ``dtype``, ``shape``; blob: the box's values

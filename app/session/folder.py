@@ -33,7 +33,7 @@ from app.model.geometry import Geometry
 from app.model.labels import LabelVolume
 from app.model.session import Session
 from app.paths import data_dir
-from app.session import _codec
+from app.session import _codec, _review_codec
 from app.session._atomic import atomic_write_json, fsync_dir, fsync_tree, read_json
 from app.session.lock import SessionLockedError, lock_owner, owner_is_alive
 
@@ -80,6 +80,7 @@ class SessionSnapshot:
     sources: list[dict[str, Any]]
     segmentations: list[tuple[dict[str, Any], np.ndarray, Geometry, Any]] = field(default_factory=list)
     annotations: dict[str, Any] = field(default_factory=dict)
+    proposal_masks: dict[str, np.ndarray] = field(default_factory=dict)  # packed original proposals (read-only)
 
 
 def _source_refs(session: Session) -> list[dict[str, Any]]:
@@ -113,6 +114,10 @@ def snapshot_session(session: Session) -> SessionSnapshot:
         "findings": [_codec.finding_to_dict(f) for f in session.findings],
         "measurements": [dict(m) for m in session.measurements],
     }
+    originals, snap.proposal_masks = _review_codec.originals_to_records(session.original_proposals)
+    snap.annotations.update(version=_review_codec.ANNOTATIONS_VERSION, originals=originals,
+                            review={"active_seconds": float(session.review_clock.seconds)},
+                            proposal_masks=_review_codec.MASKS_NAME if snap.proposal_masks else None)
     return snap
 
 
@@ -180,6 +185,9 @@ def write_snapshot(snapshot: SessionSnapshot, folder: str | os.PathLike[str], *,
                 name = f"{entry['key']}.seg.nrrd"
                 write_seg_nrrd(tmp / name, array, geometry, table)
                 segs.append({**entry, "file": f"{data_name}/{name}"})
+            if snapshot.proposal_masks:
+                with open(tmp / _review_codec.MASKS_NAME, "wb") as fh:
+                    np.savez_compressed(fh, **snapshot.proposal_masks)
             atomic_write_json(tmp / ANNOTATIONS_NAME, {"format": "medws-annotations", **snapshot.annotations})
             fsync_tree(tmp)
             shutil.rmtree(folder / data_name, ignore_errors=True)  # left by a save killed before its commit
@@ -350,7 +358,26 @@ def _load(folder: Path, manifest: dict[str, Any], load_images: bool) -> Session:
     for data in notes.get("findings", []):
         session.findings.add(_codec.finding_from_dict(data))
     session.measurements = [dict(m) for m in notes.get("measurements", [])]
+    _load_review(folder / manifest["annotations"] if notes else folder, notes, session)
     return session
+
+
+def _load_review(annotations_path: Path, notes: dict[str, Any], session: Session) -> None:
+    """Originals of proposals and review time (``annotations.json`` version 2; absent in version 1)."""
+    session.review_clock.seconds = float((notes.get("review") or {}).get("active_seconds", 0.0))
+    records = notes.get("originals") or []
+    if not records:
+        return
+    masks_path = annotations_path.parent / str(notes.get("proposal_masks") or _review_codec.MASKS_NAME)
+    try:
+        if any(r.get("mask") for r in records):
+            with np.load(masks_path, allow_pickle=False) as masks:
+                originals = _review_codec.originals_from_records(records, masks)
+        else:
+            originals = _review_codec.originals_from_records(records, {})
+    except (OSError, ValueError, KeyError) as exc:
+        raise SessionFormatError(masks_path, f"original proposals unreadable ({exc})") from None
+    session.original_proposals.update(originals)
 
 
 def _load_images(session: Session) -> None:
