@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from analysis.segment_ops import mask_box
 from app.controllers.jobs import Job
 from app.model.image import ImageVolume
 from app.model.labels import LabelTable, LabelVolume
@@ -119,9 +118,11 @@ class EditorController(ToolPreviewMixin, QObject):
         self.cancel_interaction()
         if self.labels is not None:
             self.labels.changed.disconnect(self._on_labels_changed)
+            self.labels.history.changed.disconnect(self._on_history_changed)
         self.labels = labels
         if labels is not None:
             labels.changed.connect(self._on_labels_changed)
+            labels.history.changed.connect(self._on_history_changed)  # table edits are steps too
         self.labels_changed.emit(labels)
         first = next(iter(labels.table), None) if labels is not None else None
         self.set_label_id(first.id if first is not None else 0)
@@ -251,15 +252,11 @@ class EditorController(ToolPreviewMixin, QObject):
             self._report(exc)
 
     def remove_segment(self, label_id: int) -> None:
-        """Erase a segment's voxels (one undo step) and remove it from the table."""
+        """Erase a segment's voxels and remove its table row as one undo step (both come back with Undo)."""
         labels = self.labels
         if labels is None or label_id not in labels.table:
             return
-        box = mask_box(labels.array == label_id)
-        if box is not None:
-            with labels.transaction(f"Remove segment {labels.table[label_id].name}"):
-                labels.paint(box, labels.array[box] == label_id, 0)
-        labels.table.remove(label_id)
+        labels.remove_segment(label_id)
         if self.label_id == label_id:
             nxt = next(iter(labels.table), None)
             self.set_label_id(nxt.id if nxt is not None else 0)
@@ -316,6 +313,9 @@ class EditorController(ToolPreviewMixin, QObject):
     def _on_labels_changed(self, _box: object) -> None:
         self.history_changed.emit()
 
+    def _on_history_changed(self) -> None:
+        self.history_changed.emit()
+
     def close(self) -> None:
         """Disconnect from the session and the labels; remove the brush cursors (before the views close)."""
         self.cancel_interaction()
@@ -324,6 +324,7 @@ class EditorController(ToolPreviewMixin, QObject):
         self.session.segmentation_added.disconnect(self._on_session_segmentation_added)
         if self.labels is not None:
             self.labels.changed.disconnect(self._on_labels_changed)
+            self.labels.history.changed.disconnect(self._on_history_changed)
         self._hover_timer.stop()
         self._hover = None
         self._drop_preview()

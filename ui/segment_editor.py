@@ -142,6 +142,8 @@ class SegmentEditorPanel(SegmentListMixin, ToolOptionsMixin, QWidget):
         self.segment_table.itemChanged.connect(self._on_segment_item_changed)
         self.segment_table.currentCellChanged.connect(self._on_segment_current_cell_changed)
         self.segment_table.cellDoubleClicked.connect(self._on_segment_cell_double_clicked)
+        self.segment_table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.segment_table.customContextMenuRequested.connect(self._on_segment_context_menu)
         self.segment_table.setMinimumHeight(130)
         layout.addWidget(self.segment_table, 1)
 

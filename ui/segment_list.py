@@ -3,16 +3,20 @@
 :class:`SegmentListMixin` gives :class:`~ui.segment_editor.SegmentEditorPanel` its segmentation
 combo and segment table behaviour: one row per segment (colour swatch, name, Show, Lock, review
 status), kept in sync with the active segmentation's table and the controller's active segment;
-add/remove segments and new segmentations. GUI thread only.
+add/remove segments and new segmentations. The editing status (Slicer's not started / in progress /
+completed / flagged) is set from the Status column or the row's context menu (which also renames,
+recolours and removes); these table edits are undo steps of the segmentation, like voxel edits.
+A model proposal's review status (``Segment.provenance``) is separate and shown in the name's
+tooltip. GUI thread only.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSignalBlocker, Qt
-from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
-from PySide6.QtWidgets import QColorDialog, QComboBox, QTableWidgetItem
+from PySide6.QtCore import QPoint, QSignalBlocker, Qt
+from PySide6.QtGui import QActionGroup, QBrush, QColor, QIcon, QPixmap
+from PySide6.QtWidgets import QColorDialog, QComboBox, QMenu, QTableWidgetItem
 
 from app.model.labels import SEGMENT_STATUSES
 
@@ -185,12 +189,8 @@ class SegmentListMixin:
 
     def _on_segment_cell_double_clicked(self, row: int, col: int) -> None:
         label_id = self._row_id(row)
-        labels = self.controller.labels
-        if col != COL_COLOR or label_id is None or labels is None:
-            return
-        color = QColorDialog.getColor(QColor(*labels.table[label_id].color_rgb), self, "Segment colour")
-        if color.isValid():
-            self._set_segment(label_id, color_rgb=(color.red(), color.green(), color.blue()))
+        if col == COL_COLOR and label_id is not None:
+            self._pick_colour(label_id)
 
     def _on_controller_segment_changed(self, label_id: int) -> None:
         row = self.segment_row(label_id)
@@ -201,3 +201,52 @@ class SegmentListMixin:
                 self.segment_table.setCurrentCell(row, COL_NAME)
             finally:
                 self._updating = False
+
+    # ------------------------------------------------------------ context menu
+    def segment_context_menu(self, label_id: int) -> QMenu | None:
+        """Build the context menu of one segment row: status, rename, colour, remove (None if unknown)."""
+        labels = self.controller.labels
+        if labels is None or label_id not in labels.table:
+            return None
+        seg = labels.table[label_id]
+        menu = QMenu(self.segment_table)
+        status_menu = menu.addMenu("Status")
+        group = QActionGroup(status_menu)
+        for key in SEGMENT_STATUSES:
+            action = status_menu.addAction(_STATUS_TITLES.get(key, key))
+            action.setObjectName(f"status_{key}")
+            action.setCheckable(True)
+            action.setChecked(seg.status == key)
+            group.addAction(action)
+            action.triggered.connect(lambda _=False, k=key: self._set_segment(label_id, status=k))
+        rename = menu.addAction("Rename")
+        rename.setObjectName("rename")
+        rename.triggered.connect(lambda: self._edit_name(label_id))
+        colour = menu.addAction("Colour…")
+        colour.setObjectName("colour")
+        colour.triggered.connect(lambda: self._pick_colour(label_id))
+        menu.addSeparator()
+        remove = menu.addAction("Remove segment")
+        remove.setObjectName("remove")
+        remove.triggered.connect(lambda: self.controller.remove_segment(label_id))
+        return menu
+
+    def _on_segment_context_menu(self, pos: QPoint) -> None:
+        label_id = self._row_id(self.segment_table.rowAt(pos.y()))
+        menu = self.segment_context_menu(label_id) if label_id is not None else None
+        if menu is not None:
+            menu.exec(self.segment_table.viewport().mapToGlobal(pos))
+            menu.deleteLater()
+
+    def _edit_name(self, label_id: int) -> None:
+        row = self.segment_row(label_id)
+        if row >= 0:
+            self.segment_table.editItem(self.segment_table.item(row, COL_NAME))
+
+    def _pick_colour(self, label_id: int) -> None:
+        labels = self.controller.labels
+        if labels is None or label_id not in labels.table:
+            return
+        color = QColorDialog.getColor(QColor(*labels.table[label_id].color_rgb), self, "Segment colour")
+        if color.isValid():
+            self._set_segment(label_id, color_rgb=(color.red(), color.green(), color.blue()))

@@ -132,10 +132,10 @@ class AnalysisController(QObject):
     def _add_proposed_segmentation(self, image: ImageVolume, labels: np.ndarray, names: dict[int, str],
                                    name: str, provenance: Provenance) -> LabelVolume:
         seg = self.session.new_segmentation(name, reference=image)
-        for label_id, label_name in sorted(names.items()):
-            color = GENERIC_ANATOMY_COLORS[(label_id - 1) % len(GENERIC_ANATOMY_COLORS)][1]
-            seg.table.add(Segment(label_id, label_name, color, provenance=provenance))
-        with seg.transaction(name):
+        with seg.transaction(name):  # the rows and the voxels: one undo step
+            for label_id, label_name in sorted(names.items()):
+                color = GENERIC_ANATOMY_COLORS[(label_id - 1) % len(GENERIC_ANATOMY_COLORS)][1]
+                seg.table.add(Segment(label_id, label_name, color, provenance=provenance))
             seg.write(tuple(slice(0, n) for n in labels.shape), labels != 0, labels)  # type: ignore[arg-type]
         record_segment_proposals(self.session, seg)  # keep the original voxels for edit metrics
         return seg

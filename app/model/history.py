@@ -1,12 +1,29 @@
-"""Undo history made of region diffs (never full-volume copies), bounded in bytes."""
+"""Undo history made of region diffs (never full-volume copies), bounded in bytes.
+
+Every step is stamped with a number from one process-wide sequence each time it moves onto the
+undo stack (push, redo) or the redo stack (undo), so a router over several histories (labels,
+annotations) can undo the most recent step of all of them (:attr:`History.last_undo_seq`) and
+redo the most recently undone one (:attr:`History.last_redo_seq`).
+"""
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
+from psygnal import Signal
+
+#: One clock for every History in the process (``next`` on it is atomic under the GIL).
+_SEQ = itertools.count(1)
+
+
+def next_seq() -> int:
+    """Return the next number of the process-wide step sequence (for histories outside this module)."""
+    return next(_SEQ)
 
 
 @dataclass(frozen=True)
@@ -40,12 +57,17 @@ class Edit:
         region[self.mask()] = self.new if forward else self.old
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Step:
-    """The edits of one transaction (a stroke, a fill, an AI result)."""
+    """The edits of one transaction (a stroke, a fill, an AI result).
+
+    ``edits`` are voxel atoms (:class:`Edit`) and label-table atoms (``app.model.labels.TableEdit``);
+    both have ``nbytes``. ``seq`` is the sequence number of the step's last move between stacks.
+    """
 
     title: str
-    edits: tuple[Edit, ...]
+    edits: tuple[Any, ...]
+    seq: int = field(default=0)
 
     @cached_property
     def nbytes(self) -> int:
@@ -64,6 +86,9 @@ class History:
         Steps kept even when they exceed the budget.
     """
 
+    #: Emitted after every push, undo, redo or prune (GUI thread, like the edits).
+    changed = Signal()
+
     def __init__(self, max_bytes: int = 256 * 2**20, min_steps: int = 10) -> None:
         self.max_bytes = max_bytes
         self.min_steps = min_steps
@@ -71,14 +96,15 @@ class History:
         self._redo: list[Step] = []
         self._undo_bytes = 0  # running total of the undo stack, kept in step with _undo
 
-    def push(self, title: str, edits: list[Edit]) -> None:
+    def push(self, title: str, edits: list[Any]) -> None:
         """Record a new step; clears redo and prunes the oldest steps beyond the budget."""
-        step = Step(title, tuple(edits))
+        step = Step(title, tuple(edits), next_seq())
         self._undo.append(step)
         self._undo_bytes += step.nbytes
         self._redo.clear()
         while len(self._undo) > self.min_steps and self._undo_bytes > self.max_bytes:
             self._undo_bytes -= self._undo.popleft().nbytes
+        self.changed.emit()
 
     def pop_undo(self) -> Step | None:
         """Take the most recent step for undoing (moves it to redo)."""
@@ -86,7 +112,9 @@ class History:
             return None
         step = self._undo.pop()
         self._undo_bytes -= step.nbytes
+        step.seq = next_seq()
         self._redo.append(step)
+        self.changed.emit()
         return step
 
     def pop_redo(self) -> Step | None:
@@ -94,8 +122,10 @@ class History:
         if not self._redo:
             return None
         step = self._redo.pop()
+        step.seq = next_seq()
         self._undo.append(step)
         self._undo_bytes += step.nbytes
+        self.changed.emit()
         return step
 
     @property
@@ -107,6 +137,19 @@ class History:
     def can_redo(self) -> bool:
         """True when there is a step to redo."""
         return bool(self._redo)
+
+    @property
+    def last_undo_seq(self) -> int:
+        """Sequence number of the step Undo would revert (0 when none): larger = more recent."""
+        return self._undo[-1].seq if self._undo else 0
+
+    #: The name the undo router uses for :attr:`last_undo_seq`.
+    last_step_seq = last_undo_seq
+
+    @property
+    def last_redo_seq(self) -> int:
+        """Sequence number of the step Redo would re-apply (0 when none): larger = undone more recently."""
+        return self._redo[-1].seq if self._redo else 0
 
     @property
     def nbytes(self) -> int:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 from psygnal import Signal
@@ -66,18 +66,79 @@ class Segment:
     provenance: Provenance | None = None
 
 
+#: Segment fields whose edits are not undo steps: display and edit-safety switches (as in Slicer,
+#: where toggling visibility or lock records no undo state). Undoing a removal still brings the
+#: row back with the visibility and lock it had.
+UNRECORDED_FIELDS = frozenset({"visible", "locked"})
+
+
+@dataclass(frozen=True)
+class TableEdit:
+    """One label-table atom of an undo step: a row before and after (None: absent).
+
+    Add: ``before`` None; remove: ``after`` None; update: both, and only the fields that differ
+    (outside :data:`UNRECORDED_FIELDS`) are restored, so an undone rename keeps a later visibility
+    toggle.
+    """
+
+    label_id: int
+    before: Segment | None
+    after: Segment | None
+    box = None  # no voxels: LabelVolume.undo emits no ``changed`` box for it
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory held by this atom."""
+        return 512
+
+    def apply(self, table: LabelTable, *, forward: bool) -> None:
+        """Put the table row in its ``after`` (forward) or ``before`` state."""
+        src, dst = (self.before, self.after) if forward else (self.after, self.before)
+        if dst is None:
+            if self.label_id in table:
+                table.remove(self.label_id)
+        elif src is None or self.label_id not in table:
+            table.add(dst)
+        else:
+            table.update(self.label_id, **_recorded_changes(src, dst))
+
+
+def _recorded_changes(before: Segment, after: Segment) -> dict[str, object]:
+    """Fields of ``after`` that differ from ``before``, except :data:`UNRECORDED_FIELDS`."""
+    return {f.name: getattr(after, f.name) for f in fields(Segment)
+            if f.name not in UNRECORDED_FIELDS and getattr(after, f.name) != getattr(before, f.name)}
+
+
+def _table_edit_title(edit: TableEdit) -> str:
+    if edit.before is None:
+        return f"Add segment {edit.after.name}"  # type: ignore[union-attr]
+    if edit.after is None:
+        return f"Remove segment {edit.before.name}"
+    changes = _recorded_changes(edit.before, edit.after)
+    what = {"name": "Rename", "color_rgb": "Recolour", "status": "Status of"}
+    verb = what[next(iter(changes))] if len(changes) == 1 and next(iter(changes)) in what else "Edit"
+    return f"{verb} segment {edit.before.name}"
+
+
 class LabelTable:
     """Ordered mapping of label id → :class:`Segment`. Emits ``changed(label_id)`` on any edit.
 
-    GUI thread only (signals fire synchronously on the calling thread).
+    A table owned by a :class:`LabelVolume` records its edits (add, remove, and updates other than
+    visibility/lock) in that volume's undo history. GUI thread only (signals fire synchronously on
+    the calling thread).
     """
 
     changed = Signal(int)
 
     def __init__(self, segments: list[Segment] | None = None) -> None:
         self._segments: dict[int, Segment] = {}
+        self.recorder: Callable[[TableEdit], None] | None = None  # set by the owning LabelVolume
         for seg in segments or []:
             self.add(seg)
+
+    def _record(self, label_id: int, before: Segment | None, after: Segment | None) -> None:
+        if self.recorder is not None:
+            self.recorder(TableEdit(label_id, before, after))
 
     def __iter__(self) -> Iterator[Segment]:
         return iter(sorted(self._segments.values(), key=lambda s: s.id))
@@ -100,6 +161,7 @@ class LabelTable:
         if segment.status not in SEGMENT_STATUSES:
             raise ValueError(f"unknown segment status {segment.status!r}")
         self._segments[segment.id] = segment
+        self._record(segment.id, None, segment)
         self.changed.emit(segment.id)
         return segment
 
@@ -111,16 +173,23 @@ class LabelTable:
 
     def update(self, label_id: int, **changes: object) -> Segment:
         """Replace fields of a segment (e.g. ``name=``, ``color_rgb=``, ``status=``)."""
-        seg = replace(self._segments[label_id], **changes)  # type: ignore[arg-type]
+        old = self._segments[label_id]
+        seg = replace(old, **changes)  # type: ignore[arg-type]
         if seg.status not in SEGMENT_STATUSES:
             raise ValueError(f"unknown segment status {seg.status!r}")
+        if seg == old:
+            return old
         self._segments[label_id] = seg
+        if _recorded_changes(old, seg):
+            self._record(label_id, old, seg)
         self.changed.emit(label_id)
         return seg
 
     def remove(self, label_id: int) -> None:
-        """Remove a segment from the table (voxels are the caller's business)."""
-        del self._segments[label_id]
+        """Remove a segment from the table (voxels are the caller's business, see
+        :meth:`LabelVolume.remove_segment`)."""
+        old = self._segments.pop(label_id)
+        self._record(label_id, old, None)
         self.changed.emit(label_id)
 
     def max_id(self) -> int:
@@ -177,8 +246,10 @@ class LabelVolume:
             raise ValueError(f"label array {self.array.shape} != geometry {self.geometry.shape_zyx}")
         if self.array.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"label array must be uint8 or uint16, got {self.array.dtype}")
-        self._open_edits: list[Edit] | None = None
+        self._open_edits: list[Edit | TableEdit] | None = None
         self._open_title = ""
+        self._replaying = False  # undo/redo in progress: table edits are not recorded again
+        self.table.recorder = self._record_table_edit
         # coalescing transactions (brush strokes): one dense backup of the original voxels of a
         # box that grows to cover every write, diffed against the array in bulk; see transaction().
         self._coalescing = False
@@ -304,6 +375,33 @@ class LabelVolume:
         else:
             self._open_edits.append(edit)
 
+    def _record_table_edit(self, edit: TableEdit) -> None:
+        """Recorder of ``table``: one step of its own, or an atom of the open transaction."""
+        if self._replaying:
+            return
+        if self._open_edits is None:
+            self.history.push(_table_edit_title(edit), [edit])
+        else:
+            self._flush_backup()  # keep the atoms in the order they happened
+            self._open_edits.append(edit)
+
+    def remove_segment(self, label_id: int) -> None:
+        """Erase a segment's voxels and remove its table row as one undo step (GUI thread).
+
+        Undo brings back both the row and the voxels. Unknown ids raise ``KeyError``.
+        """
+        seg = self.table[label_id]
+        with self.transaction(f"Remove segment {seg.name}"):
+            sel = self.array == label_id
+            zp = np.flatnonzero(sel.any(axis=(1, 2)))
+            if zp.size:
+                yx = sel[zp[0]:zp[-1] + 1].any(axis=0)
+                yp, xp = np.flatnonzero(yx.any(axis=1)), np.flatnonzero(yx.any(axis=0))
+                box = (slice(int(zp[0]), int(zp[-1]) + 1), slice(int(yp[0]), int(yp[-1]) + 1),
+                       slice(int(xp[0]), int(xp[-1]) + 1))
+                self.paint(box, sel[box], 0)
+            self.table.remove(label_id)
+
     # ------------------------------------------------------------------ writes
     def _ensure_dtype(self, max_value: int) -> None:
         if max_value > 255 and self.array.dtype == np.uint8:
@@ -399,10 +497,20 @@ class LabelVolume:
         step = self.history.pop_undo()
         if step is None:
             return False
-        for edit in reversed(step.edits):
-            edit.apply(self.array, forward=False)
-            self.changed.emit(edit.box)
+        self._replay(reversed(step.edits), forward=False)
         return True
+
+    def _replay(self, edits: Iterator[Edit | TableEdit] | tuple[Edit | TableEdit, ...], *, forward: bool) -> None:
+        self._replaying = True
+        try:
+            for edit in edits:
+                if isinstance(edit, TableEdit):
+                    edit.apply(self.table, forward=forward)
+                else:
+                    edit.apply(self.array, forward=forward)
+                    self.changed.emit(edit.box)
+        finally:
+            self._replaying = False
 
     def redo(self) -> bool:
         """Re-apply the last undone step. False if none, or while a transaction is open."""
@@ -411,9 +519,7 @@ class LabelVolume:
         step = self.history.pop_redo()
         if step is None:
             return False
-        for edit in step.edits:
-            edit.apply(self.array, forward=True)
-            self.changed.emit(edit.box)
+        self._replay(step.edits, forward=True)
         return True
 
     def voxel_counts(self) -> dict[int, int]:

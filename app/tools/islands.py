@@ -98,9 +98,11 @@ class IslandsTool(Tool):
             if any(label in table for label in new_ids):  # the table changed since compute()
                 raise ValueError("segment ids of the split were taken meanwhile; run the split again")
             base = table[view.label_id].name if view.label_id in table else "island"
-            for label in new_ids:
-                color = GENERIC_ANATOMY_COLORS[(label - 1) % len(GENERIC_ANATOMY_COLORS)][1]
-                table.add(Segment(label, f"{base}_{label}", color))
+            with view.labels.transaction(result.title):  # new rows and voxels: one undo step
+                for label in new_ids:
+                    color = GENERIC_ANATOMY_COLORS[(label - 1) % len(GENERIC_ANATOMY_COLORS)][1]
+                    table.add(Segment(label, f"{base}_{label}", color))
+                return super().commit(view, result)
         return super().commit(view, result)
 
     def press(self, view: ViewState, zyx: ZYX) -> None:

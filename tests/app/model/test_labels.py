@@ -118,3 +118,98 @@ def test_session_tracks_active_image_and_segmentations():
     img = s.add_image(ImageVolume(np.zeros((2, 3, 4), np.int16), Geometry((2, 3, 4))))
     seg = s.new_segmentation("tumour")
     assert events == [img] and seg.geometry == img.geometry and s.segmentations == [seg]
+
+
+# ------------------------------------------------------- label-table undo
+def _two_segments() -> LabelVolume:
+    lv = LabelVolume(Geometry((6, 8, 8)), LabelTable([Segment(1, "liver", (200, 0, 0)),
+                                                      Segment(2, "spleen", (0, 200, 0))]))
+    with lv.transaction("paint"):
+        lv.paint((slice(1, 3), slice(1, 4), slice(1, 4)), None, 1)
+        lv.paint((slice(3, 5), slice(4, 7), slice(4, 7)), None, 2)
+    return lv
+
+
+def test_undo_of_remove_segment_brings_back_its_voxels_and_row():
+    lv = _two_segments()
+    before = lv.array.copy()
+    lv.remove_segment(1)
+    assert 1 not in lv.table and not (lv.array == 1).any()
+    assert lv.history.titles()[-1] == "Remove segment liver"
+    assert lv.undo()
+    assert lv.table[1] == Segment(1, "liver", (200, 0, 0))
+    assert np.array_equal(lv.array, before)
+    assert lv.redo()
+    assert 1 not in lv.table and (lv.array == 1).sum() == 0 and (lv.array == 2).sum() == 18
+    assert lv.undo() and [s.id for s in lv.table] == [1, 2]
+
+
+def test_add_rename_recolour_status_are_steps_in_the_voxel_history():
+    lv = _two_segments()
+    seqs = [lv.history.last_step_seq]
+    lv.table.new_segment("kidney")
+    lv.table.update(1, name="hepar")
+    lv.table.update(1, color_rgb=(1, 2, 3))
+    lv.table.update(2, status="flagged")
+    assert lv.history.titles()[-4:] == ["Add segment kidney", "Rename segment liver", "Recolour segment hepar",
+                                        "Status of segment spleen"]
+    seqs.append(lv.history.last_step_seq)
+    assert seqs[1] > seqs[0]
+    seen = []
+    lv.table.changed.connect(seen.append)
+    for _ in range(4):
+        assert lv.undo()
+    assert seen == [2, 1, 1, 3]
+    assert [s.name for s in lv.table] == ["liver", "spleen"] and lv.table[2].status == "in_progress"
+    assert lv.table[1].color_rgb == (200, 0, 0)
+    assert lv.undo()  # the paint step comes next: table and voxel edits share one history
+    assert not lv.array.any()
+    for _ in range(5):
+        assert lv.redo()
+    assert lv.table[3].name == "kidney" and lv.table[1].name == "hepar" and lv.table[2].status == "flagged"
+    assert not lv.redo()
+
+
+def test_visibility_and_lock_are_not_undo_steps_and_survive_undo_of_a_rename():
+    lv = _two_segments()
+    n = len(lv.history.titles())
+    lv.table.update(1, name="hepar")
+    lv.table.update(1, visible=False, locked=True)
+    lv.table.update(1, name="hepar")  # no change: no step
+    assert len(lv.history.titles()) == n + 1
+    lv.undo()
+    assert lv.table[1].name == "liver" and not lv.table[1].visible and lv.table[1].locked
+
+
+def test_table_edits_inside_a_transaction_join_its_step_and_new_edit_clears_redo():
+    lv = _two_segments()
+    with lv.transaction("split"):
+        lv.table.add(Segment(5, "island", (1, 1, 1)))
+        lv.paint((slice(0, 1), slice(0, 2), slice(0, 2)), None, 5)
+    assert lv.history.titles()[-1] == "split"
+    lv.undo()
+    assert 5 not in lv.table and not (lv.array == 5).any()
+    assert lv.history.can_redo
+    lv.table.update(2, name="milt")
+    assert not lv.history.can_redo
+
+
+def test_history_sequence_orders_steps_across_histories():
+    a, b = _two_segments(), _two_segments()
+    b.table.update(1, name="x")
+    assert b.history.last_undo_seq > a.history.last_undo_seq > 0
+    b.undo()
+    a.undo()
+    assert a.history.last_redo_seq > b.history.last_redo_seq > 0  # redo the last undone first
+    assert a.history.last_undo_seq == 0
+    changed = []
+    a.history.changed.connect(lambda: changed.append(1))
+    a.redo()
+    assert changed == [1] and a.history.last_undo_seq > b.history.last_redo_seq
+
+
+def test_snapshot_and_loaded_tables_record_nothing():
+    table = LabelTable([Segment(1, "a", (1, 2, 3))])
+    table.update(1, name="b")  # no owning volume: nothing to record into
+    lv = LabelVolume(Geometry((2, 2, 2)), table)
+    assert not lv.history.can_undo
