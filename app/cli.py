@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "app.commands.export",
     "app.commands.pacs",
     "app.commands.session",
+    "app.commands.stats",
+    "app.commands.worklist",
 )
 
 

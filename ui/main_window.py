@@ -369,7 +369,8 @@ class MainWindow(QMainWindow):
 
     # --------------------------------------------------------------- actions
     def reset_views(self) -> None:
-        """Fit every view and recentre the crosshair."""
+        """Fit every view, recentre the crosshair and undo the crosshair rotation (axis-aligned views)."""
+        self.state.reset_rotation()
         for view in self.grid.slice_views.values():
             view.scene.reset_view()
         self.grid.volume_view.scene.reset_view()

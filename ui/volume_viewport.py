@@ -15,7 +15,8 @@ from PySide6.QtCore import Qt, QTimer
 
 from app.controllers.jobs import Job
 from render._vtk import vtkInteractorStyleTrackballCamera
-from render.orientation import ViewKind, slice_axes
+from render.orientation import ViewKind, is_rotated, slice_axes
+from render.plane_geometry import plane_box_polygon
 from render.surface_visual import SegmentSurfaces
 from render.volume_scene import VolumeScene
 from ui.viewport import VtkViewport
@@ -97,14 +98,23 @@ class VolumeViewport(VtkViewport):
                                  and labels.geometry.same_grid(image.geometry))
 
     def on_slice_changed(self, kind: str, index: int, n_slices: int) -> None:
-        """Move the outline of a slice view's plane (slot for ``SliceViewport.slice_changed``)."""
+        """Move the outline of a slice view's plane (slot for ``SliceViewport.slice_changed``).
+
+        A rotated view's plane (see :meth:`ui.viewer_state.ViewerState.rotate_views`) passes through
+        the linked cursor; it is outlined by its polygon across the volume box.
+        """
         image = self.scene.image
         if image is None:
             return
-        axes = slice_axes(image.image.geometry, ViewKind(kind))
+        view = ViewKind(kind)
+        geometry = image.image.geometry
         self._lazy = True
         try:
-            self.scene.planes.set_plane(ViewKind(kind), image, axes.slice_axis_zyx, index)
+            if is_rotated(self.state.rotations[view]):  # oblique plane through the linked cursor
+                normal = self.state.view_normal_lps(view)
+                self.scene.planes.set_polygon(view, plane_box_polygon(geometry, self.state.cursor_lps, normal))
+            else:
+                self.scene.planes.set_plane(view, image, slice_axes(geometry, view).slice_axis_zyx, index)
         finally:
             self._lazy = False
 
