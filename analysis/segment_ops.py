@@ -19,6 +19,7 @@ from analysis._brush import sphere_kernel
 from analysis._sitk import from_sitk, run_filter, to_sitk
 from analysis._task import NULL_CONTEXT, TaskContext
 from analysis.classical import largest_components
+from analysis.contour_interpolation import interpolate_slices_morphological
 
 Box = tuple[slice, slice, slice]
 Spacing = Sequence[float]
@@ -202,15 +203,27 @@ def _signed_distance_2d(mask_2d: np.ndarray, spacing_rc_mm: Sequence[float]) -> 
     return from_sitk(dist)
 
 
-def interpolate_slices(mask: np.ndarray, axis: int, spacing_zyx_mm: Spacing) -> np.ndarray:
+def interpolate_slices(mask: np.ndarray, axis: int, spacing_zyx_mm: Spacing, *,
+                       method: str = "morphological", ctx: TaskContext = NULL_CONTEXT) -> np.ndarray:
     """Fill the empty slices between annotated slices of one segment along ``axis``.
 
-    Shape-based interpolation: the in-plane signed distance maps (mm) of the two nearest
-    annotated slices are blended linearly by position and thresholded at 0, so a shape morphs
-    smoothly between key slices (two equal discs give a cylinder). Slices outside the first and
-    last annotated ones, and annotated slices themselves, are never changed.
-    Returns the filled mask (a new array, ``mask`` plus the interpolated voxels).
+    ``method``:
+
+    * ``"morphological"`` (default): morphological contour interpolation (Albu et al. 2008, what
+      ITK's ``MorphologicalContourInterpolator`` and Slicer's "Fill between slices" do), see
+      :mod:`analysis.contour_interpolation`: shapes morph through their morphological median,
+      shapes that do not overlap travel, a component that splits stays connected;
+    * ``"distance"``: the in-plane signed distance maps (mm) of the two nearest annotated slices
+      blended linearly by position and thresholded at 0 (shape-based interpolation).
+
+    Both turn two equal discs into a cylinder. Slices outside the first and last annotated ones,
+    and annotated slices themselves, are never changed. Returns the filled mask (a new array,
+    ``mask`` plus the interpolated voxels).
     """
+    if method == "morphological":
+        return interpolate_slices_morphological(mask, axis, ctx=ctx)
+    if method != "distance":
+        raise ValueError(f"unknown interpolation method {method!r}")
     out = mask.astype(bool, copy=True)
     moved = np.moveaxis(out, axis, 0)  # view: writes go to ``out``
     keys = np.flatnonzero(moved.reshape(moved.shape[0], -1).any(axis=1))

@@ -23,7 +23,8 @@ class FillBetweenParams:
 
 @register_tool
 class FillBetweenTool(Tool):
-    """Shape-based interpolation of empty slices between key slices; fills background voxels only."""
+    """Morphological contour interpolation of empty slices between key slices (as Slicer's
+    "Fill between slices"); fills background voxels only."""
 
     id = "fill_between"
     title = "Fill between slices"

@@ -7,6 +7,7 @@ from analysis._brush import kernel_half_widths, polygon_mask_2d, sphere_kernel, 
 from analysis._task import Cancelled, TaskContext
 from analysis.segment_ops import (
     auto_threshold_range,
+    connected_components,
     connected_threshold,
     flood_fill,
     grow_from_seeds,
@@ -271,3 +272,37 @@ def test_box_sum_counts_exactly():
     m[0, 0, 0] = True
     s = box_sum(m, (1, 2, 0))
     assert s[2, 3, 3] == 1 and s[1, 1, 3] == 1 and s[1, 0, 3] == 0 and s[0, 2, 0] == 1 and s.sum() == 3 * 5 + 2 * 3
+
+
+def test_fill_between_a_square_and_a_disc_gives_their_morphological_median():
+    yy, xx = np.indices((40, 40))
+    square = np.zeros((40, 40), bool)
+    square[10:30, 10:30] = True
+    disc = (yy - 19.5) ** 2 + (xx - 19.5) ** 2 <= 64
+    m = np.zeros((9, 40, 40), bool)
+    m[0], m[8] = square, disc
+    out = interpolate_slices(m, 0, (1.0, 1.0, 1.0))
+    assert np.array_equal(out[0], square) and np.array_equal(out[8], disc)
+    areas = [int(out[z].sum()) for z in range(9)]
+    assert areas == sorted(areas, reverse=True) and areas[0] > areas[1] and areas[7] > areas[8]
+    mid = out[4]
+    assert (disc & ~mid).sum() == 0 and (mid & ~square).sum() == 0  # between the two shapes
+    d_square, d_disc = (mid ^ square).sum(), (mid ^ disc).sum()
+    assert abs(d_square - d_disc) <= 0.1 * (square ^ disc).sum()  # halfway between them
+    for z in range(1, 8):  # every interpolated slice is one 4-connected shape
+        assert connected_components(out[z][None], fully_connected=False).max() == 1
+
+
+def test_fill_between_shapes_that_do_not_overlap_moves_the_shape():
+    yy, xx = np.indices((30, 50))
+    m = np.zeros((5, 30, 50), bool)
+    m[0] = (yy - 15) ** 2 + (xx - 10) ** 2 <= 25
+    m[4] = (yy - 15) ** 2 + (xx - 40) ** 2 <= 25
+    out = interpolate_slices(m, 0, (1.0, 1.0, 1.0))
+    centre = np.argwhere(out[2]).mean(axis=0)
+    assert np.allclose(centre, (15, 25), atol=0.5)
+    assert np.array_equal(out[2], (yy - 15) ** 2 + (xx - 25) ** 2 <= 25)  # the same disc, halfway
+    cols = [np.argwhere(out[z])[:, 1].mean() for z in range(5)]
+    assert cols == sorted(cols)
+    # the distance blend of the same input leaves the middle empty: it cannot follow a moving shape
+    assert not interpolate_slices(m, 0, (1.0, 1.0, 1.0), method="distance")[2].any()

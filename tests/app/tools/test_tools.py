@@ -181,6 +181,26 @@ def test_fill_between_two_discs_gives_interpolated_slices():
     _check_undo_redo(view, before)
 
 
+def test_fill_between_two_different_contours_of_two_segments_in_one_step():
+    view = make_view((10, 40, 40))
+    yy, xx = np.indices((40, 40))
+    square = (abs(yy - 12) <= 6) & (abs(xx - 12) <= 6)
+    disc = (yy - 12) ** 2 + (xx - 12) ** 2 <= 16
+    view.labels.array[1][square] = 1
+    view.labels.array[7][disc] = 1
+    view.labels.array[2][(yy - 30) ** 2 + (xx - 30) ** 2 <= 9] = 2  # segment 2 moves diagonally
+    view.labels.array[6][(yy - 26) ** 2 + (xx - 26) ** 2 <= 9] = 2
+    before = view.labels.array.copy()
+    FillBetweenTool(FillBetweenParams(axis=0)).apply(view)
+    arr = view.labels.array
+    areas = [int((arr[z] == 1).sum()) for z in range(1, 8)]
+    assert areas == sorted(areas, reverse=True) and areas[0] == square.sum() and areas[-1] == disc.sum()
+    assert all(((arr[z] == 1) & ~square).sum() == 0 and ((arr[z] != 1) & disc).sum() == 0 for z in range(1, 8))
+    assert np.argwhere(arr[4] == 2).mean(axis=0) == pytest.approx((28, 28), abs=0.5)
+    assert view.labels.history.titles() == ["Fill between slices"]
+    _check_undo_redo(view, before)
+
+
 # ------------------------------------------------------------------- islands
 def _islands_view():
     view = make_view()
