@@ -122,8 +122,9 @@ class MeasureController(QObject):
         self._sync_view(view, visual)
 
     def _sync_view(self, view: SliceViewport, visual: MeasurementVisual) -> None:
-        axes = view.scene.axes
-        visual.set_plane(axes.slice_axis_zyx if axes is not None else None, view.scene.slice_index)
+        axes = view.scene.axes  # an oblique (rotated) view shows no index plane: its measurements are hidden
+        visual.set_plane(axes.slice_axis_zyx if axes is not None and not view.scene.oblique else None,
+                         view.scene.slice_index)
 
     def _on_state_image_changed(self, image: VtkImage | None) -> None:
         volume = image.image if image is not None else None
@@ -161,7 +162,7 @@ class MeasureController(QObject):
     def plane_of(self, view: SliceViewport) -> SlicePlane | None:
         """The plane ``view`` shows now (None without an image)."""
         axes = view.scene.axes
-        if axes is None or view.scene.image is None:
+        if axes is None or view.scene.image is None or view.scene.oblique:
             return None
         return SlicePlane(view.kind.value, axes.slice_axis_zyx, view.scene.slice_index)
 

@@ -82,7 +82,7 @@ class ToolPreviewMixin:
         try:
             for router in self.routers:
                 scene = router.view.scene
-                if scene.image is None or scene.axes is None:
+                if scene.image is None or scene.axes is None or scene.oblique:
                     continue
                 state = ViewState(preview, image, 1, scene.axes.slice_axis_zyx, scene.slice_index)
                 regions.append((state.slice_box(), tool.preview(state, scene.slice_index)))  # type: ignore[attr-defined]
@@ -106,7 +106,7 @@ class ToolPreviewMixin:
         preview = self._ensure_preview()
         router, zyx = hover
         scene = router.view.scene
-        if preview is None or scene.axes is None:
+        if preview is None or scene.axes is None or scene.oblique:
             return
         state = ViewState(preview, self.session.active_image, 1, scene.axes.slice_axis_zyx, scene.slice_index)
         try:

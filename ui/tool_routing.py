@@ -96,6 +96,10 @@ class SliceToolRouter(QObject):
             if method == "press":
                 controller._report(f"{labels.name} is not on the grid of the displayed image")
             return False
+        if self.view.scene.oblique:  # tools edit index planes; a rotated view shows none
+            if method == "press":
+                controller._report("Editing works on axis-aligned views: press r to reset the rotation")
+            return False
         zyx = pick_zyx(self.view, labels.geometry, xy)
         if zyx is None:
             return False

@@ -1,4 +1,5 @@
-"""``ViewerState``: what every view of the open image shares (image, linked cursor, window/level).
+"""``ViewerState``: what every view of the open image shares (image, linked cursor, window/level,
+slice-plane rotations).
 
 A plain psygnal model (no Qt, no VTK objects besides the opaque shared image handle) that viewports
 subscribe to: input in one view becomes a call here, and every view follows the signals. GUI
@@ -15,6 +16,11 @@ key   preset        width    level
 4     brain         80       40
 5     mediastinum   350      50
 ====  ============  =======  =======
+
+Plane rotations (oblique MPR, as Slicer's Ctrl+Alt+drag of the slice intersections): each slice
+view has a 3×3 LPS rotation (identity = its native index plane). Rotating the crosshair of one view
+by θ turns the *other two* views' planes by θ about that view's normal, through the linked cursor;
+the three planes stay mutually orthogonal. :meth:`ViewerState.reset_rotation` restores them.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import Signal
+
+from render.orientation import SLICE_KINDS, ViewKind, is_rotated, rotation_lps, slice_axes
 
 if TYPE_CHECKING:
     from app.model.image import ImageVolume
@@ -48,16 +56,20 @@ class ViewerState:
         The linked cursor in LPS mm.
     window_level_changed(float, float)
         (width, level) in image units.
+    rotation_changed(dict)
+        ``{ViewKind: 3×3 LPS rotation}`` of the three slice views' planes.
     """
 
     image_changed = Signal(object)
     cursor_changed = Signal(object)
     window_level_changed = Signal(float, float)
+    rotation_changed = Signal(object)
 
     def __init__(self) -> None:
         self.image: VtkImage | None = None
         self.cursor_lps = np.zeros(3)
         self.window_level: tuple[float, float] = (400.0, 40.0)
+        self.rotations: dict[ViewKind, np.ndarray] = {k: np.eye(3) for k in SLICE_KINDS}
 
     @property
     def volume(self) -> ImageVolume | None:
@@ -67,6 +79,7 @@ class ViewerState:
     def set_image(self, image: VtkImage | None, window_level: tuple[float, float] | None = None) -> None:
         """Show ``image`` in every view, centred, with ``window_level`` (default: the image's)."""
         self.image = image
+        self.rotations = {k: np.eye(3) for k in SLICE_KINDS}  # a new image opens axis-aligned
         if image is not None:
             geometry = image.image.geometry
             self.cursor_lps = geometry.index_zyx_to_lps(np.rint((np.array(geometry.shape_zyx) - 1) / 2))
@@ -78,6 +91,41 @@ class ViewerState:
         """Move the linked cursor (all views show the slices through it)."""
         self.cursor_lps = np.asarray(lps_mm, dtype=float)
         self.cursor_changed.emit(self.cursor_lps)
+
+    @property
+    def rotated(self) -> bool:
+        """True when any slice view shows an oblique (rotated) plane."""
+        return any(is_rotated(r) for r in self.rotations.values())
+
+    def view_normal_lps(self, kind: ViewKind) -> np.ndarray | None:
+        """Unit view direction (plane normal, LPS) of slice view ``kind`` now, or None without an image."""
+        volume = self.volume
+        if volume is None:
+            return None
+        return self.rotations[kind] @ slice_axes(volume.geometry, kind).view_direction_lps
+
+    def rotate_views(self, about: ViewKind, angle_rad: float) -> None:
+        """Turn the crosshair of view ``about`` by ``angle_rad`` (counter-clockwise on its screen).
+
+        The other two views' planes turn about ``about``'s plane normal through the linked cursor;
+        ``about`` itself keeps its plane (its crosshair lines turn). No-op without an image.
+        """
+        normal = self.view_normal_lps(about)
+        if normal is None or angle_rad == 0.0:
+            return
+        # the normal points away from the viewer; counter-clockwise on screen = about the axis toward the viewer
+        turn = rotation_lps(-normal, float(angle_rad))
+        for kind in SLICE_KINDS:
+            if kind != about:
+                self.rotations[kind] = turn @ self.rotations[kind]
+        self.rotation_changed.emit(dict(self.rotations))
+
+    def reset_rotation(self) -> None:
+        """Show every slice view's native (axis-aligned) plane again."""
+        if not self.rotated:
+            return
+        self.rotations = {k: np.eye(3) for k in SLICE_KINDS}
+        self.rotation_changed.emit(dict(self.rotations))
 
     def set_window_level(self, width: float, level: float) -> None:
         """Set the grey-scale window of every slice view (width clamped to ≥ 1)."""

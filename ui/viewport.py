@@ -11,7 +11,12 @@ Slice-view mouse and keys (CONVENTIONS §4.1, review mode):
 * left-drag = window (horizontal) / level (vertical); right-drag = zoom; middle-drag = pan;
   Ctrl+wheel = zoom; Ctrl+left = zoom, Alt+left = pan (trackpads)
 * Shift+move (or Shift+click) = move the linked crosshair in every view
-* ``r`` = reset zoom/pan; ``1``–``5`` = W/L presets; double-click = maximise/restore
+* Ctrl+Alt+left-drag = rotate the crosshair about its centre (3D Slicer's binding): the other two
+  views reslice the shared volume on oblique planes through the crosshair point (oblique MPR); the
+  3D view's plane outlines follow. On an oblique view label fills follow the plane, while label
+  outlines, measurements and the edit tools stay on axis-aligned views (a note in the view says so)
+* ``r`` = reset zoom/pan and the crosshair rotation; ``1``–``5`` = W/L presets;
+  double-click = maximise/restore (the maximised view is re-fitted)
 """
 
 from __future__ import annotations
@@ -118,6 +123,7 @@ class SliceViewport(VtkViewport):
         state.image_changed.connect(self._on_state_image_changed)
         state.cursor_changed.connect(self._on_state_cursor_changed)
         state.window_level_changed.connect(self._on_state_window_level_changed)
+        state.rotation_changed.connect(self._on_state_rotation_changed)
 
     # ----------------------------------------------------------- state → view
     def _on_state_image_changed(self, image) -> None:
@@ -149,6 +155,16 @@ class SliceViewport(VtkViewport):
 
     def _on_state_window_level_changed(self, width: float, level: float) -> None:
         self.scene.set_window_level(width, level)
+
+    def _on_state_rotation_changed(self, rotations: dict) -> None:
+        self.scene.set_cursor(self.state.cursor_lps, move_slice=False)
+        self.scene.set_rotations(rotations)
+        self._emit_slice()
+
+    @property
+    def oblique(self) -> bool:
+        """True when this view shows a rotated (non-index) plane: index-plane tools must not act here."""
+        return self.scene.oblique
 
     def _emit_slice(self) -> None:
         self.slice_changed.emit(self.kind.value, self.scene.slice_index, self.scene.n_slices)
@@ -187,11 +203,14 @@ class SliceViewport(VtkViewport):
         mods = event.modifiers()
         button = event.button()
         xy = self.display_xy(event.position())
+        ctrl_alt = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
         if mods & Qt.KeyboardModifier.ShiftModifier and button == Qt.MouseButton.LeftButton:
             self.state.set_cursor(self.scene.display_to_lps(xy))
             self._drag_mode = "cursor"
         elif button == Qt.MouseButton.LeftButton:
-            if mods & Qt.KeyboardModifier.ControlModifier:
+            if (mods & ctrl_alt) == ctrl_alt:
+                self._drag_mode = "rotate"
+            elif mods & Qt.KeyboardModifier.ControlModifier:
                 self._drag_mode = "zoom"
             elif mods & Qt.KeyboardModifier.AltModifier:
                 self._drag_mode = "pan"
@@ -222,11 +241,33 @@ class SliceViewport(VtkViewport):
             self.scene.zoom(1.01 ** dy)
         elif self._drag_mode == "pan":
             self.scene.pan(dx, dy)
+        elif self._drag_mode == "rotate":
+            self.state.rotate_views(self.kind, self._turn_angle(xy[0] - dx, xy[1] - dy, *xy))
         elif lps is not None and (self._drag_mode == "cursor"
                                   or event.modifiers() & Qt.KeyboardModifier.ShiftModifier):
             self.state.set_cursor(lps)
         if lps is not None:
             self.hovered.emit(lps)
+
+    def _turn_angle(self, x0: float, y0: float, x1: float, y1: float) -> float:
+        """Counter-clockwise angle (rad) swept about the crosshair centre from display (x0, y0) to (x1, y1)."""
+        centre_lps = self.scene.crosshair_center_lps
+        if centre_lps is None:
+            return 0.0
+        cx, cy = self.scene.lps_to_display(centre_lps)
+        if min(np.hypot(x0 - cx, y0 - cy), np.hypot(x1 - cx, y1 - cy)) < 3.0:
+            return 0.0  # too close to the centre for a stable angle
+        turn = np.arctan2(y1 - cy, x1 - cx) - np.arctan2(y0 - cy, x0 - cx)
+        return float((turn + np.pi) % (2 * np.pi) - np.pi)
+
+    def rotate_crosshair(self, angle_rad: float) -> None:
+        """Turn this view's crosshair by ``angle_rad`` counter-clockwise: the other views' planes follow."""
+        self.state.rotate_views(self.kind, angle_rad)
+
+    def reset_view(self) -> None:
+        """``r``: fit the slice and undo every crosshair rotation (axis-aligned views again)."""
+        self.state.reset_rotation()
+        self.scene.reset_view()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         """End the drag."""
@@ -250,7 +291,7 @@ class SliceViewport(VtkViewport):
         elif key == Qt.Key.Key_End:
             self.set_slice_index(self.scene.n_slices - 1)
         elif key == Qt.Key.Key_R:
-            self.scene.reset_view()
+            self.reset_view()
         elif not self.state.apply_preset(event.text()):
             event.ignore()
             return
@@ -267,15 +308,16 @@ class SliceViewport(VtkViewport):
         """Nothing to forward to VTK."""
 
     def resizeEvent(self, event) -> None:  # noqa: N802
-        """Resize the render window and keep the slice fitted."""
+        """Resize the render window; a fitted slice stays fitted, a zoomed one keeps its region."""
         super().resizeEvent(event)
-        self.scene.reset_view()
+        self.scene.viewport_resized()
 
     def close_scene(self) -> None:
         """Disconnect from the state and remove the visuals."""
         self.state.image_changed.disconnect(self._on_state_image_changed)
         self.state.cursor_changed.disconnect(self._on_state_cursor_changed)
         self.state.window_level_changed.disconnect(self._on_state_window_level_changed)
+        self.state.rotation_changed.disconnect(self._on_state_rotation_changed)
         for visual in self.label_visuals:
             visual.close()
         self.label_visuals.clear()
