@@ -112,7 +112,7 @@ def _text(renderer: vtkRenderer, x: float, y: float, justify: str, vertical: str
 
 
 class AnnotationVisual:
-    """Orientation letters at the four edges, a title, a W/L line and a note in the corners."""
+    """Orientation letters at the four edges; a title with a note under it (top left), W/L (bottom left)."""
 
     _EDGES = {
         "left": (0.01, 0.5, "Left", "Centered"),
@@ -129,7 +129,7 @@ class AnnotationVisual:
                         for edge, (x, y, j, v) in self._EDGES.items()}
         self.title = _text(renderer, 0.01, 0.99, "Left", "Top", title_rgb, 14, bold=True)
         self.footer = _text(renderer, 0.01, 0.01, "Left", "Bottom", (0.85, 0.85, 0.85), 12)
-        self.note = _text(renderer, 0.99, 0.01, "Right", "Bottom", (1.0, 0.75, 0.3), 12)
+        self.note = _text(renderer, 0.01, 0.94, "Left", "Top", (1.0, 0.75, 0.3), 12)  # under the title
 
     def set_letters(self, letters: dict[str, str]) -> None:
         """Set the ``left``/``right``/``top``/``bottom`` orientation letters."""
@@ -148,7 +148,7 @@ class AnnotationVisual:
         self._request_render()
 
     def set_note(self, text: str) -> None:
-        """Set the bottom-right text (e.g. why overlays are hidden on an oblique plane; "" hides it)."""
+        """Set the text under the title (e.g. why overlays are hidden on an oblique plane; "" hides it)."""
         self.note.SetInput(text)
         self._request_render()
 

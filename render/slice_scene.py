@@ -38,7 +38,7 @@ _CROSSHAIR_KINDS = {
 }
 
 #: Shown on a rotated view: label fills follow the plane; outlines, measurements and edit tools need an index plane.
-OBLIQUE_NOTE = "oblique: measurements, outlines and editing on axis-aligned views (r resets)"
+OBLIQUE_NOTE = "oblique: no outlines, measuring, editing (r resets)"
 
 _TITLES = {ViewKind.AXIAL: "Axial", ViewKind.CORONAL: "Coronal", ViewKind.SAGITTAL: "Sagittal"}
 
