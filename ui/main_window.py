@@ -107,7 +107,15 @@ class MainWindow(QMainWindow):
         from ui.export_dialog import install_export_action  # File ▸ Export dataset… (Job, status-bar progress)
 
         self.exporter = install_export_action(self)
-        self.resize(1400, 950)
+        from ui.worklist_panel import install_worklist  # Worklist dock (Next case, Mark done), review-time clock
+
+        self.worklist_panel = install_worklist(self)
+        volume_view = self.grid.volume_view
+        volume_view.release()
+        if self.state.image is not None:  # the slice-plane outlines, as ViewGrid draws them on a new image
+            for kind, view in self.grid.slice_views.items():
+                volume_view.on_slice_changed(kind.value, view.scene.slice_index, view.scene.n_slices)
+        self._show_volume_preset(volume_view.scene.volume.preset_name)
 
     # ------------------------------------------------------------------ build
     def _build_docks(self) -> None:
