@@ -110,12 +110,7 @@ class MainWindow(QMainWindow):
         from ui.worklist_panel import install_worklist  # Worklist dock (Next case, Mark done), review-time clock
 
         self.worklist_panel = install_worklist(self)
-        volume_view = self.grid.volume_view
-        volume_view.release()
-        if self.state.image is not None:  # the slice-plane outlines, as ViewGrid draws them on a new image
-            for kind, view in self.grid.slice_views.items():
-                volume_view.on_slice_changed(kind.value, view.scene.slice_index, view.scene.n_slices)
-        self._show_volume_preset(volume_view.scene.volume.preset_name)
+        self.resize(1400, 950)
 
     # ------------------------------------------------------------------ build
     def _build_docks(self) -> None:
