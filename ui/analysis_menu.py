@@ -10,7 +10,7 @@ results land in the session, where the window already shows them:
 * segmentation proposals → a new ``LabelVolume`` (overlay in the slice views, surfaces in 3D),
   listed in Layers and in the Annotations dock with their provenance status;
 * boxes (lesion candidates, detection models) and findings (classification models) → the
-  Annotations dock, with confidence (there is no box visual yet).
+  Annotations dock (the review panel, :mod:`ui.review_panel`), with confidence.
 
 Every model task runs through the controller (a child process on its single-thread model pool).
 GUI thread only.
@@ -29,8 +29,8 @@ from app.controllers.analysis import AnalysisController
 from app.controllers.jobs import Job
 from app.model.annotations import Box, Finding
 from app.model.image import ImageVolume
-from ui.annotation_panel import AnnotationPanel
 from ui.param_dialog import ParamDialog
+from ui.review_panel import ReviewPanel
 
 if TYPE_CHECKING:
     from analysis.infer.manifest import ModelManifest
@@ -78,7 +78,9 @@ class AnalysisMenu:
         self.last_error_box: QMessageBox | None = None
         self.errors: list[tuple[str, str, str]] = []
         self._active: dict[str, str] = {}  # channel → title of runs in flight
-        self.annotations = AnnotationPanel(window.session)
+        self.annotations = ReviewPanel(window.session)
+        self.annotations.centre_requested.connect(window.centre_views_on)
+        self.annotations.message.connect(lambda text: window.status.showMessage(text, 4000))
         dock = QDockWidget("Annotations", window)
         dock.setObjectName("dock_annotations")
         dock.setWidget(self.annotations)
@@ -89,6 +91,9 @@ class AnalysisMenu:
             layers.raise_()
         self.dock = dock
         self.menu = self._build_menu()
+        from ui.review_actions import ReviewActions  # Review menu: N/P, accept/reject, finding shortcuts
+
+        self.review = ReviewActions(window, self.annotations)
         c = self.controller
         c.started.connect(self._on_controller_started)
         c.progress.connect(self._on_controller_progress)

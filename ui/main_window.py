@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import qtawesome as qta
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
@@ -32,7 +33,6 @@ from ui.view_grid import ViewGrid
 from ui.viewer_state import WL_PRESETS, ViewerState
 
 if TYPE_CHECKING:
-    import numpy as np
     from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 
     from app.model.labels import LabelVolume
@@ -377,6 +377,22 @@ class MainWindow(QMainWindow):
         for view in self.grid.slice_views.values():
             view.scene.reset_view()
         self.grid.volume_view.scene.reset_view()
+
+    def centre_views_on(self, lps_mm: np.ndarray) -> None:
+        """Move the linked cursor to ``lps_mm`` and pan every slice view so that it sits in the centre
+        (zoom unchanged); used by the review panel's N/P and double-click."""
+        lps = np.asarray(lps_mm, dtype=float)
+        self.state.set_cursor(lps)
+        for view in self.grid.slice_views.values():
+            scene = view.scene
+            if scene.axes is None:
+                continue
+            target = scene.project_to_plane(lps)
+            shift = target - scene.focal_lps
+            camera = scene.camera
+            camera.SetFocalPoint(*target)
+            camera.SetPosition(*(np.array(camera.GetPosition()) + shift))
+            view.request_render()
 
     def set_crosshair_visible(self, visible: bool) -> None:
         """Show or hide the crosshair lines in every slice view."""
