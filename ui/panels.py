@@ -1,13 +1,23 @@
-"""Dock panels: the study browser and the layer list. GUI thread only."""
+"""Dock panels: the study browser (with series thumbnails) and the layer list. GUI thread only.
+
+Thumbnails (middle slice, auto window; :mod:`app.io.thumbnails`) are made or read from their disk
+cache in one background :class:`~app.controllers.jobs.Job` per refresh and arrive one by one
+(``Job.emit_partial``), so the browser never waits for pixel data.
+"""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QTreeWidget, QTreeWidgetItem, QWidget
 
+from app.controllers.jobs import Job
+from app.io.thumbnails import THUMB_PX, indexed_thumbnails
 from ui.loading import SAMPLE_PREFIX, SERIES_PREFIX
 
 if TYPE_CHECKING:
@@ -19,6 +29,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _SPEC_ROLE = Qt.ItemDataRole.UserRole
+ICON_PX = 48  # thumbnails are made at THUMB_PX and shown at this size in the tree
+
+
+def thumbnail_icon(thumb: np.ndarray) -> QIcon:
+    """Return a QIcon of a ``(rows, cols)`` uint8 grey thumbnail (copied; GUI thread)."""
+    image = np.ascontiguousarray(thumb, dtype=np.uint8)
+    rows, cols = image.shape
+    qimage = QImage(image.data, cols, rows, cols, QImage.Format.Format_Grayscale8).copy()
+    return QIcon(QPixmap.fromImage(qimage))
 
 
 def _date(yyyymmdd: str) -> str:
@@ -29,25 +48,38 @@ def _date(yyyymmdd: str) -> str:
 class StudyBrowserPanel(QTreeWidget):
     """Studies to open: the local study index (patients → studies → series) and the samples.
 
-    Double-clicking a series or a sample asks to open it.
+    Double-clicking a series or a sample asks to open it. Image series show a thumbnail of their
+    middle slice once the background job has made it (or read it from the cache in
+    ``thumbnail_cache``, default ``cache_dir()/thumbnails``).
 
     Signals
     -------
     open_requested(str)
         ``series:UID`` or ``sample:NAME``.
+    thumbnails_done(int)
+        The refresh's thumbnail job ended; how many thumbnails it delivered.
     """
 
     open_requested = Signal(str)
+    thumbnails_done = Signal(int)
 
-    def __init__(self, index: StudyIndex | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, index: StudyIndex | None = None, parent: QWidget | None = None,
+                 thumbnail_cache: Path | None = None) -> None:
         super().__init__(parent)
         self.index = index
+        self.thumbnail_cache = thumbnail_cache
+        self.thumbnail_job: Job | None = None
+        self._series_items: dict[str, QTreeWidgetItem] = {}
+        self._icons: dict[str, QIcon] = {}  # series UID → icon, kept across refreshes
         self.setHeaderLabels(["Study / series", "Details"])
+        self.setIconSize(QSize(ICON_PX, ICON_PX))
         self.itemDoubleClicked.connect(self._on_item_double_clicked)
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-read the study index and the sample catalogue."""
+        """Re-read the study index and the sample catalogue; thumbnails follow in the background."""
+        self._cancel_thumbnails()
+        self._series_items = {}
         self.clear()
         studies = QTreeWidgetItem(self, ["Study index", ""])
         try:
@@ -70,6 +102,44 @@ class StudyBrowserPanel(QTreeWidget):
             log.debug("no sample catalogue", exc_info=True)
         samples.setExpanded(True)
         self.resizeColumnToContents(0)
+        self._start_thumbnails()
+
+    # ------------------------------------------------------------ thumbnails
+    def _start_thumbnails(self) -> None:
+        missing = [uid for uid in self._series_items if uid not in self._icons]
+        if self.index is None or not missing:
+            return
+        job = Job(indexed_thumbnails, self.index, missing, self.thumbnail_cache,
+                  on_thumbnail=lambda uid, thumb: job.emit_partial((uid, thumb)), max_px=THUMB_PX)
+        job.signals.partial.connect(self._on_thumbnail_partial)
+        job.signals.finished.connect(self._on_thumbnail_finished)
+        job.signals.failed.connect(lambda exc: log.warning("thumbnails failed: %s", type(exc).__name__))
+        job.signals.failed.connect(lambda *_: self.thumbnails_done.emit(0))
+        job.signals.cancelled.connect(lambda: self.thumbnails_done.emit(0))
+        self.thumbnail_job = job.start()
+
+    def _on_thumbnail_partial(self, result: tuple[str, np.ndarray]) -> None:
+        uid, thumb = result
+        self._icons[uid] = thumbnail_icon(thumb)
+        item = self._series_items.get(uid)
+        if item is not None:
+            item.setIcon(0, self._icons[uid])
+
+    def _on_thumbnail_finished(self, count: int) -> None:
+        self.thumbnails_done.emit(int(count))
+
+    def _cancel_thumbnails(self) -> None:
+        if self.thumbnail_job is not None and not self.thumbnail_job.done:
+            self.thumbnail_job.cancel()
+        self.thumbnail_job = None
+
+    def series_icon(self, series_uid: str) -> QIcon | None:
+        """The thumbnail icon shown for a series (None until it arrived)."""
+        return self._icons.get(series_uid)
+
+    def close_panel(self) -> None:
+        """Stop making thumbnails."""
+        self._cancel_thumbnails()
 
     def _fill_index(self, parent: QTreeWidgetItem) -> None:
         if self.index is None:
@@ -88,6 +158,9 @@ class StudyBrowserPanel(QTreeWidget):
                         f"{series.modality} {series.kind}, {series.n_instances} files"])
                     if series.kind == "image":
                         item.setData(0, _SPEC_ROLE, f"{SERIES_PREFIX}{series.series_uid}")
+                        self._series_items[series.series_uid] = item
+                        if series.series_uid in self._icons:
+                            item.setIcon(0, self._icons[series.series_uid])
             p_item.setExpanded(True)
 
     def _on_item_double_clicked(self, item: QTreeWidgetItem, column: int) -> None:

@@ -19,7 +19,7 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -216,3 +216,26 @@ def indexed_series_thumbnail(index: StudyIndex, series_uid: str, cache: Path | N
     Any thread (the index opens one connection per thread); the GUI runs it in a ``Job``.
     """
     return series_uid, series_thumbnail(series_uid, index.instances(series_uid), cache, max_px=max_px, ctx=ctx)
+
+
+def indexed_thumbnails(index: StudyIndex, series_uids: Sequence[str], cache: Path | None = None, *,
+                       on_thumbnail: Callable[[str, np.ndarray], None], max_px: int = THUMB_PX,
+                       ctx: TaskContext = NULL_CONTEXT) -> int:
+    """Make the thumbnails of several indexed series in turn, handing each to ``on_thumbnail(uid, image)``.
+
+    A series without a readable middle file is skipped (logged without paths). Cancellable between
+    series through ``ctx``. Returns how many thumbnails were delivered. Any thread; the calling
+    thread's index connection is closed when done (pool threads outlive the job).
+    """
+    done = 0
+    try:
+        for i, uid in enumerate(series_uids):
+            ctx.step(i / max(1, len(series_uids)), "thumbnails")
+            try:
+                on_thumbnail(*indexed_series_thumbnail(index, uid, cache, max_px=max_px, ctx=ctx))
+                done += 1
+            except MedwsIOError as exc:
+                log.info("no thumbnail: %s", exc.reason)
+    finally:
+        index.close()
+    return done
