@@ -110,6 +110,9 @@ class MainWindow(QMainWindow):
         from ui.worklist_panel import install_worklist  # Worklist dock (Next case, Mark done), review-time clock
 
         self.worklist_panel = install_worklist(self)
+        from ui.help_dialog import install_help_menu  # Help ▸ Mouse and keys… (F1), the last menu
+
+        self.help_action = install_help_menu(self)
         self.resize(1400, 950)
 
     # ------------------------------------------------------------------ build
