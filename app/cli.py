@@ -34,6 +34,7 @@ def _add_gui_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("view", help="open the workstation (default command)")
     p.add_argument("paths", nargs="*", help="DICOM folders/files or volume files to open")
     p.add_argument("--sample", help="open a sample by name (see `medws samples list`)")
+    p.add_argument("--labels", metavar="LABELMAP", help="labelmap file to overlay on the first image")
     p.add_argument("--layout", default="2x2", choices=["2x2", "1x3", "axial", "coronal", "sagittal", "3d"])
 
     p = sub.add_parser("screenshot", help="render the main window on INPUT to a PNG (needs a display)")

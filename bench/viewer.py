@@ -1,24 +1,35 @@
-"""Benchmark: MedWS viewer start-up (process start → first frame) and slice change → frame.
+"""Benchmark: MedWS viewer start-up (process start → first frame, CT + label overlay) and slice change.
 
-The parent process builds a 300×512×512 int16 chest phantom once (uncompressed NIfTI in a cache
-folder), then starts a fresh child interpreter and times, from just before the child is spawned:
+The parent process writes a 300×512×512 int16 chest phantom and its labelmap once (uncompressed
+NIfTI, plus ``.npy`` copies for napari) in a cache folder, then runs fresh child interpreters,
+alternating MedWS and napari (``--napari PYTHON``) ``--runs`` times. Each child is timed from just
+before it is spawned.
 
-* ``first_slice_frame_s``: the axial view has drawn the loaded volume;
-* ``first_frame_s``: all four views (axial, coronal, sagittal, 3D) have drawn it.
+MedWS child: the real ``medws view CT --labels LABELS`` start-up (``ui.gui.run_gui``, the same
+function the ``medws`` entry point calls), with a hook that only listens:
 
-Inside the child, ``slice_change_ms`` times 100 distinct axial slices: ``set_slice_index`` plus the
-synchronous ``Render()`` the coalescing timer would issue; ``slice_change_all_views_ms`` adds the
-coalesced renders of the coronal and sagittal views, whose crosshair follows the scrolled plane.
-The 3D view's plane outline re-renders after scrolling pauses, so it is part of neither. Results
-are printed as JSON.
+* ``first_frame_s``: the axial view's render window finished a ``Render()`` that shows the CT and
+  the label overlay (:class:`ui.startup.StartupWatcher`, a VTK ``EndEvent``). The frame is then
+  checked on screen pixels (``frame_check``: grey CT and label colour in the axial view);
+* ``ready_s``: the deferred parts are installed (docks, menus, study index, 3D image);
+* ``full_3d_s``: the 3D view has rendered the volume;
+* ``redraw_floor_ms``: the axial view's ``Render()`` with nothing changed (``--repeats`` times);
+* ``slice_change_ms``: ``set_slice_index`` on ``--repeats`` distinct slices plus the synchronous
+  ``Render()`` the coalescing timer would issue; ``slice_change_over_floor`` is the ratio of means;
+* ``slice_change_all_views_ms``: the same plus the coalesced renders of the coronal and sagittal
+  views, whose crosshair follows the scrolled plane;
+* ``peak_rss_mb``: the child's peak resident memory.
 
-With ``--napari PYTHON`` (an interpreter that has napari installed, e.g. a venv under /tmp) the
-same volume is opened in napari 2-D and timed the same way: ``viewer.add_image`` then one forced
-draw for the first frame, and ``dims.set_current_step`` plus a forced draw per slice. napari's
-draw is forced with ``viewer.screenshot(canvas_only=True)``, which adds one read-back per frame.
+napari child: ``add_image`` + ``add_labels`` on the same voxels, canvas fixed to MedWS's axial view
+size, then one forced draw (``screenshot(canvas_only=True)``, which adds one read-back per frame)
+for the first frame; ``dims.set_current_step`` plus a forced draw per slice; the floor is a forced
+draw with nothing changed.
 
-Run (needs a display): ``xvfb-run -a .venv/bin/python bench/viewer.py [--shape 300,512,512]
-[--napari /tmp/napari-venv/bin/python]``
+The JSON gives every run, the medians and the MedWS/napari ratios.
+
+Run (needs a display): ``xvfb-run -a -s "-screen 0 1600x1200x24" .venv/bin/python bench/viewer.py
+[--runs 3] [--repeats 100] [--shape 300,512,512] [--napari /tmp/napari-venv/bin/python]``
+(``make bench-viewer``).
 """
 
 from __future__ import annotations
@@ -38,147 +49,223 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _volume_file(shape_zyx: tuple[int, int, int]) -> Path:
-    """Write (once) the phantom of ``shape_zyx`` as an uncompressed NIfTI and return its path."""
-    from analysis.phantom import make_ct_phantom
-    from app.io.volume_files import write_volume
-    from app.model.geometry import Geometry
-
+def _volume_files(shape_zyx: tuple[int, int, int]) -> tuple[Path, Path]:
+    """Write (once) the phantom CT and its labelmap as uncompressed NIfTI (+ .npy); return their paths."""
     folder = Path(tempfile.gettempdir()) / "medws-bench"
-    path = folder / ("phantom_{}x{}x{}.nii".format(*shape_zyx))
-    if not path.is_file():
-        spacing = (1.0, 0.7, 0.7)
-        ct, _, _ = make_ct_phantom(shape_zyx, spacing)
-        write_volume(ct, Geometry(shape_zyx, spacing), path, compress=False)
-    return path
+    stem = "phantom_{}x{}x{}".format(*shape_zyx)
+    ct_path, labels_path = folder / f"{stem}.nii", folder / f"{stem}_labels.nii"
+    if not (ct_path.is_file() and labels_path.is_file()
+            and ct_path.with_suffix(".npy").is_file() and labels_path.with_suffix(".npy").is_file()):
+        import numpy as np
+
+        from analysis.phantom import make_ct_phantom
+        from app.io.volume_files import write_volume
+        from app.model.geometry import Geometry
+
+        folder.mkdir(parents=True, exist_ok=True)
+        geometry = Geometry(shape_zyx, (1.0, 0.7, 0.7))
+        ct, labels, _ = make_ct_phantom(shape_zyx, geometry.spacing_zyx_mm)
+        labels = labels.astype(np.uint8)
+        for path, array in ((ct_path, ct), (labels_path, labels)):
+            write_volume(array, geometry, path, compress=False)
+            np.save(path.with_suffix(".npy"), array)
+    return ct_path, labels_path
+
+
+def _stats(times: list[float]) -> dict:
+    times = sorted(times)
+    return {"mean": round(statistics.fmean(times), 2), "median": round(statistics.median(times), 2),
+            "p95": round(times[int(0.95 * (len(times) - 1))], 2), "n": len(times)}
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
 _NAPARI_CHILD = r"""
-import json, statistics, sys, time
-t0, path, repeats = float(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+import json, resource, statistics, sys, time
+t0, path, labels_path, repeats = float(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+width, height = int(sys.argv[5]), int(sys.argv[6])
 import numpy as np
 import napari
-arr = np.load(path)
 viewer = napari.Viewer(show=True)
 viewer.window.resize(1400, 950)
-layer = viewer.add_image(arr, contrast_limits=(-1000, 1000), name="ct")
-viewer.screenshot(canvas_only=True, flash=False)
+viewer.window._qt_viewer.canvas.native.setFixedSize(width, height)
+arr = np.load(path)
+viewer.add_image(arr, contrast_limits=(-1000, 1000), name="ct")
+viewer.add_labels(np.load(labels_path), name="labels", opacity=0.5)
+shot = viewer.screenshot(canvas_only=True, flash=False)
 first = time.time() - t0
 n = arr.shape[0]
 indices = [round(i * (n - 1) / max(1, repeats - 1)) for i in range(repeats)]
+def stats(times):
+    times = sorted(times)
+    return {"mean": round(statistics.fmean(times), 2), "median": round(statistics.median(times), 2),
+            "p95": round(times[int(0.95 * (len(times) - 1))], 2), "n": len(times)}
+floor = []
+for _ in indices:
+    start = time.perf_counter()
+    viewer.screenshot(canvas_only=True, flash=False)
+    floor.append((time.perf_counter() - start) * 1000)
 times = []
 for index in indices:
     start = time.perf_counter()
     viewer.dims.set_current_step(0, index)
     viewer.screenshot(canvas_only=True, flash=False)
     times.append((time.perf_counter() - start) * 1000)
-times.sort()
-print(json.dumps({"first_frame_s": first, "slice_change_ms": {
-    "mean": round(statistics.fmean(times), 2), "median": round(statistics.median(times), 2),
-    "p95": round(times[int(0.95 * (len(times) - 1))], 2), "n": len(times)},
+print(json.dumps({"first_frame_s": round(first, 3), "redraw_floor_ms": stats(floor), "slice_change_ms": stats(times),
+    "slice_change_over_floor": round(statistics.fmean(times) / statistics.fmean(floor), 3),
+    "canvas_px": list(shot.shape[1::-1]),
+    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     "napari": napari.__version__}))
 viewer.close()
 """
 
 
-def _run_napari(python: str, path: Path, repeats: int) -> dict:
-    """Time napari on the same voxels (saved once as .npy next to the NIfTI)."""
-    npy = path.with_suffix(".npy")
-    if not npy.is_file():
-        import numpy as np
+def _frame_check(view, labels_rgb: set[tuple[int, int, int]]) -> dict:
+    """Read the axial view's pixels: CT grey levels and label-overlay colours must both be there."""
+    import numpy as np
 
-        from app.io.volume_files import read_volume
-
-        np.save(npy, read_volume(path).array)
-    t0 = time.time()
-    proc = subprocess.run([python, "-c", _NAPARI_CHILD, repr(t0), str(npy), str(repeats)],
-                          capture_output=True, text=True, cwd=tempfile.gettempdir())
-    if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    rgb = view.capture().reshape(-1, 3).astype(int)
+    grey = rgb[(rgb[:, 0] == rgb[:, 1]) & (rgb[:, 1] == rgb[:, 2])]
+    coloured = rgb[(np.abs(rgb[:, 0] - rgb[:, 1]) > 30) | (np.abs(rgb[:, 1] - rgb[:, 2]) > 30)]
+    grey_levels = len(np.unique(grey[:, 0]))
+    return {"grey_levels": int(grey_levels), "coloured_px": int(len(coloured)),
+            "ok": bool(grey_levels > 20 and len(coloured) > 500)}
 
 
-def _child(path: str, t0: float, repeats: int) -> None:
-    """Open ``path`` in the real main window and print timings (runs in a fresh interpreter)."""
-    from app.model.session import Session
-    from render.orientation import ViewKind
-    from render.volume_visual import gl_renderer_string
-    from ui.gui import application
-    from ui.main_window import MainWindow
+def _medws_child(ct: str, labels: str, t0: float, repeats: int) -> None:
+    """Start the real ``medws view CT --labels LABELS`` and print timings (fresh interpreter)."""
+    from app.cli import build_parser  # what ui.main imports first
+    from ui.gui import run_gui
 
-    app = application()
-    window = MainWindow(Session(), interactive=False)
-    window.resize(1400, 950)
-    window.show()
     result: dict = {}
 
-    def on_finished() -> None:
+    def on_window(window) -> None:
+        from render.orientation import ViewKind
+        from ui.gui import application
+
+        app = application()
         axial = window.grid.slice_views[ViewKind.AXIAL]
-        axial.GetRenderWindow().Render()
-        result["first_slice_frame_s"] = time.time() - t0
-        for view in window.grid.viewports.values():
-            view.GetRenderWindow().Render()
-        result["first_frame_s"] = time.time() - t0
-        n = axial.scene.n_slices
-        indices = [round(i * (n - 1) / max(1, repeats - 1)) for i in range(repeats)]
-        def stats(times: list[float]) -> dict:
-            times = sorted(times)
-            return {"mean": round(statistics.fmean(times), 2), "median": round(statistics.median(times), 2),
-                    "p95": round(times[int(0.95 * (len(times) - 1))], 2), "n": len(times)}
+        volume = window.grid.volume_view
+        window.startup.first_frame.connect(lambda t: result.setdefault("first_frame_s", round(t - t0, 3)))
+        window.startup.ready.connect(lambda t: result.setdefault("ready_s", round(t - t0, 3)))
 
-        app.processEvents()
-        scrolled, linked = [], []
-        for index in indices:
-            start = time.perf_counter()
-            axial.set_slice_index(index)
-            axial.GetRenderWindow().Render()
-            scrolled.append((time.perf_counter() - start) * 1000)
-            app.processEvents()  # the coalesced renders of the linked coronal/sagittal crosshairs
-            linked.append((time.perf_counter() - start) * 1000)
-        result["slice_change_ms"] = stats(scrolled)
-        result["slice_change_all_views_ms"] = stats(linked)
-        result["gl_renderer"] = gl_renderer_string(axial.GetRenderWindow())
-        result["volume_mapper"] = window.grid.volume_view.scene.volume.mapper_kind
-        result["view_px"] = list(axial.GetRenderWindow().GetSize())
-        app.quit()
+        def on_3d_end(*_: object) -> None:
+            if "full_3d_s" not in result and volume.scene.image is not None:
+                result["full_3d_s"] = round(time.time() - t0, 3)
+                from PySide6.QtCore import QTimer
 
-    window.loader.finished.connect(on_finished)
-    window.open_paths([path])
-    app.exec()
-    window.close()
+                QTimer.singleShot(0, measure)
+
+        volume.GetRenderWindow().AddObserver("EndEvent", on_3d_end)
+
+        def measure() -> None:
+            result["frame_check"] = _frame_check(axial, set())
+            render = axial.GetRenderWindow().Render
+            n = axial.scene.n_slices
+            indices = [round(i * (n - 1) / max(1, repeats - 1)) for i in range(repeats)]
+            app.processEvents()
+            floor, scrolled, linked = [], [], []
+            for _ in indices:
+                start = time.perf_counter()
+                render()
+                floor.append((time.perf_counter() - start) * 1000)
+            for index in indices:
+                start = time.perf_counter()
+                axial.set_slice_index(index)
+                render()
+                scrolled.append((time.perf_counter() - start) * 1000)
+                app.processEvents()  # the coalesced renders of the linked coronal/sagittal crosshairs
+                linked.append((time.perf_counter() - start) * 1000)
+            result["redraw_floor_ms"] = _stats(floor)
+            result["slice_change_ms"] = _stats(scrolled)
+            result["slice_change_over_floor"] = round(statistics.fmean(scrolled) / statistics.fmean(floor), 3)
+            result["slice_change_all_views_ms"] = _stats(linked)
+            from render.volume_visual import gl_renderer_string
+
+            result["gl_renderer"] = gl_renderer_string(axial.GetRenderWindow())
+            result["volume_mapper"] = volume.scene.volume.mapper_kind
+            result["view_px"] = list(axial.GetRenderWindow().GetSize())
+            result["label_overlays"] = len(axial.label_visuals)
+            window.close()
+            app.quit()
+
+    args = build_parser().parse_args(["view", ct, "--labels", labels])
+    run_gui(args, on_window=on_window)
+    result["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(result))
 
 
+def _spawn(cmd: list[str], cwd: Path | str) -> dict:
+    t0 = time.time()
+    proc = subprocess.run([c.replace("{t0}", repr(t0)) for c in cmd], capture_output=True, text=True, cwd=cwd)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        tail = proc.stderr.strip().splitlines()
+        return {"error": tail[-1] if tail else f"exit {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _median(runs: list[dict], *keys: str) -> float | None:
+    values = []
+    for run in runs:
+        value = run
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, (int, float)):
+            values.append(float(value))
+    return round(statistics.median(values), 3) if values else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Prepare the volume, run the child, print one JSON object."""
+    """Prepare the volumes, alternate the children, print one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", default="300,512,512", help="z,y,x voxels")
     parser.add_argument("--repeats", type=int, default=100, help="distinct slices to time")
+    parser.add_argument("--runs", type=int, default=3, help="fresh processes per tool (alternated)")
     parser.add_argument("--napari", metavar="PYTHON", help="also time napari with this interpreter")
-    parser.add_argument("--child", nargs=2, metavar=("PATH", "T0"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, metavar=("CT", "LABELS", "T0"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.child[0], float(args.child[1]), args.repeats)
+        _medws_child(args.child[0], args.child[1], float(args.child[2]), args.repeats)
         return 0
     shape = tuple(int(v) for v in args.shape.split(","))
-    path = _volume_file(shape)
-    env = dict(os.environ)
-    t0 = time.time()
-    proc = subprocess.run([sys.executable, __file__, "--repeats", str(args.repeats), "--child", str(path),
-                           repr(t0)], capture_output=True, text=True, env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        print(proc.stderr[-3000:], file=sys.stderr)
-        return proc.returncode
-    child = json.loads(proc.stdout.strip().splitlines()[-1])
-    report = {
-        "tool": "medws",
+    ct, labels = _volume_files(shape)
+    medws_runs: list[dict] = []
+    napari_runs: list[dict] = []
+    for _ in range(args.runs):
+        medws_runs.append(_spawn([sys.executable, __file__, "--repeats", str(args.repeats), "--child",
+                                  str(ct), str(labels), "{t0}"], ROOT))
+        if args.napari:
+            width, height = medws_runs[-1].get("view_px", [407, 424])
+            napari_runs.append(_spawn([args.napari, "-c", _NAPARI_CHILD, "{t0}", str(ct.with_suffix(".npy")),
+                                       str(labels.with_suffix(".npy")), str(args.repeats), str(width), str(height)],
+                                      tempfile.gettempdir()))
+    keys = ("first_frame_s", "ready_s", "full_3d_s", "peak_rss_mb", "slice_change_over_floor")
+    report: dict = {
+        "bench": "viewer",
         "shape_zyx": list(shape),
-        **child,
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
+        "medws": {"median": {k: _median(medws_runs, k) for k in keys}
+                  | {f"{k}_mean": _median(medws_runs, k, "mean") for k in
+                     ("redraw_floor_ms", "slice_change_ms", "slice_change_all_views_ms")},
+                  "runs": medws_runs},
     }
     if args.napari:
-        report["napari_2d"] = _run_napari(args.napari, path, args.repeats)
+        report["napari_2d"] = {
+            "median": {k: _median(napari_runs, k) for k in ("first_frame_s", "peak_rss_mb", "slice_change_over_floor")}
+            | {f"{k}_mean": _median(napari_runs, k, "mean") for k in ("redraw_floor_ms", "slice_change_ms")},
+            "runs": napari_runs}
+        m, n = report["medws"]["median"], report["napari_2d"]["median"]
+        report["ratios_medws_over_napari"] = {
+            "first_frame": round(m["first_frame_s"] / n["first_frame_s"], 3)
+            if m["first_frame_s"] and n["first_frame_s"] else None,
+            "slice_change": round(m["slice_change_ms_mean"] / n["slice_change_ms_mean"], 3)
+            if m["slice_change_ms_mean"] and n["slice_change_ms_mean"] else None,
+        }
+    report["goals"] = {"first_frame_over_napari": 0.30, "slice_change_over_floor": 1.15}
+    report.update(python=platform.python_version(), cpus=os.cpu_count())
     print(json.dumps(report, indent=2))
     return 0
 

@@ -1,8 +1,9 @@
 """``LoadController``: open files, folders and samples in a background :class:`Job`.
 
 The worker resolves each input (a path, or a sample name through ``app.io.samples``), reads it with
-``app.io.loader.load_path`` (DICOM folders and volume files) or, where that module is not
-available, ``app.io.volume_files.read_volume``. A middle-slice preview is handed to the GUI thread
+``app.io.loader.load_path`` (DICOM folders) or ``app.io.volume_files.read_volume`` (volume files,
+which then never import the DICOM stack). An optional labelmap is read onto the first image's grid
+(``medws view IMAGE --labels LABELMAP``). A middle-slice preview is handed to the GUI thread
 as soon as the reader produces one; the images and one error line per failed input come back
 when the job finishes. Stale results of a superseded load are dropped by generation number.
 """
@@ -14,7 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -24,6 +25,9 @@ from app.controllers.jobs import Job
 from app.io.errors import MedwsIOError
 from app.model.image import ImageVolume
 
+if TYPE_CHECKING:
+    from app.model.labels import LabelVolume
+
 log = logging.getLogger(__name__)
 
 SAMPLE_PREFIX = "sample:"
@@ -32,9 +36,10 @@ SERIES_PREFIX = "series:"
 
 @dataclass
 class LoadOutcome:
-    """What one load produced: images in input order and one line per failure."""
+    """What one load produced: images in input order, segmentations, and one line per failure."""
 
     images: list[ImageVolume] = field(default_factory=list)
+    segmentations: list[LabelVolume] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -56,12 +61,12 @@ def resolve_input(spec: str, ctx: TaskContext | None = None) -> Path:
 
 
 def _read_one(path: Path, ctx: TaskContext, on_preview: Callable[[int, np.ndarray], None]) -> LoadOutcome:
-    try:
-        from app.io.loader import load_path
-    except ImportError:
-        from app.io.volume_files import read_volume
+    from app.io.volume_files import is_volume_file, read_volume
 
+    if path.is_file() and is_volume_file(path):  # what load_path does for it, without the DICOM imports
         return LoadOutcome([read_volume(path, ctx=ctx)])
+    from app.io.loader import load_path
+
     result = load_path(path, ctx=ctx, on_preview=on_preview)
     return LoadOutcome(list(result.images), [str(e) for e in result.errors])
 
@@ -90,7 +95,8 @@ def _read_indexed_series(series_uid: str, ctx: TaskContext,
 
 
 def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
-                on_preview: Callable[[int, np.ndarray], None] | None = None) -> LoadOutcome:
+                on_preview: Callable[[int, np.ndarray], None] | None = None,
+                labels: str | None = None) -> LoadOutcome:
     """Read every input in ``specs``; worker thread (no Qt, no VTK).
 
     Parameters
@@ -102,9 +108,20 @@ def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
         Progress and cancel.
     on_preview
         Called as ``on_preview(z, slice_yx)`` with a middle slice while reading (any thread).
+    labels
+        A labelmap file to open as a segmentation of the first image (resampled onto its grid).
     """
     outcome = LoadOutcome()
     n = max(1, len(specs))
+    labels_future = None
+    if labels:  # read the labelmap file while the images are read (the readers release the GIL)
+        from concurrent.futures import ThreadPoolExecutor
+
+        from app.io.labelmap import read_labelmap_file
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="medws-labels")
+        labels_future = pool.submit(read_labelmap_file, labels)
+        pool.shutdown(wait=False)
     for i, spec in enumerate(specs):
         ctx.step(i / n, f"opening {Path(spec).name}")
         sub = TaskContext(lambda f, m, i=i: ctx.report((i + f) / n, m), ctx.is_cancelled)
@@ -122,6 +139,17 @@ def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
             continue
         outcome.images.extend(one.images)
         outcome.errors.extend(one.errors)
+    if labels_future is not None:
+        from app.io.labelmap import place_labelmap
+
+        try:
+            labelmap = labels_future.result()
+            if not outcome.images:
+                raise MedwsIOError(labels, "no image to put the labels on")
+            outcome.segmentations.append(place_labelmap(labelmap, outcome.images[0].geometry))
+        except Exception as exc:  # noqa: BLE001 - one line to the user
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            outcome.errors.append(message if labels in message else f"{labels}: {message}")
     ctx.step(1.0, "done")
     return outcome
 
@@ -147,6 +175,7 @@ class LoadController(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.job: Job | None = None
+        self.specs: list[str] = []  # what the latest load opens
         self._generation = 0
 
     @property
@@ -154,17 +183,18 @@ class LoadController(QObject):
         """True while a load runs."""
         return self.job is not None
 
-    def load(self, specs: Sequence[str]) -> Job:
-        """Start loading ``specs`` (cancels a running load first)."""
+    def load(self, specs: Sequence[str], labels: str | None = None) -> Job:
+        """Start loading ``specs`` (and ``labels``, a labelmap of the first image); cancels a running load."""
         self.cancel()
         self._generation += 1
         gen = self._generation
+        self.specs = list(specs)
         holder: list[Job] = []
 
         def on_preview(z: int, slice_yx: np.ndarray) -> None:  # worker thread
             holder[0].emit_partial((z, slice_yx))
 
-        job = Job(load_inputs, list(specs), on_preview=on_preview)
+        job = Job(load_inputs, list(specs), on_preview=on_preview, labels=labels)
         holder.append(job)
         job.signals.progress.connect(lambda f, m: self._relay(gen, self.progress.emit, f, m))
         job.signals.partial.connect(lambda zv: self._relay(gen, self.preview.emit, *zv))

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import qtawesome as qta
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
-from PySide6.QtWidgets import QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox
 
 from app.controllers.jobs import Job
 from app.model.geometry import Geometry
@@ -50,6 +49,8 @@ _LAYOUT_ICONS = {"2x2": "fa5s.th-large", "1x3": "mdi6.view-dashboard-outline", "
 
 def _icon(name: str) -> QIcon:
     try:
+        import qtawesome as qta  # ~0.3 s with its fonts: after the first frame in fast start
+
         return qta.icon(name)
     except Exception:  # noqa: BLE001 - a missing glyph must not stop the window
         return QIcon()
@@ -66,9 +67,15 @@ class MainWindow(QMainWindow):
         False for batch use (``medws screenshot``): errors go to the log instead of dialogs.
     mapper_kind
         Volume mapper for the 3D view ("cpu", "gpu", None = choose from the OpenGL renderer).
+    loader
+        A load controller already reading the command line's inputs (fast start); default: a new one.
+    defer_extras
+        Fast start (see :mod:`ui.startup`): the study index, the editing/analysis docks and menus and
+        the 3D view's image wait for :meth:`finish_startup`, called after the first slice frame.
     """
 
-    def __init__(self, session: Session, *, interactive: bool = True, mapper_kind: str | None = None) -> None:
+    def __init__(self, session: Session, *, interactive: bool = True, mapper_kind: str | None = None,
+                 loader: LoadController | None = None, defer_extras: bool = False) -> None:
         super().__init__()
         self.session = session
         self.interactive = interactive
@@ -77,18 +84,47 @@ class MainWindow(QMainWindow):
         self._closed = False
         self.setWindowTitle("MedWS")
         self.setAcceptDrops(True)
+        self._pending_icons: list[tuple[QAction | QMenu, str]] | None = [] if defer_extras else None
         self.grid = ViewGrid(self.state, self, mapper_kind=mapper_kind)
         self.setCentralWidget(self.grid)
         self.status = MedwsStatusBar(self)
         self.setStatusBar(self.status)
-        self.loader = LoadController(self)
+        self.loader = loader or LoadController(self)
+        self.loader.setParent(self)
         self.settings = QSettings(str(config_dir() / "medws.ini"), QSettings.Format.IniFormat)
         self._build_docks()
         self._build_actions()
         self._connect()
+        if self.loader.busy:  # started by the composition root before the window existed (fast start)
+            for spec in self.loader.specs:
+                self._remember_recent(spec)
+            self.status.set_busy(True, "Loading…")
+        self.extras_installed = False
+        self.sessions = None
+        self.resize(1400, 950)
+        if defer_extras:
+            self.grid.volume_view.hold()
+        else:
+            self.finish_startup()
+
+    def finish_startup(self) -> None:
+        """Open the study index, install the editing/analysis docks and menus, release the 3D view.
+
+        Runs once (from ``__init__``, or after the first frame in fast start); each part catches up
+        with an image or segmentation opened before it.
+        """
+        if self.extras_installed or self._closed:
+            return
+        self.extras_installed = True
+        pending, self._pending_icons = self._pending_icons or [], None
+        for target, name in pending:
+            target.setIcon(_icon(name))
+        self._open_study_index()
         from ui.segment_editor import install_segment_editor  # Segment Editor dock + slice-view tool routing
 
         self.segment_editor = install_segment_editor(self)
+        if self.session.segmentations and self.segment_editor.controller.labels is None:  # opened before it
+            self.segment_editor.controller.set_labels(self.session.segmentations[-1])
         from ui.wl_histogram import install_window_level_dock  # W/L dock: histogram, numeric W/L, presets
 
         self.wl_panel = install_window_level_dock(self)
@@ -100,7 +136,7 @@ class MainWindow(QMainWindow):
         self.analysis = AnalysisMenu(self)
         from ui.session_manager import SessionManager  # session folder: lock, recovery, autosave, Save
 
-        self.sessions = SessionManager(self) if interactive else None
+        self.sessions = SessionManager(self) if self.interactive else None
         from ui.pacs_dialog import install_pacs_actions  # File ▸ Query PACS… (retrieve, send the session)
 
         self.pacs_action = install_pacs_actions(self)
@@ -113,11 +149,28 @@ class MainWindow(QMainWindow):
         from ui.help_dialog import install_help_menu  # Help ▸ Mouse and keys… (F1), the last menu
 
         self.help_action = install_help_menu(self)
-        self.resize(1400, 950)
+        volume_view = self.grid.volume_view
+        volume_view.release()
+        if self.state.image is not None:  # the slice-plane outlines, as ViewGrid draws them on a new image
+            for kind, view in self.grid.slice_views.items():
+                volume_view.on_slice_changed(kind.value, view.scene.slice_index, view.scene.n_slices)
+        self._show_volume_preset(volume_view.scene.volume.preset_name)
 
     # ------------------------------------------------------------------ build
     def _build_docks(self) -> None:
         self.study_index = None
+        self.browser: StudyBrowserPanel | None = None  # filled by _open_study_index
+        self.layers = LayerPanel(self.session)
+        for title, widget, area in (("Studies", None, Qt.DockWidgetArea.LeftDockWidgetArea),
+                                    ("Layers", self.layers, Qt.DockWidgetArea.LeftDockWidgetArea)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{title.lower()}")
+            if widget is not None:
+                dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+        self.resizeDocks([self.findChild(QDockWidget, "dock_studies")], [240], Qt.Orientation.Horizontal)
+
+    def _open_study_index(self) -> None:
         try:
             from app.io.study_index import StudyIndex
 
@@ -125,21 +178,24 @@ class MainWindow(QMainWindow):
         except Exception:  # noqa: BLE001 - browsing is optional; the viewer must still open
             log.warning("study index unavailable", exc_info=True)
         self.browser = StudyBrowserPanel(self.study_index)
-        self.layers = LayerPanel(self.session)
-        for title, widget, area in (("Studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea),
-                                    ("Layers", self.layers, Qt.DockWidgetArea.LeftDockWidgetArea)):
-            dock = QDockWidget(title, self)
-            dock.setObjectName(f"dock_{title.lower()}")
-            dock.setWidget(widget)
-            self.addDockWidget(area, dock)
-        self.resizeDocks([self.findChild(QDockWidget, "dock_studies")], [240], Qt.Orientation.Horizontal)
+        self.browser.open_requested.connect(lambda spec: self.open_paths([spec]))
+        self.findChild(QDockWidget, "dock_studies").setWidget(self.browser)
+        self.import_action.setEnabled(self.study_index is not None)
 
     def _action(self, text: str, slot, icon: str = "", shortcut: str | QKeySequence = "") -> QAction:
-        action = QAction(_icon(icon) if icon else QIcon(), text, self)
+        action = QAction(text, self)
+        if icon:
+            self._set_icon(action, icon)
         if shortcut:
             action.setShortcut(QKeySequence(shortcut))
         action.triggered.connect(slot)
         return action
+
+    def _set_icon(self, target: QAction | QMenu, name: str) -> None:
+        if self._pending_icons is None:
+            target.setIcon(_icon(name))
+        else:
+            self._pending_icons.append((target, name))
 
     def _build_actions(self) -> None:
         menu = self.menuBar()
@@ -154,9 +210,10 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_folder_action)
         self.import_action = self._action("&Import folder into study index…", self.import_folder_dialog,
                                           "fa5s.database")
-        self.import_action.setEnabled(self.study_index is not None)
+        self.import_action.setEnabled(False)  # until _open_study_index
         file_menu.addAction(self.import_action)
-        self.recent_menu = file_menu.addMenu(_icon("fa5s.history"), "&Recent")
+        self.recent_menu = file_menu.addMenu("&Recent")
+        self._set_icon(self.recent_menu, "fa5s.history")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Quit", self.close, "fa5s.sign-out-alt", QKeySequence.StandardKey.Quit))
@@ -233,18 +290,17 @@ class MainWindow(QMainWindow):
         self.session.segmentation_added.connect(self._on_session_segmentation_added)
         self.state.window_level_changed.connect(self.status.set_window_level)
         self.grid.layout_changed.connect(self._on_grid_layout_changed)
-        self.browser.open_requested.connect(lambda spec: self.open_paths([spec]))
         for view in self.grid.slice_views.values():
             view.hovered.connect(self._on_view_hovered)
             view.slice_changed.connect(self.status.set_slice)
         self.state.cursor_changed.connect(self._on_view_hovered)
 
     # ------------------------------------------------------------------ open
-    def open_paths(self, specs: list[str]) -> Job:
-        """Load files, folders or ``sample:NAME`` specs in the background."""
+    def open_paths(self, specs: list[str], labels: str | None = None) -> Job:
+        """Load files, folders or ``sample:NAME`` specs (and a labelmap of the first) in the background."""
         for spec in specs:
             self._remember_recent(spec)
-        return self.loader.load(specs)
+        return self.loader.load(specs, labels=labels)
 
     def open_file_dialog(self) -> None:
         """Ask for volume files and open them."""
@@ -277,7 +333,8 @@ class MainWindow(QMainWindow):
         def done(*_: object) -> None:
             self.status.cancel_requested.disconnect(job.cancel)
             self.status.set_busy(False)
-            self.browser.refresh()
+            if self.browser is not None:
+                self.browser.refresh()
 
         def failed(exc: object) -> None:
             done()
@@ -341,6 +398,8 @@ class MainWindow(QMainWindow):
         self.last_errors = list(outcome.errors)
         for image in outcome.images:
             self.session.add_image(image, activate=image is outcome.images[0])
+        for labels in outcome.segmentations:
+            self.session.add_segmentation(labels)
         self._clear_preview()
         if outcome.errors:
             text = "\n".join(outcome.errors)
@@ -426,10 +485,11 @@ class MainWindow(QMainWindow):
         if not self._closed:
             self._closed = True
             self.loader.cancel()
-            self.wl_panel.close_panel()
-            self.measure_panel.close_panel()
-            self.analysis.shutdown()
-            self.exporter.shutdown()
+            if self.extras_installed:
+                self.wl_panel.close_panel()
+                self.measure_panel.close_panel()
+                self.analysis.shutdown()
+                self.exporter.shutdown()
             if self.sessions is not None:
                 self.sessions.close()  # final save, lock released
             Job.cancel_all(wait_ms=2000)

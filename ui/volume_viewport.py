@@ -54,9 +54,24 @@ class VolumeViewport(VtkViewport):
         self._lazy_timer.setSingleShot(True)
         self._lazy_timer.setInterval(LAZY_3D_RENDER_MS)
         self._lazy_timer.timeout.connect(self.request_render)
+        self._held = False
         state.image_changed.connect(self._on_state_image_changed)
 
+    def hold(self) -> None:
+        """Leave the 3D view empty until :meth:`release` (fast start: the slice views draw first)."""
+        self._held = True
+
+    def release(self) -> None:
+        """Show the state's image (if any) and the slice-plane outlines; no-op unless held."""
+        if not self._held or self._closed:
+            return
+        self._held = False
+        if self.state.image is not None:
+            self._on_state_image_changed(self.state.image)
+
     def _on_state_image_changed(self, image) -> None:
+        if self._held:
+            return
         default = image.image.default_window() if image is not None else None
         self.scene.set_image(image, default)
         self._show_matching_surfaces()

@@ -79,6 +79,12 @@ class Session:
             self._active_image = image
             self.active_image_changed.emit(image)
 
+    def add_segmentation(self, labels: LabelVolume) -> LabelVolume:
+        """Add an existing segmentation (e.g. a labelmap file opened with its image)."""
+        self.segmentations.append(labels)
+        self.segmentation_added.emit(labels)
+        return labels
+
     def new_segmentation(self, name: str = "Segmentation", reference: ImageVolume | None = None) -> LabelVolume:
         """Create an empty segmentation on the grid of ``reference`` (default: the active image)."""
         ref = reference or self._active_image

@@ -1,0 +1,120 @@
+"""Read a labelmap file as a :class:`~app.model.labels.LabelVolume` on a reference image's grid.
+
+Used by ``medws view IMAGE --labels LABELMAP`` to open a segmentation next to its image. A
+labelmap on a different but overlapping grid is resampled with nearest neighbour (the same rule as
+``medws export --image --labels``); one that cannot be placed raises a one-line
+:class:`~app.io.errors.MedwsIOError`. Any thread may call :func:`read_labelmap`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from analysis._task import NULL_CONTEXT, TaskContext
+from app.io.errors import MedwsIOError
+from app.model.geometry import Geometry
+from app.model.labels import LabelVolume
+
+__all__ = ["LabelmapFile", "place_labelmap", "read_labelmap", "read_labelmap_file"]
+
+#: Labelled voxels allowed to fall outside the image before a resampled labelmap is refused.
+MAX_OUTSIDE_FRACTION = 0.01
+
+
+def _read_array(path: Path, ctx: TaskContext) -> tuple[np.ndarray, Geometry, object | None]:
+    if path.name.lower().endswith(".seg.nrrd"):
+        from app.io.seg_nrrd import read_seg_nrrd
+
+        volume = read_seg_nrrd(path).to_label_volume()
+        return volume.array, volume.geometry, volume.table
+    from app.io.volume_files import read_volume
+
+    volume = read_volume(path, ctx=ctx)
+    array = volume.array
+    if not np.issubdtype(array.dtype, np.integer) and not np.array_equal(array, np.rint(array)):
+        raise MedwsIOError(path, "labelmap holds non-integer values (is it an image?)")
+    lo, hi = (int(array.min()), int(array.max())) if array.size else (0, 0)
+    if lo < 0 or hi > 65535:
+        raise MedwsIOError(path, f"label values must be 0..65535, got {lo}..{hi}")
+    dtype = np.uint16 if hi > 255 else np.uint8
+    if array.dtype != dtype:
+        array = array.astype(dtype)
+    else:  # read_volume's array is a fresh copy marked read-only for images; labels are edited
+        try:
+            array.flags.writeable = True
+        except ValueError:
+            array = array.copy()
+    return array, volume.geometry, None
+
+
+def _present_ids(array: np.ndarray) -> list[int]:
+    """Non-zero label values in ``array`` (np.unique sorts, np.bincount widens to int64: both slow)."""
+    hi = int(array.max()) if array.size else 0
+    if hi <= 64:  # the usual case: a few labels, one vectorised comparison each
+        return [v for v in range(1, hi + 1) if np.any(array == v)]
+    seen = np.zeros(hi + 1, dtype=bool)
+    seen[array.ravel()] = True
+    return [int(v) for v in np.flatnonzero(seen) if v]
+
+
+def read_labelmap(path: str | os.PathLike[str], reference: Geometry, *,
+                  ctx: TaskContext = NULL_CONTEXT) -> LabelVolume:
+    """Read ``path`` onto the ``reference`` grid: :func:`read_labelmap_file` then :func:`place_labelmap`."""
+    return place_labelmap(read_labelmap_file(path, ctx=ctx), reference)
+
+
+class LabelmapFile:
+    """A labelmap as read from its file, before it is placed on an image grid (see :func:`place_labelmap`)."""
+
+    def __init__(self, path: Path, array: np.ndarray, geometry: Geometry, table: object | None) -> None:
+        self.path, self.array, self.geometry, self.table = path, array, geometry, table
+
+
+def read_labelmap_file(path: str | os.PathLike[str], *, ctx: TaskContext = NULL_CONTEXT) -> LabelmapFile:
+    """Read a labelmap file on its own grid (any thread; may run while its image is being read)."""
+    path = Path(path)
+    return LabelmapFile(path, *_read_array(path, ctx))
+
+
+def place_labelmap(labelmap: LabelmapFile, reference: Geometry) -> LabelVolume:
+    """Put a labelmap (NIfTI/NRRD/MHA or Slicer ``.seg.nrrd``) on the ``reference`` grid.
+
+    Parameters
+    ----------
+    labelmap
+        The file's labels (integer values 0..65535, 0 is background) and grid.
+    reference
+        Geometry of the image the labels belong to (LPS mm).
+
+    Returns
+    -------
+    LabelVolume
+        Named after the file, with its own label table (``.seg.nrrd``) or a default one.
+
+    Raises
+    ------
+    MedwsIOError
+        Unreadable, not integer, or on a grid that cannot be matched to ``reference``.
+    """
+    path, array, geometry, table = labelmap.path, labelmap.array, labelmap.geometry, labelmap.table
+    if not geometry.same_grid(reference, tol_mm=1e-2):
+        from app.io.export.inputs import resample_labels_nearest
+
+        resampled, outside = resample_labels_nearest(array, geometry, reference)
+        if outside > MAX_OUTSIDE_FRACTION or (array.any() and not resampled.any()):
+            raise MedwsIOError(path, f"labelmap grid {geometry.shape_zyx} cannot be matched to the image "
+                                     f"{reference.shape_zyx}: {outside:.0%} of labelled voxels fall outside it")
+        array = resampled
+    if table is None:
+        from app.io.label_tables import default_label_table
+
+        table = default_label_table(_present_ids(array))
+    name = path.name
+    for suffix in (".seg.nrrd", ".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return LabelVolume(reference, table, name=name or "labels", array=array)

@@ -1,0 +1,144 @@
+"""Fast start (issue #3): the first frame shows the CT and its labels, then the deferred parts arrive."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QDockWidget
+
+from app.cli import build_parser
+from app.io.volume_files import write_volume
+from app.model.session import Session
+from render.orientation import ViewKind
+from tests._volumes import make_volume
+
+pytestmark = pytest.mark.gl
+
+
+@pytest.fixture
+def ct_and_labels(tmp_path):
+    """A small CT (NIfTI) and a labelmap with one box over the middle slices."""
+    image = make_volume()
+    labels = np.zeros(image.geometry.shape_zyx, np.uint8)
+    labels[10:30, 20:44, 20:60] = 1
+    ct_path = write_volume(image.array, image.geometry, tmp_path / "ct.nii", compress=False)
+    labels_path = write_volume(labels, image.geometry, tmp_path / "labels.nii", compress=False)
+    return str(ct_path), str(labels_path)
+
+
+def _coloured_and_grey(rgb: np.ndarray) -> tuple[int, int]:
+    """(pixels with a clear hue, distinct grey levels) of an ``(rows, cols, 3)`` capture."""
+    px = rgb.reshape(-1, 3).astype(int)
+    coloured = (np.abs(px[:, 0] - px[:, 1]) > 20) | (np.abs(px[:, 1] - px[:, 2]) > 20)
+    grey = px[(px[:, 0] == px[:, 1]) & (px[:, 1] == px[:, 2])]
+    return int(coloured.sum()), len(np.unique(grey[:, 0]))
+
+
+def test_medws_view_first_frame_shows_ct_and_labels_then_the_rest_arrives(qapp, ct_and_labels):
+    """The real ``medws view CT --labels L`` start-up: at the first frame only the slice views are
+    ready; right after it the docks, menus, study index and the 3D image are there."""
+    from ui.gui import run_gui
+
+    ct, labels = ct_and_labels
+    seen: dict = {}
+
+    def on_window(window) -> None:
+        seen["built"] = time.time()
+        axial = window.grid.slice_views[ViewKind.AXIAL]
+
+        def on_first_frame(t: float) -> None:
+            seen["first_frame"] = t
+            seen["extras_at_first_frame"] = window.extras_installed
+            seen["3d_image_at_first_frame"] = window.grid.volume_view.scene.image
+            seen["axial_image"] = axial.scene.image is window.state.image is not None
+            seen["overlays"] = [v.labels.name for v in axial.label_visuals]
+
+        def on_ready(t: float) -> None:
+            seen["ready"] = t
+            seen["pixels"] = axial.capture()
+            seen["docks"] = sorted(d.objectName() for d in window.findChildren(QDockWidget))
+            seen["menus"] = [a.text() for a in window.menuBar().actions()]
+            seen["3d_image"] = window.grid.volume_view.scene.image is window.state.image
+            seen["browser"] = window.browser is not None and window.study_index is not None
+            seen["segment_editor_labels"] = window.segment_editor.controller.labels is not None
+            seen["icons"] = not window.open_file_action.icon().isNull()
+            QTimer.singleShot(0, window.close)
+
+        window.startup.first_frame.connect(on_first_frame)
+        window.startup.ready.connect(on_ready)
+        QTimer.singleShot(30_000, window.close)  # a hung start-up fails below instead of hanging
+
+    assert run_gui(build_parser().parse_args(["view", ct, "--labels", labels]), on_window=on_window) == 0
+    assert seen["first_frame"] <= seen["ready"]
+    assert seen["axial_image"] and seen["overlays"] == ["labels"]
+    assert seen["extras_at_first_frame"] is False and seen["3d_image_at_first_frame"] is None
+    coloured, grey_levels = _coloured_and_grey(seen["pixels"])
+    assert coloured > 200 and grey_levels > 3  # the label overlay over the grey CT, on screen
+    assert seen["3d_image"] and seen["browser"] and seen["segment_editor_labels"] and seen["icons"]
+    assert {"dock_segment_editor", "dock_window_level", "dock_measurements", "dock_studies"} <= set(seen["docks"])
+    assert seen["first_frame"] - seen["built"] < 10  # generous: a shared 2-core machine
+
+
+def test_deferred_window_ends_up_like_a_normal_one(qtbot, volume):
+    """Same docks and menus (in the same order) whether the extras are installed at once or later."""
+    from ui.main_window import MainWindow
+    from ui.startup import StartupWatcher
+
+    normal = MainWindow(Session(), interactive=False, mapper_kind="cpu")
+    qtbot.addWidget(normal)
+    deferred = MainWindow(Session(), interactive=False, mapper_kind="cpu", defer_extras=True)
+    qtbot.addWidget(deferred)
+    watcher = StartupWatcher(deferred, expect_image=False)
+    assert deferred.grid.volume_view.scene.image is None
+    with qtbot.waitSignal(watcher.ready, timeout=20_000):
+        deferred.show()
+    deferred.session.add_image(volume)
+    normal.session.add_image(volume)
+
+    def layout(window):
+        menus = {a.text(): [b.text() for b in a.menu().actions()] for a in window.menuBar().actions()}
+        return sorted(d.objectName() for d in window.findChildren(QDockWidget)), menus
+
+    assert layout(deferred) == layout(normal)
+    assert deferred.grid.volume_view.scene.image is deferred.state.image
+    normal.close()
+    deferred.close()
+
+
+def test_failed_load_still_finishes_start_up(qtbot, tmp_path):
+    """A path that cannot be read gives its one-line error, and the deferred parts still arrive."""
+    from ui.main_window import MainWindow
+    from ui.startup import StartupWatcher
+
+    window = MainWindow(Session(), interactive=False, mapper_kind="cpu", defer_extras=True)
+    qtbot.addWidget(window)
+    watcher = StartupWatcher(window, expect_image=True)
+    window.show()
+    with qtbot.waitSignal(watcher.ready, timeout=20_000):
+        window.open_paths([str(tmp_path / "missing.nii")])
+    assert window.extras_installed and window.state.image is None
+    assert len(window.last_errors) == 1 and "missing.nii" in window.last_errors[0]
+    window.close()
+
+
+def test_labels_on_another_grid_are_resampled_or_refused(tmp_path):
+    """``--labels`` on a compatible grid is resampled; on a disjoint grid it is one clear error line."""
+    from analysis._task import TaskContext
+    from app.model.geometry import Geometry
+    from ui.loading import load_inputs
+
+    image = make_volume()
+    ct = write_volume(image.array, image.geometry, tmp_path / "ct.nii", compress=False)
+    far = Geometry(image.geometry.shape_zyx, image.geometry.spacing_zyx_mm, (5000.0, 5000.0, 5000.0))
+    labels = np.ones(image.geometry.shape_zyx, np.uint8)
+    bad = write_volume(labels, far, tmp_path / "far.nii", compress=False)
+    outcome = load_inputs([str(ct)], ctx=TaskContext(), labels=str(bad))
+    assert len(outcome.images) == 1 and outcome.segmentations == []
+    assert len(outcome.errors) == 1 and "far.nii" in outcome.errors[0] and "\n" not in outcome.errors[0]
+    good = write_volume(labels, image.geometry, tmp_path / "same.nii", compress=False)
+    outcome = load_inputs([str(ct)], ctx=TaskContext(), labels=str(good))
+    (seg,) = outcome.segmentations
+    assert seg.array.flags.writeable and seg.geometry.same_grid(image.geometry) and [s.id for s in seg.table] == [1]

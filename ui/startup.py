@@ -1,0 +1,98 @@
+"""Fast start (issue #3): the first slice frame first, everything else right after it.
+
+``medws view`` starts reading its inputs in a background :class:`~app.controllers.jobs.Job` before
+the main window is even imported, builds the window with ``defer_extras=True`` (viewports, menus,
+toolbar, the layer list) and shows it. :class:`StartupWatcher` then waits for the axial view's
+first *rendered* frame that shows the loaded image and its segmentations — a VTK ``EndEvent`` of
+the real render window, nothing drawn specially — and only then calls
+:meth:`MainWindow.finish_startup <ui.main_window.MainWindow.finish_startup>`: study index and
+browser, Segment Editor, W/L histogram, measurements, analysis menu, session folder, PACS and
+export actions, and the 3D volume rendering. The user ends up with the same window, sooner.
+
+GUI thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from render.orientation import ViewKind
+
+if TYPE_CHECKING:
+    from ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+
+class StartupWatcher(QObject):
+    """Detect the first frame of a fast-started window, then finish its start-up.
+
+    Parameters
+    ----------
+    window
+        A window built with ``defer_extras=True``.
+    expect_image
+        True when the command line opens something: the first frame is the one that shows it (or,
+        if the load fails, the window as it is once the load has ended).
+
+    Signals
+    -------
+    first_frame(float)
+        Wall-clock time (``time.time()``, s) when that frame's ``Render()`` returned.
+    ready(float)
+        Wall-clock time when :meth:`~ui.main_window.MainWindow.finish_startup` returned.
+    """
+
+    first_frame = Signal(float)
+    ready = Signal(float)
+
+    def __init__(self, window: MainWindow, *, expect_image: bool) -> None:
+        super().__init__(window)
+        self.window = window
+        self.expect_image = expect_image
+        self.first_frame_time: float | None = None
+        self.ready_time: float | None = None
+        self._started = time.time()
+        self._render_window = window.grid.slice_views[ViewKind.AXIAL].GetRenderWindow()
+        self._observer = self._render_window.AddObserver("EndEvent", self._on_render_end)
+        window.loader.finished.connect(self._on_loader_finished)
+
+    def shows_loaded_data(self) -> bool:
+        """True when the axial view shows the session's active image and all its segmentations."""
+        window = self.window
+        axial = window.grid.slice_views[ViewKind.AXIAL]
+        image = window.state.image
+        if image is None or axial.scene.image is not image or window.session.active_image is None:
+            return False
+        shown = {id(visual.labels) for visual in axial.label_visuals}
+        return all(id(labels) in shown for labels in window.session.segmentations)
+
+    def _on_render_end(self, *_: object) -> None:  # VTK observer, inside Render() on the GUI thread
+        if self.first_frame_time is not None:
+            return
+        if self.expect_image and (self.window.loader.busy or not self.shows_loaded_data()):
+            return
+        self._frame_done()
+
+    def _on_loader_finished(self) -> None:
+        # a failed or empty load: no frame will show an image; finish with the window as it is
+        if self.first_frame_time is None and not self.shows_loaded_data():
+            self._frame_done()
+
+    def _frame_done(self) -> None:
+        self.first_frame_time = time.time()
+        self._render_window.RemoveObserver(self._observer)
+        self.window.loader.finished.disconnect(self._on_loader_finished)
+        log.info("first frame %.2f s after the window was built", self.first_frame_time - self._started)
+        self.first_frame.emit(self.first_frame_time)
+        QTimer.singleShot(0, self._finish)  # after the other slice views' pending renders
+
+    def _finish(self) -> None:
+        self.window.finish_startup()
+        self.ready_time = time.time()
+        log.info("start-up finished %.2f s after the window was built", self.ready_time - self._started)
+        self.ready.emit(self.ready_time)
