@@ -163,7 +163,7 @@ class ReviewPanel(QWidget):
                 continue
             conf = "" if item.confidence is None else f"{item.confidence:.2f}"
             row = _SortItem(self.tree, [_KIND_TITLES.get(item.ref.kind, item.ref.kind), item.name, conf,
-                                        item.status, item.source, getattr(item, "reader", "") or ""])
+                                        item.status, item.source, item.reader])
             row.setData(0, _REF_ROLE, item.ref)
             if item.centre_lps_mm is not None:
                 centre = ", ".join(f"{v:.1f}" for v in item.centre_lps_mm)

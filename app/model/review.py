@@ -96,6 +96,7 @@ class ReviewItem:
     status: str
     source: str
     centre_lps_mm: tuple[float, float, float] | None
+    reader: str = ""  # who reviewed it last (edited_by), else who created it
 
 
 # ------------------------------------------------------------------------------ kept proposals
@@ -222,18 +223,22 @@ def _box_centre(box: Box) -> tuple[float, float, float]:
     return tuple(float((a + b) / 2) for a, b in zip(box.lps_min, box.lps_max, strict=True))  # type: ignore
 
 
+def _reader(prov: Provenance | None) -> str:
+    return "" if prov is None else (prov.edited_by or prov.created_by or "")
+
+
 def iter_annotations(session: Session) -> list[ReviewItem]:
     """Every box, finding and segment of ``session`` as review rows (boxes, findings, segments)."""
     items: list[ReviewItem] = []
     for box in session.boxes:
         name = box.note or f"Box {box.label_id}"
         items.append(ReviewItem(AnnotationRef("box", box.id), name, box.confidence, box.provenance.status,
-                                box.provenance.source, _box_centre(box)))
+                                box.provenance.source, _box_centre(box), _reader(box.provenance)))
     for f in session.findings:
         name = f"{f.label}: {f.value}" if f.value else f.label
         centre = _box_centre(session.boxes[f.target]) if f.level == "box" and f.target in session.boxes else None
         items.append(ReviewItem(AnnotationRef("finding", f.id), name, f.confidence, f.provenance.status,
-                                f.provenance.source, centre))
+                                f.provenance.source, centre, _reader(f.provenance)))
     tracker = getattr(session, "review", None)
     for index, labels in enumerate(session.segmentations):
         centres = tracker.centroids(labels) if tracker is not None else segment_centroids_lps(labels)
@@ -243,7 +248,7 @@ def iter_annotations(session: Session) -> list[ReviewItem]:
             items.append(ReviewItem(AnnotationRef("segment", str(seg.id), index), seg.name,
                                     float(conf) if isinstance(conf, (int, float)) else None,
                                     prov.status if prov else "manual", prov.source if prov else "manual",
-                                    centres.get(seg.id)))
+                                    centres.get(seg.id), _reader(prov)))
     return items
 
 

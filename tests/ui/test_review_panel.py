@@ -76,6 +76,7 @@ def test_enter_accepts_delete_rejects_u_reopens_and_the_reader_is_stamped(review
     qtbot.keyClick(panel.tree, Qt.Key.Key_Return)
     prov = _status(window, boxes["high"].id)
     assert prov.status == "accepted" and prov.edited_by == "dr-test" and prov.edited_at is not None
+    assert next(r for r in panel.rows() if r[1] == "high")[5] == "dr-test"
     assert panel.selected_ref() == AnnotationRef("finding", finding.id)  # moved on to the next proposal
     qtbot.keyClick(panel.tree, Qt.Key.Key_Delete)
     assert window.session.findings[finding.id].provenance.status == "rejected"
