@@ -18,6 +18,7 @@ LPS rotation, and the letters follow the same way.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -139,8 +140,13 @@ def _assign_axes(geometry: Geometry) -> dict[ViewKind, int]:
     return dict(zip(SLICE_KINDS, best[1], strict=True))
 
 
+@functools.lru_cache(maxsize=64)
 def slice_axes(geometry: Geometry, kind: ViewKind) -> SliceAxes:
-    """Lay out the slice view ``kind`` for ``geometry`` (see the module docstring)."""
+    """Lay out the slice view ``kind`` for ``geometry`` (see the module docstring).
+
+    Cached per (geometry, kind): every crosshair rotation step asks again (``Geometry`` is immutable
+    and hashable); the returned vectors are read-only.
+    """
     axis_xyz = _assign_axes(geometry)[kind]
     ideal_right, ideal_up, ideal_dir = ideal_axes_lps(kind)
     normal = _plane_normals_lps(geometry)[axis_xyz]
@@ -152,6 +158,8 @@ def slice_axes(geometry: Geometry, kind: ViewKind) -> SliceAxes:
     up = up_axis if up_axis @ ideal_up >= 0 else -up_axis
     up = _unit(up - (up @ view_dir) * view_dir)
     right = _unit(np.cross(view_dir, up))
+    for v in (right, up, view_dir):
+        v.setflags(write=False)
     return SliceAxes(kind, 2 - axis_xyz, geometry.shape_zyx[2 - axis_xyz], right, up, view_dir)
 
 
