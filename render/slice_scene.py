@@ -313,6 +313,14 @@ class SliceScene:
         self._user_framed()
         self._request_render()
 
+    def centre_on(self, lps_mm: np.ndarray) -> None:
+        """Pan (zoom unchanged) so that ``lps_mm``, projected onto the displayed plane, is in the centre."""
+        if self.axes is None:
+            return
+        self._place_camera(self.project_to_plane(np.asarray(lps_mm, dtype=float)))
+        self._user_framed()
+        self._request_render()
+
     # ------------------------------------------------------------- picking
     def display_to_lps(self, display_xy: tuple[float, float]) -> np.ndarray:
         """Return the LPS point on the slice plane under a display pixel (VTK display, y up)."""

@@ -446,15 +446,7 @@ class MainWindow(QMainWindow):
         lps = np.asarray(lps_mm, dtype=float)
         self.state.set_cursor(lps)
         for view in self.grid.slice_views.values():
-            scene = view.scene
-            if scene.axes is None:
-                continue
-            target = scene.project_to_plane(lps)
-            shift = target - scene.focal_lps
-            camera = scene.camera
-            camera.SetFocalPoint(*target)
-            camera.SetPosition(*(np.array(camera.GetPosition()) + shift))
-            view.request_render()
+            view.scene.centre_on(lps)
 
     def set_crosshair_visible(self, visible: bool) -> None:
         """Show or hide the crosshair lines in every slice view."""

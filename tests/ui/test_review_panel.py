@@ -61,6 +61,7 @@ def test_n_p_step_through_proposals_and_centre_every_view(review, qtbot):
         x, y = view.scene.lps_to_display(centre)
         w, h = view.scene._viewport_size_px()
         assert abs(x - w / 2) < 2 and abs(y - h / 2) < 2, (view.kind, x, y, w, h)
+        assert not view.scene.fitted  # a later resize keeps this framing instead of refitting
     qtbot.keyClick(panel.tree, Qt.Key.Key_N)
     assert panel.selected_ref().kind == "finding"
     qtbot.keyClick(panel.tree, Qt.Key.Key_P)
