@@ -2,12 +2,14 @@
 
 Same TorchScript 3-D UNet (MONAI ``UNet(spatial_dims=3, channels=(16, 32, 64, 128),
 strides=(2, 2, 2), out_channels=6)``, random weights, fixed seed), same volume, roi 96³,
-overlap 0.25, Gaussian blending in both; MedWS also with bf16 autocast (off by default).
-Each run is a fresh process (peak RSS from ``ru_maxrss``); runs alternate.
-Prints JSON: medians, ratio, identical-label fraction, peak RSS.
+overlap 0.25, Gaussian blending in both; MedWS also with bf16 autocast (off by default) and, with
+``--kinds ...,medws-plain``, without its CPU-optimised network copy. Each run is a fresh process
+(peak RSS from ``ru_maxrss``); runs alternate. Prints JSON: medians, ratios, time inside MedWS's
+network calls (``*_forward_s``), identical-label fraction against MONAI, peak RSS, load average
+(the machine may be shared: the alternation keeps ratios meaningful).
 
     .venv/bin/pip install monai   # bench-only dependency
-    .venv/bin/python bench/infer.py [--shape 300,512,512] [--runs 3]
+    .venv/bin/python bench/infer.py [--shape 300,512,512] [--runs 3] [--kinds monai,medws,medws-plain]
 """
 
 from __future__ import annotations
@@ -64,10 +66,18 @@ def _worker(kind: str, work: Path, out: Path) -> dict:
     net = _load_net(work)
     t0 = time.perf_counter()
     if kind.startswith("medws"):
-        from analysis.infer.segment import _torch_predict
+        from analysis.infer.predict import TorchPredictor
         from analysis.infer.sliding_window import sliding_window_labels
 
-        predict = _torch_predict(net, "cpu", "softmax", "bf16" if kind == "medws-bf16" else "fp32")
+        predict_net = TorchPredictor(net, "cpu", "softmax", "bf16" if kind == "medws-bf16" else "fp32",
+                                     optimise=kind != "medws-plain")
+        forward_s = [0.0]
+
+        def predict(batch):
+            t = time.perf_counter()
+            out = predict_net(batch)
+            forward_s[0] += time.perf_counter() - t
+            return out
 
         labels = sliding_window_labels(volume[None], predict, ROI, N_CLASSES, overlap=OVERLAP, mode="gaussian")
     else:
@@ -79,14 +89,23 @@ def _worker(kind: str, work: Path, out: Path) -> dict:
             labels = torch.argmax(logits, dim=1)[0].numpy().astype(np.uint8)
     wall = time.perf_counter() - t0
     np.save(out, labels)
-    return {"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    result = {"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if kind.startswith("medws"):
+        result["forward_s"] = forward_s[0]  # network calls incl. the first-window check of the optimised copy
+        result["optimised"] = predict_net.optimised
+    return result
+
+
+KINDS = ("monai", "medws", "medws-plain", "medws-bf16")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shape", default="300,512,512")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--worker", choices=["medws", "medws-bf16", "monai"])
+    parser.add_argument("--kinds", default="monai,medws,medws-bf16",
+                        help="comma list of " + ",".join(KINDS) + " (medws-plain: without the CPU-optimised copy)")
+    parser.add_argument("--worker", choices=KINDS)
     parser.add_argument("--work")
     parser.add_argument("--out")
     args = parser.parse_args()
@@ -94,31 +113,43 @@ def main() -> None:
         print(json.dumps(_worker(args.worker, Path(args.work), Path(args.out))))
         return
     shape = tuple(int(v) for v in args.shape.split(","))
+    kinds = [k for k in args.kinds.split(",") if k]
+    if "monai" not in kinds or "medws" not in kinds or any(k not in KINDS for k in kinds):
+        parser.error(f"--kinds must include monai and medws, from {KINDS}")
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="medws-bench-infer-") as tmp:
         work = Path(tmp)
         _make_inputs(work, shape)  # type: ignore[arg-type]
-        results: dict[str, list[dict]] = {"medws": [], "monai": [], "medws-bf16": []}
+        results: dict[str, list[dict]] = {k: [] for k in kinds}
         for _ in range(args.runs):
-            for kind in ("monai", "medws", "medws-bf16"):
+            for kind in kinds:
                 out = work / f"{kind}.npy"
                 cmd = [sys.executable, __file__, "--worker", kind, "--work", str(work), "--out", str(out)]
                 proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
                 results[kind].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        a, b, c = (np.load(work / f"{k}.npy") for k in ("medws", "monai", "medws-bf16"))
+        reference = np.load(work / "monai.npy")
         med = {k: statistics.median(r["wall_s"] for r in v) for k, v in results.items()}
-        print(json.dumps({
+        report: dict = {
             "shape_zyx": list(shape), "roi": list(ROI), "overlap": OVERLAP, "classes": N_CLASSES, "runs": args.runs,
             "cpu_count": os.cpu_count(),
-            "medws_wall_s_median": round(med["medws"], 2), "monai_wall_s_median": round(med["monai"], 2),
-            "ratio_medws_over_monai": round(med["medws"] / med["monai"], 3),
-            "identical_label_fraction": float((a == b).mean()),
-            "medws_bf16_wall_s_median": round(med["medws-bf16"], 2),
-            "ratio_medws_bf16_over_monai": round(med["medws-bf16"] / med["monai"], 3),
-            "bf16_identical_label_fraction": float((c == b).mean()),
-            "medws_peak_rss_mb": round(max(r["peak_rss_mb"] for r in results["medws"])),
+            "loadavg_1_5_15_before": [round(v, 2) for v in load_before],
+            "loadavg_1_5_15_after": [round(v, 2) for v in os.getloadavg()],
+            "monai_wall_s_median": round(med["monai"], 2),
             "monai_peak_rss_mb": round(max(r["peak_rss_mb"] for r in results["monai"])),
-            "runs_s": {k: [round(r["wall_s"], 2) for r in v] for k, v in results.items()},
-        }, indent=2))
+        }
+        for kind in kinds:
+            if kind == "monai":
+                continue
+            key = kind.replace("-", "_")
+            labels = np.load(work / f"{kind}.npy")
+            report[f"{key}_wall_s_median"] = round(med[kind], 2)
+            report[f"ratio_{key}_over_monai"] = round(med[kind] / med["monai"], 3)
+            report[f"{key}_forward_s_median"] = round(statistics.median(r["forward_s"] for r in results[kind]), 2)
+            report[f"{key}_identical_label_fraction"] = float((labels == reference).mean())
+            report[f"{key}_peak_rss_mb"] = round(max(r["peak_rss_mb"] for r in results[kind]))
+            report[f"{key}_optimised_network"] = all(r["optimised"] for r in results[kind])
+        report["runs_s"] = {k: [round(r["wall_s"], 2) for r in v] for k, v in results.items()}
+        print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -17,39 +17,11 @@ from analysis._task import NULL_CONTEXT, TaskContext
 from analysis.infer.manifest import ModelManifest
 from analysis.infer.normalise import fit_normaliser
 from analysis.infer.orient import from_canonical, to_canonical
+from analysis.infer.predict import TorchPredictor
 from analysis.infer.sliding_window import sliding_window_labels
 from analysis.preprocess import resample
 
 log = logging.getLogger(__name__)
-
-
-PRECISIONS = ("fp32", "bf16")
-
-
-def _torch_predict(net, device: str, activation: str, precision: str = "fp32"):
-    import contextlib
-
-    import torch
-
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-
-    def autocast():
-        if precision == "bf16":
-            return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def predict(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode(), autocast():
-            out = net(torch.from_numpy(np.ascontiguousarray(batch)).to(device))
-            if isinstance(out, list | tuple):
-                out = out[0]
-            out = out.float()
-            if activation == "sigmoid" and out.shape[1] == 1:
-                out = torch.cat([torch.zeros_like(out), out], dim=1)  # logit > 0 ⇔ p > 0.5
-            return out.cpu().numpy()
-
-    return predict
 
 
 def segment(
@@ -91,7 +63,7 @@ def segment(
     if manifest.activation == "sigmoid" and len(manifest.labels) == 1:
         n_classes = 2
     roi = manifest.patch_size_zyx or tuple(int(np.ceil(s / 16) * 16) for s in work.shape)
-    predict = _torch_predict(net, device, manifest.activation, precision)
+    predict = TorchPredictor(net, device, manifest.activation, precision)
     labels = sliding_window_labels(work[None], predict, roi, n_classes, overlap=manifest.overlap,
                                    prepare=normaliser, ctx=ctx)
     timings["predict_s"] = time.perf_counter() - t1

@@ -216,3 +216,98 @@ def test_bf16_is_opt_in_and_close_to_fp32_on_a_clear_cut_model(tmp_path):
     assert agreement > 0.99, agreement
     with pytest.raises(ValueError, match="precision"):
         segment(manifest, image, (1, 1, 1), direction, precision="fp8")
+
+
+def _unet_like():
+    """The ops of MONAI's UNet: strided conv, instance norm, PReLU, skip concatenation, transposed conv."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down = nn.Sequential(nn.Conv3d(1, 8, 3, stride=2, padding=1), nn.InstanceNorm3d(8), nn.PReLU())
+            self.mid = nn.Sequential(nn.Conv3d(8, 16, 3, padding=1), nn.InstanceNorm3d(16), nn.PReLU())
+            self.up = nn.ConvTranspose3d(24, 3, 3, stride=2, padding=1, output_padding=1)
+
+        def forward(self, x):
+            d = self.down(x)
+            return self.up(torch.cat([d, self.mid(d)], 1))
+
+    torch.manual_seed(0)
+    return torch.jit.script(Net().eval())
+
+
+def test_cpu_optimised_copy_agrees_and_leaves_the_loaded_network_alone():
+    import torch
+
+    from analysis.infer.predict import SCORE_TOLERANCE, TorchPredictor, cpu_optimised, scores_agree
+
+    net = _unet_like()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    vol = np.random.default_rng(3).normal(size=(1, 40, 56, 48)).astype(np.float32)
+    fast = TorchPredictor(net)
+    labels = sliding_window_labels(vol, fast, (16, 32, 32), 3, overlap=0.25)
+    assert fast.optimised is True and cpu_optimised(net) is not None
+    plain = TorchPredictor(net, optimise=False)
+    reference = sliding_window_labels(vol, plain, (16, 32, 32), 3, overlap=0.25)
+    assert plain.optimised is False
+    assert (labels == reference).mean() >= 0.9999
+    x = torch.from_numpy(vol[None, :, :16, :32, :32].copy())
+    with torch.inference_mode():
+        assert scores_agree(cpu_optimised(net)(x).numpy(), net(x).numpy(), SCORE_TOLERANCE)
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) and after[k].is_contiguous() for k in before)
+
+
+def test_optimised_copy_is_refused_beyond_the_tolerance():
+    import torch
+
+    from analysis.infer.predict import TorchPredictor, cpu_optimised, scores_agree
+
+    ref = np.array([[1.0, -2.0, 3.0]], np.float32)
+    assert scores_agree(ref + 3e-4, ref) and not scores_agree(ref + 5e-4, ref) and not scores_agree(ref[:, :2], ref)
+    net = _unet_like()
+    batch = np.random.default_rng(4).normal(size=(1, 1, 16, 32, 32)).astype(np.float32)
+    with torch.inference_mode():
+        diff = (cpu_optimised(net)(torch.from_numpy(batch)) - net(torch.from_numpy(batch))).abs().max().item()
+        exact = net(torch.from_numpy(batch))
+    if diff == 0.0:
+        pytest.skip("optimised copy is bit-identical on this CPU: nothing to refuse")
+    strict = TorchPredictor(net, tolerance=0.0)
+    strict(batch)
+    assert strict.optimised is False
+    assert torch.equal(strict(batch), exact)  # later windows run the original network too
+
+
+def test_eager_modules_and_bf16_run_without_the_optimised_copy():
+    import torch
+
+    from analysis.infer.predict import TorchPredictor
+
+    conv = torch.nn.Conv3d(1, 2, 1).eval()
+    batch = np.ones((1, 1, 4, 4, 4), np.float32)
+    eager = TorchPredictor(conv)
+    assert eager(batch).shape == (1, 2, 4, 4, 4) and eager.optimised is False
+    bf16 = TorchPredictor(_unet_like(), precision="bf16")
+    bf16(np.zeros((1, 1, 8, 8, 8), np.float32))
+    assert bf16.optimised is False
+    with pytest.raises(ValueError, match="precision"):
+        TorchPredictor(conv, precision="fp8")
+
+
+def test_sliding_window_accepts_tensor_scores_and_running_argmax_keeps_the_lower_class_on_ties():
+    import torch
+
+    rng = np.random.default_rng(5)
+    vol = rng.normal(size=(1, 30, 20, 25)).astype(np.float32)
+
+    def predict(batch):
+        return np.concatenate([batch, -batch, 0.5 * batch], axis=1)
+
+    as_numpy = sliding_window_labels(vol, predict, (12, 12, 12), 3, overlap=0.5)
+    as_tensor = sliding_window_labels(vol, lambda b: torch.from_numpy(predict(b)), (12, 12, 12), 3, overlap=0.5)
+    assert np.array_equal(as_numpy, as_tensor)
+    tied = np.zeros((3, 2, 2, 2), np.float32)
+    tied[2, 0] = 1.0
+    assert running_argmax(tied).tolist() == [[[2, 2], [2, 2]], [[0, 0], [0, 0]]]
