@@ -159,7 +159,7 @@ class _BoxSetFollower:
 
     def set_labels(self, color_of: Callable[[int], RGB] | None = None,
                    name_of: Callable[[int], str] | None = None) -> None:
-        """Set label id → colour (0–1 RGB) and label id → name (None: the defaults)."""
+        """Set label id → colour (0–1 RGB) and label id → name ("" or None: the box's note, else "label N")."""
         self.color_of = color_of or default_color
         self.name_of = name_of or (lambda label_id: f"label {label_id}")
         self.rebuild()
@@ -325,9 +325,10 @@ class BoxSliceVisual(_BoxSetFollower):
     def label_text(self, box: Box) -> str:
         """Short text drawn at a box: label name, confidence of a model box, status when not manual."""
         try:
-            text = str(self.name_of(box.label_id))
+            text = str(self.name_of(box.label_id) or "")
         except Exception:  # noqa: BLE001 - an unknown label must not break drawing
-            text = f"label {box.label_id}"
+            text = ""
+        text = text or box.note or f"label {box.label_id}"
         if box.confidence is not None:
             text += f" {box.confidence:.2f}"
         if box.provenance.status not in ("manual", "accepted"):

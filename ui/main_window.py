@@ -134,6 +134,9 @@ class MainWindow(QMainWindow):
         from ui.analysis_menu import AnalysisMenu  # Analysis menu + Annotations dock
 
         self.analysis = AnalysisMenu(self)
+        from ui.box_dialog import install_boxes  # Box mode (B), box visuals, annotation undo; Edit ▸ Undo routes
+
+        self.box_tool = install_boxes(self)
         from ui.session_manager import SessionManager  # session folder: lock, recovery, autosave, Save
 
         self.sessions = SessionManager(self) if self.interactive else None
