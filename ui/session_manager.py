@@ -14,6 +14,7 @@ GUI thread only; every file operation is a call into :mod:`app.session`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -201,10 +202,12 @@ class SessionManager:
         for labels in stored.segmentations:
             s.segmentations.append(labels)
             s.segmentation_added.emit(labels)
-        for box in stored.boxes:
-            s.boxes.add(box)
-        for finding in stored.findings:
-            s.findings.add(finding)
+        history = getattr(self.window, "annotation_history", None)  # loading is not an undoable edit
+        with history.suspended() if history is not None else contextlib.nullcontext():
+            for box in stored.boxes:
+                s.boxes.add(box)
+            for finding in stored.findings:
+                s.findings.add(finding)
         s.measurements = list(stored.measurements)
 
     # ------------------------------------------------------------------ state

@@ -180,3 +180,16 @@ def test_save_as_moves_the_session(open_window, answers, nifti, tmp_path):
     from app.session import load_session
 
     assert load_session(new).segmentations[0].array[PAINT_BOX].all()
+
+
+def test_reopened_boxes_are_not_an_undoable_edit(open_window, answers, nifti, qtbot):
+    from app.model.annotations import Box
+
+    window = open_window(nifti)
+    box = window.session.boxes.add(Box((0, 0, 0), (5, 5, 5)))
+    assert window.annotation_history.can_undo
+    window.sessions.save()
+    window.close()
+    again = open_window(nifti)
+    assert box.id in again.session.boxes
+    assert not again.annotation_history.can_undo  # Ctrl+Z must not remove what was loaded
