@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         from ui.box_dialog import install_boxes  # Box mode (B), box visuals, annotation undo; Edit ▸ Undo routes
 
         self.box_tool = install_boxes(self)
+        self.analysis.review.link_boxes(self.box_tool)  # list selection ↔ box selection in the views
         from ui.session_manager import SessionManager  # session folder: lock, recovery, autosave, Save
 
         self.sessions = SessionManager(self) if self.interactive else None

@@ -82,6 +82,23 @@ class ReviewActions:
             self.finding_actions[entry.title + "@" + entry.level] = action
         self.findings_menu = findings
 
+    def link_boxes(self, box_tool: object) -> None:
+        """Keep the panel's selection and the box tool's selection (``window.box_tool``) in step: a box
+        picked in a view is selected in the list, a box row picked in the list is selected in the views."""
+        from app.model.review import AnnotationRef
+
+        def from_panel(ref: AnnotationRef | None) -> None:
+            if ref is not None and ref.kind == "box" and ref.item_id in self.window.session.boxes:
+                if box_tool.selected_id != ref.item_id:
+                    box_tool.select(ref.item_id)
+
+        def from_views(box_id: str | None) -> None:
+            if box_id is not None:
+                self.panel.select(AnnotationRef("box", box_id), centre=False)
+
+        self.panel.selection_changed.connect(from_panel)
+        box_tool.selection_changed.connect(from_views)
+
     def _add(self, text: str, slot, shortcut: str) -> QAction:
         action = QAction(text, self.window)
         action.setShortcut(QKeySequence(shortcut))

@@ -157,3 +157,15 @@ def test_finding_shortcuts_attach_replace_and_toggle(review):
     assert attached.target == boxes["mid"].id and attached.provenance.status == "manual"
     panel.refresh()
     assert any(r[1] == "nodule: suspicious" and r[0] == "Finding" for r in panel.rows())
+
+
+def test_list_selection_and_box_selection_in_the_views_follow_each_other(review):
+    window, panel, boxes, _finding = review
+    assert panel.select(AnnotationRef("box", boxes["mid"].id), centre=False)
+    assert window.box_tool.selected_id == boxes["mid"].id
+    window.box_tool.select(boxes["low"].id)
+    assert panel.selected_ref() == AnnotationRef("box", boxes["low"].id)
+    panel.tree.clearSelection()  # the finding shortcut falls back to the box selected in the views
+    entry = next(e for e in window.analysis.review.vocabulary.entries if e.title == "nodule: benign")
+    assert window.analysis.review.toggle_finding(entry)
+    assert any(f.target == boxes["low"].id and f.value == "benign" for f in window.session.findings)
