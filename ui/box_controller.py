@@ -187,6 +187,14 @@ class BoxController(QObject):
             return None
         return BoxPlane(view.kind.value, scene.axes.slice_axis_zyx, scene.slice_index)
 
+    def shown_in(self, view: SliceViewport, plane: BoxPlane) -> dict[str, np.ndarray] | None:
+        """The polygons ``view``'s visual draws when it shows ``plane`` (None: stale, recompute)."""
+        visual = self.visuals.get(view.kind)
+        if visual is None or (visual.axis_zyx, visual.slice_index, visual.oblique_plane) != (
+                plane.axis_zyx, plane.slice_index, None) or visual.geometry is not self.tool.geometry:
+            return None
+        return visual.shown
+
     @staticmethod
     def mm_per_px(view: SliceViewport) -> float:
         """Millimetres per logical pixel of ``view`` at its current zoom."""
@@ -323,7 +331,7 @@ class BoxController(QObject):
         plane = self.plane_of(view)
         if plane is None or self.tool.geometry is None:
             return ""
-        hit = self.tool.hit(plane, lps_mm, GRAB_PX * self.mm_per_px(view))
+        hit = self.tool.hit(plane, lps_mm, GRAB_PX * self.mm_per_px(view), self.shown_in(view, plane))
         if hit is None:
             return ""
         box = self.session.boxes[hit[0]]
@@ -381,7 +389,7 @@ class BoxRouter(QObject):
                     c.failed.emit("boxes are drawn on axis-aligned views (r resets a rotated view)")
                 return False
             self.view.setFocus()
-            tool.press(plane, self._lps(event), GRAB_PX * c.mm_per_px(self.view))
+            tool.press(plane, self._lps(event), GRAB_PX * c.mm_per_px(self.view), c.shown_in(self.view, plane))
             self.pressed = True
             c.sync_selection()
             return True

@@ -156,16 +156,23 @@ class BoxTool:
         return out
 
     def hit(self, plane: BoxPlane, lps_mm: Sequence[float], tol_mm: float,
-            ) -> tuple[str, frozenset[tuple[int, int]] | None] | None:
+            shown: dict[str, np.ndarray] | None = None) -> tuple[str, frozenset[tuple[int, int]] | None] | None:
         """Return ``(box id, faces)`` of the handle or edge within ``tol_mm`` of ``lps_mm`` (faces None: inside).
 
         The selected box's handles win, then corners before edges, then the smallest box
-        containing the point. None when nothing is hit.
+        containing the point. None when nothing is hit. ``shown`` (box id → polygon drawn on
+        ``plane``, e.g. a visual's cache) saves recomputing the sections on every mouse move.
         """
-        shown = self.shown_on(plane)
-        shown.sort(key=lambda bp: bp[0].id != self.selected_id)
+        if shown is None:
+            pairs = self.shown_on(plane)
+        else:
+            pairs = [(self.boxes[i], poly) for i, poly in shown.items() if i in self.boxes]
+        point = np.asarray(lps_mm, float)
+        pairs = [(box, poly) for box, poly in pairs  # cheap reject: outside the outline's bounds ± tol
+                 if np.all(point >= poly.min(axis=0) - tol_mm) and np.all(point <= poly.max(axis=0) + tol_mm)]
+        pairs.sort(key=lambda bp: bp[0].id != self.selected_id)
         best: tuple[float, str, frozenset[tuple[int, int]]] | None = None
-        for box, poly in shown:
+        for box, poly in pairs:
             for _, faces, segment in bg.handles(poly, box):
                 d = bg.distance_to_segment(lps_mm, segment) + (0.0 if len(segment) == 1 else 1e-3)
                 if d <= tol_mm and (best is None or d < best[0]):
@@ -177,18 +184,19 @@ class BoxTool:
         assert self.geometry is not None
         _, u, v = bg.plane_axes(self.geometry, plane.axis_zyx)
         inside = [(float(np.prod([s for s in box.size_mm if s > 0] or [0.0])), box.id)
-                  for box, poly in shown if bg.contains_point(poly, lps_mm, u, v)]
+                  for box, poly in pairs if bg.contains_point(poly, lps_mm, u, v)]
         return (min(inside)[1], None) if inside else None
 
     # ------------------------------------------------------------- mouse
-    def press(self, plane: BoxPlane, lps_mm: Sequence[float], tol_mm: float = 2.0) -> None:
-        """Start resizing (on a handle), moving (inside a box) or drawing a new box at ``lps_mm``."""
+    def press(self, plane: BoxPlane, lps_mm: Sequence[float], tol_mm: float = 2.0,
+              shown: dict[str, np.ndarray] | None = None) -> None:
+        """Start resizing (on a handle), moving (inside a box) or drawing a new box at ``lps_mm`` (see :meth:`hit`)."""
         if self._op:
             self.cancel()
         self._plane = plane
         self._start_zyx = self.snap_zyx(plane, lps_mm)
         self._start_lps = self._snap_lps(plane, lps_mm)
-        target = self.hit(plane, lps_mm, tol_mm)
+        target = self.hit(plane, lps_mm, tol_mm, shown)
         if target is None:
             self._op, self._original = "create", None
             self._open_step("Draw box")
