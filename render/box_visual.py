@@ -325,10 +325,10 @@ class BoxSliceVisual(_BoxSetFollower):
     def label_text(self, box: Box) -> str:
         """Short text drawn at a box: label name, confidence of a model box, status when not manual."""
         try:
-            text = str(self.name_of(box.label_id) or "")
+            table_name = "" if box.label else str(self.name_of(box.label_id) or "")
         except Exception:  # noqa: BLE001 - an unknown label must not break drawing
-            text = ""
-        text = text or box.note or f"label {box.label_id}"
+            table_name = ""
+        text = box.label or table_name or box.note or f"label {box.label_id}"
         if box.confidence is not None:
             text += f" {box.confidence:.2f}"
         if box.provenance.status not in ("manual", "accepted"):

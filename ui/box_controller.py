@@ -35,6 +35,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QToolTip
 
 from app.model.annotation_history import AnnotationHistory
+from app.model.annotations import box_name
 from app.tools.box import BoxPlane, BoxTool
 from render.box_visual import BoxSliceVisual, BoxWireframeVisual, default_color
 
@@ -57,9 +58,7 @@ _MODS = Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier 
 
 def box_tooltip(box: Box, name: str) -> str:
     """Hover text of a box: label (and note), confidence, size in mm along L × P × S, status and source."""
-    lines = [name or box.note or f"label {box.label_id}"]
-    if box.note and box.note != lines[0]:
-        lines[0] += f" — {box.note}"
+    lines = [box_name(box, name)]
     if box.confidence is not None:
         lines.append(f"confidence {box.confidence:.2f}")
     size = " × ".join(f"{v:.1f}" for v in box.size_mm)

@@ -52,7 +52,7 @@ STATUS_FILTERS: dict[str, tuple[str, ...]] = {
     "Manual": ("manual",),
     "Not rejected": ("manual", "proposed", "accepted", "edited"),
 }
-COLUMNS = ("Kind", "Item", "Confidence", "Status", "Source", "Reader")
+COLUMNS = ("Item", "Confidence", "Status", "Kind", "Source", "Reader")
 _KIND_TITLES = {"segment": "Segment", "box": "Box", "finding": "Finding"}
 _REF_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -62,8 +62,8 @@ class _SortItem(QTreeWidgetItem):
 
     def __lt__(self, other: QTreeWidgetItem) -> bool:
         column = self.treeWidget().sortColumn() if self.treeWidget() else 0
-        if column == 2:
-            return _conf(self.text(2)) < _conf(other.text(2))
+        if column == 1:
+            return _conf(self.text(1)) < _conf(other.text(1))
         return self.text(column) < other.text(column)
 
 
@@ -103,7 +103,7 @@ class ReviewPanel(QWidget):
         self.tree.setHeaderLabels(list(COLUMNS))
         self.tree.setRootIsDecorated(False)
         self.tree.setSortingEnabled(True)
-        self.tree.sortByColumn(2, Qt.SortOrder.DescendingOrder)
+        self.tree.sortByColumn(1, Qt.SortOrder.DescendingOrder)
         self.tree.setSelectionMode(QTreeWidget.SelectionMode.SingleSelection)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.setToolTip("Enter accept · Delete reject · N/P next/previous proposal · U back to proposed")
@@ -162,22 +162,22 @@ class ReviewPanel(QWidget):
             if item.status not in shown:
                 continue
             conf = "" if item.confidence is None else f"{item.confidence:.2f}"
-            row = _SortItem(self.tree, [_KIND_TITLES.get(item.ref.kind, item.ref.kind), item.name, conf,
-                                        item.status, item.source, item.reader])
+            row = _SortItem(self.tree, [item.name, conf, item.status, _KIND_TITLES.get(item.ref.kind, item.ref.kind),
+                                        item.source, item.reader])
             row.setData(0, _REF_ROLE, item.ref)
             if item.centre_lps_mm is not None:
                 centre = ", ".join(f"{v:.1f}" for v in item.centre_lps_mm)
-                row.setToolTip(1, f"{item.name}\ncentre LPS ({centre}) mm")
+                row.setToolTip(0, f"{item.name}\ncentre LPS ({centre}) mm")
             if item.status == "proposed":
-                font = row.font(1)
+                font = row.font(0)
                 font.setItalic(True)
-                row.setFont(1, font)
+                row.setFont(0, font)
             if item.ref == selected:
                 restore = row
         self.tree.setSortingEnabled(True)
         if restore is not None:
             self.tree.setCurrentItem(restore)
-        for column in (0, 2, 3):
+        for column in (0, 1, 2, 3):
             self.tree.resizeColumnToContents(column)
         counts = {s: sum(1 for i in self._items if i.status == s) for s in ("proposed", "accepted", "edited",
                                                                              "rejected")}
@@ -258,7 +258,7 @@ class ReviewPanel(QWidget):
         """Select the next (``step`` = +1) or previous (−1) ``proposed`` row in display order and
         centre the views on it. Returns its ref (None when no proposal is left)."""
         rows = [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
-        proposals = [i for i, row in enumerate(rows) if row.text(3) == "proposed"]
+        proposals = [i for i, row in enumerate(rows) if row.text(2) == "proposed"]
         if not proposals:
             return None
         current = self.tree.indexOfTopLevelItem(self.tree.currentItem()) if self.tree.selectedItems() else -1

@@ -65,6 +65,28 @@ def capture_grid(window: MainWindow):
     return compose(tiles, (round(grid.width() * ratio), round(grid.height() * ratio)))
 
 
+def capture_window(window: MainWindow):
+    """Return the whole window (menus, toolbars, docks and the view grid) as RGB (rows, cols, 3).
+
+    Qt widgets come from ``QWidget.grab``; the VTK viewports, black there, are pasted in from
+    :func:`capture_grid`.
+    """
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    image = window.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    h, w = image.height(), image.width()
+    rgb = np.frombuffer(image.constBits(), np.uint8).reshape(h, image.bytesPerLine())[:, : w * 3]
+    rgb = rgb.reshape(h, w, 3).copy()
+    grid = capture_grid(window)
+    ratio = window.devicePixelRatioF()
+    top_left = window.grid.mapTo(window, QPoint(0, 0))
+    x, y = round(top_left.x() * ratio), round(top_left.y() * ratio)
+    gh, gw = min(grid.shape[0], h - y), min(grid.shape[1], w - x)
+    rgb[y:y + gh, x:x + gw] = grid[:gh, :gw]
+    return rgb
+
+
 def run_screenshot(app: QApplication, window: MainWindow, args: argparse.Namespace) -> int:
     """Load ``args.input``, apply ``--layout/--slice/--wl/--size``, write ``args.out``; return rc."""
     try:

@@ -172,7 +172,7 @@ class AnalysisController(QObject):
             corners = image.geometry.index_zyx_to_lps(np.array([det.start_zyx, np.array(det.stop_zyx) - 1], float))
             boxes.append(self.session.boxes.add(Box(
                 tuple(corners.min(axis=0)), tuple(corners.max(axis=0)), label_id=int(det.label_id),
-                confidence=round(float(det.score), 4), note=manifest.labels.get(int(det.label_id), ""),
+                confidence=round(float(det.score), 4), label=manifest.labels.get(int(det.label_id), ""),
                 provenance=provenance)))
         return boxes
 
@@ -213,8 +213,8 @@ class AnalysisController(QObject):
                 prov = Provenance(source=CLASSICAL_SOURCE, status="proposed",
                                   parameters={"method": "lung-lesions", "diameter_mm": round(c.diameter_mm, 1)})
                 boxes.append(self.session.boxes.add(Box(tuple(corners.min(axis=0)), tuple(corners.max(axis=0)),
-                                                        label_id=label_id, confidence=round(c.score, 4),
-                                                        provenance=prov)))
+                                                        label_id=label_id, label="lung lesion candidate",
+                                                        confidence=round(c.score, 4), provenance=prov)))
             return boxes
 
         return self._start("classical:lung-lesions", "Lung lesion candidates", compute,

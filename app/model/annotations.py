@@ -54,11 +54,15 @@ class Box:
 
     ``kind`` is "3d" (extent over slices) or "2d" (on one slice; then ``lps_min`` and ``lps_max``
     share the coordinate along the slice normal and ``orientation`` names the view plane).
+    ``label_id`` refers to a segmentation's label table; ``label`` is the class name when the box
+    comes with its own class list (a detection model, lesion candidates) and wins over the table's
+    name for display and export. :func:`box_name` gives the text to show.
     """
 
     lps_min: tuple[float, float, float]
     lps_max: tuple[float, float, float]
     label_id: int = 1
+    label: str = ""  # class name from the box's own class list (e.g. a detection model's); "" = label table
     kind: str = "3d"
     orientation: str | None = None
     confidence: float | None = None
@@ -136,6 +140,13 @@ class _EventedItems(Generic[T]):
         self._items[item_id] = new
         self.changed.emit(old, new)
         return new
+
+
+def box_name(box: Box, table_name: str = "") -> str:
+    """Display name of a box: its own class ``label``, else ``table_name`` (the label table's name
+    for ``label_id``), else "label N"; the free-text note is appended after an em dash."""
+    name = box.label or table_name or f"label {box.label_id}"
+    return f"{name} — {box.note}" if box.note and box.note != name else name
 
 
 class BoxSet(_EventedItems[Box]):

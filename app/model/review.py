@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.model.annotations import Box, Finding, Provenance
+from app.model.annotations import Box, Finding, Provenance, box_name
 from app.model.labels import LabelVolume
 from app.paths import reader_name
 
@@ -223,6 +223,13 @@ def _box_centre(box: Box) -> tuple[float, float, float]:
     return tuple(float((a + b) / 2) for a, b in zip(box.lps_min, box.lps_max, strict=True))  # type: ignore
 
 
+def _table_name(session: Session, label_id: int) -> str:
+    for labels in session.segmentations:
+        if label_id in labels.table:
+            return labels.table[label_id].name
+    return ""
+
+
 def _reader(prov: Provenance | None) -> str:
     return "" if prov is None else (prov.edited_by or prov.created_by or "")
 
@@ -231,7 +238,7 @@ def iter_annotations(session: Session) -> list[ReviewItem]:
     """Every box, finding and segment of ``session`` as review rows (boxes, findings, segments)."""
     items: list[ReviewItem] = []
     for box in session.boxes:
-        name = box.note or f"Box {box.label_id}"
+        name = box_name(box, _table_name(session, box.label_id))
         items.append(ReviewItem(AnnotationRef("box", box.id), name, box.confidence, box.provenance.status,
                                 box.provenance.source, _box_centre(box), _reader(box.provenance)))
     for f in session.findings:

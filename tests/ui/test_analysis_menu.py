@@ -98,8 +98,8 @@ def test_segment_ct_tissues_adds_a_proposed_segmentation_in_layers_and_views(win
         assert any(v.labels is seg for v in view.label_visuals)
     qtbot.waitUntil(lambda: bool(analysis.annotations.rows("segment")), timeout=2000)
     rows = analysis.annotations.rows("segment")
-    assert {r[1] for r in rows} == {s.name for s in seg.table}
-    assert {r[3] for r in rows} == {"proposed"}
+    assert {r[0] for r in rows} == {s.name for s in seg.table}
+    assert {r[2] for r in rows} == {"proposed"}
 
 
 def test_a_broken_user_model_shows_an_error_message(window, qtbot):
@@ -151,10 +151,11 @@ def test_detection_and_classification_models_give_boxes_and_findings(window, qtb
         (finding,) = list(window.session.findings)
         assert finding.label in manifest.labels.values() and 0 < finding.confidence <= 1
         assert finding.provenance.status == "proposed" and finding.provenance.source == manifest.id
-        assert analysis.annotations.rows("finding")[0][3] == "proposed"
+        assert analysis.annotations.rows("finding")[0][2] == "proposed"
     else:
         for box in window.session.boxes:  # may be none on the phantom; each must be a proposal
             assert box.provenance.status == "proposed" and 0 < box.confidence <= 1
+            assert box.label == manifest.labels[box.label_id] and box.note == ""  # class name, not a note
         assert len(analysis.annotations.rows("box")) == len(window.session.boxes)
 
 

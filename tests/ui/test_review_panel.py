@@ -25,8 +25,8 @@ def review(main_window, volume, qtbot, monkeypatch):
     boxes = {}
     for name, conf, offset in (("high", 0.9, 0.0), ("low", 0.5, 8.0), ("mid", 0.7, -8.0)):
         lo = centre + np.array([offset, offset, offset / 2]) - 3
-        boxes[name] = session.boxes.add(Box(tuple(lo), tuple(lo + 6), note=name, **_proposal(conf)))
-    boxes["manual"] = session.boxes.add(Box(tuple(centre), tuple(centre + 4), note="manual"))
+        boxes[name] = session.boxes.add(Box(tuple(lo), tuple(lo + 6), label=name, **_proposal(conf)))
+    boxes["manual"] = session.boxes.add(Box(tuple(centre), tuple(centre + 4), label="manual"))
     finding = session.findings.add(Finding("scan type", value="chest CT", **_proposal(0.8)))
     qtbot.wait(20)
     panel = window.analysis.annotations
@@ -41,12 +41,12 @@ def _status(window, box_id):
 def test_rows_are_sorted_by_confidence_and_filtered_by_status(review):
     _window, panel, _boxes, _finding = review
     rows = panel.rows()
-    assert [r[1] for r in rows] == ["high", "scan type: chest CT", "mid", "low", "manual"]
-    assert [r[2] for r in rows] == ["0.90", "0.80", "0.70", "0.50", ""]
-    assert {r[0] for r in rows} == {"Box", "Finding"}
+    assert [r[0] for r in rows] == ["high", "scan type: chest CT", "mid", "low", "manual"]
+    assert [r[1] for r in rows] == ["0.90", "0.80", "0.70", "0.50", ""]
+    assert {r[3] for r in rows} == {"Box", "Finding"}
     panel.filter_combo.setCurrentText("To review (proposed)")
     panel.refresh()
-    assert [r[1] for r in panel.rows()] == ["high", "scan type: chest CT", "mid", "low"]
+    assert [r[0] for r in panel.rows()] == ["high", "scan type: chest CT", "mid", "low"]
     assert panel.summary.text().startswith("0 of 4 proposals reviewed")
 
 
@@ -77,7 +77,7 @@ def test_enter_accepts_delete_rejects_u_reopens_and_the_reader_is_stamped(review
     qtbot.keyClick(panel.tree, Qt.Key.Key_Return)
     prov = _status(window, boxes["high"].id)
     assert prov.status == "accepted" and prov.edited_by == "dr-test" and prov.edited_at is not None
-    assert next(r for r in panel.rows() if r[1] == "high")[5] == "dr-test"
+    assert next(r for r in panel.rows() if r[0] == "high")[5] == "dr-test"
     assert panel.selected_ref() == AnnotationRef("finding", finding.id)  # moved on to the next proposal
     qtbot.keyClick(panel.tree, Qt.Key.Key_Delete)
     assert window.session.findings[finding.id].provenance.status == "rejected"
@@ -156,7 +156,7 @@ def test_finding_shortcuts_attach_replace_and_toggle(review):
     (attached,) = [f for f in window.session.findings if f.level == "box"]
     assert attached.target == boxes["mid"].id and attached.provenance.status == "manual"
     panel.refresh()
-    assert any(r[1] == "nodule: suspicious" and r[0] == "Finding" for r in panel.rows())
+    assert any(r[0] == "nodule: suspicious" and r[3] == "Finding" for r in panel.rows())
 
 
 def test_list_selection_and_box_selection_in_the_views_follow_each_other(review):

@@ -188,7 +188,7 @@ def write_case(case: ExportCase, ectx: ExportContext, ctx: TaskContext) -> None:
             continue
         z0, z1, (x, y, w, h) = projected
         seg = table[box.label_id] if table is not None and box.label_id in table else None
-        cat = _category(state, box.label_id, seg.name if seg else f"label_{box.label_id}", "label")
+        cat = _category(state, box.label_id, box.label or (seg.name if seg else f"label_{box.label_id}"), "label")
         for z in range(z0, z1 + 1):
             ann = {
                 "category_id": cat,

@@ -94,7 +94,8 @@ def write_case(case: ExportCase, ectx: ExportContext, ctx: TaskContext) -> None:
                 "case": name,
                 "box_id": box.id,
                 "label_id": box.label_id,
-                "label_name": table[box.label_id].name if table is not None and box.label_id in table else "",
+                "label_name": box.label or (table[box.label_id].name if table is not None and box.label_id in table
+                                            else ""),
                 "kind": box.kind,
                 "orientation": box.orientation or "",
                 **{f"lps_min_{a}_mm": round(v, 4) for a, v in zip("xyz", box.lps_min, strict=True)},

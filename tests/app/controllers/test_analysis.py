@@ -60,6 +60,7 @@ def test_lung_lesion_candidates_are_proposed_boxes(qtbot, controller, session):
     boxes = blocker.args[1]
     assert boxes and len(session.boxes) == len(boxes)
     assert all(b.provenance.status == "proposed" and 0 <= b.confidence <= 1 for b in boxes)
+    assert {b.label for b in boxes} == {"lung lesion candidate"}
     assert boxes[0].confidence == max(b.confidence for b in boxes)
 
 

@@ -32,3 +32,12 @@ def test_findings_and_invalid_values():
         Finding("x", level="pixel")
     with pytest.raises(ValueError):
         Provenance(status="maybe")
+
+
+def test_box_name_prefers_its_own_class_then_the_table_and_appends_the_note():
+    from app.model.annotations import box_name
+
+    assert box_name(Box((0, 0, 0), (1, 1, 1), label_id=2)) == "label 2"
+    assert box_name(Box((0, 0, 0), (1, 1, 1), label_id=2), "liver") == "liver"
+    assert box_name(Box((0, 0, 0), (1, 1, 1), label_id=1, label="nodule"), "lungs") == "nodule"
+    assert box_name(Box((0, 0, 0), (1, 1, 1), label="nodule", note="RUL, 6 mm")) == "nodule — RUL, 6 mm"

@@ -47,7 +47,7 @@ def _session_with_proposed_segment(shape=(30, 40, 50)):
 
 def test_iter_annotations_lists_every_kind_with_centres():
     s, labels, ball = _session_with_proposed_segment()
-    box = s.boxes.add(Box((0, 0, 0), (10, 20, 30), confidence=0.9, note="nodule", provenance=PROPOSED))
+    box = s.boxes.add(Box((0, 0, 0), (10, 20, 30), confidence=0.9, label="nodule", provenance=PROPOSED))
     f = s.findings.add(Finding("malignancy", level="box", target=box.id, value="high", confidence=0.7,
                                provenance=PROPOSED))
     items = {i.ref: i for i in iter_annotations(s)}
