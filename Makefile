@@ -52,8 +52,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/load.py
 
+# NAPARI_PYTHON=/path/to/python (an interpreter with napari) adds the alternated napari runs.
 bench-viewer: $(STAMP) system-deps
-	xvfb-run -a -s "-screen 0 1600x1200x24" $(BIN)/python bench/viewer.py
+	xvfb-run -a -s "-screen 0 1600x1200x24" $(BIN)/python bench/viewer.py $(if $(NAPARI_PYTHON),--napari $(NAPARI_PYTHON))
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
