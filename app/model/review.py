@@ -230,6 +230,15 @@ def _table_name(session: Session, label_id: int) -> str:
     return ""
 
 
+def _segment_title(session: Session, target: str) -> str:
+    """A segment finding's target ``"<segmentation index>:<label id>"`` as "segment NAME"."""
+    seg_index, _, label = target.partition(":")
+    try:
+        return f"segment {session.segmentations[int(seg_index)].table[int(label)].name}"
+    except (ValueError, IndexError, KeyError):
+        return f"segment {target}"
+
+
 def _reader(prov: Provenance | None) -> str:
     return "" if prov is None else (prov.edited_by or prov.created_by or "")
 
@@ -243,7 +252,13 @@ def iter_annotations(session: Session) -> list[ReviewItem]:
                                 box.provenance.source, _box_centre(box), _reader(box.provenance)))
     for f in session.findings:
         name = f"{f.label}: {f.value}" if f.value else f.label
-        centre = _box_centre(session.boxes[f.target]) if f.level == "box" and f.target in session.boxes else None
+        centre = None
+        if f.level == "box" and f.target in session.boxes:
+            box = session.boxes[f.target]
+            centre = _box_centre(box)
+            name += f" (on {box_name(box, _table_name(session, box.label_id))})"
+        elif f.level == "segment" and f.target:
+            name += f" (on {_segment_title(session, f.target)})"
         items.append(ReviewItem(AnnotationRef("finding", f.id), name, f.confidence, f.provenance.status,
                                 f.provenance.source, centre, _reader(f.provenance)))
     tracker = getattr(session, "review", None)

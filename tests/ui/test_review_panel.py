@@ -156,7 +156,7 @@ def test_finding_shortcuts_attach_replace_and_toggle(review):
     (attached,) = [f for f in window.session.findings if f.level == "box"]
     assert attached.target == boxes["mid"].id and attached.provenance.status == "manual"
     panel.refresh()
-    assert any(r[0] == "nodule: suspicious" and r[3] == "Finding" for r in panel.rows())
+    assert any(r[0] == "nodule: suspicious (on mid)" and r[3] == "Finding" for r in panel.rows())
 
 
 def test_list_selection_and_box_selection_in_the_views_follow_each_other(review):
@@ -169,3 +169,18 @@ def test_list_selection_and_box_selection_in_the_views_follow_each_other(review)
     entry = next(e for e in window.analysis.review.vocabulary.entries if e.title == "nodule: benign")
     assert window.analysis.review.toggle_finding(entry)
     assert any(f.target == boxes["low"].id and f.value == "benign" for f in window.session.findings)
+
+
+def test_a_segment_finding_names_its_segment(main_window, volume):
+    session = main_window.session
+    session.add_image(volume)
+    labels = session.new_segmentation("Edits")
+    seg = labels.table.new_segment("left lower lobe nodule")
+    actions = main_window.analysis.review
+    main_window.segment_editor.controller.set_labels(labels)
+    main_window.segment_editor.controller.label_id = seg.id
+    entry = next(e for e in actions.vocabulary.entries if e.level == "segment" and e.value == "suspicious")
+    assert actions.toggle_finding(entry)
+    panel = main_window.analysis.annotations
+    panel.refresh()
+    assert "lesion: suspicious (on segment left lower lobe nodule)" in [r[0] for r in panel.rows("finding")]
