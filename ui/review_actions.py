@@ -7,6 +7,7 @@ N / P             next / previous proposal; all views centre on it (also in the 
 Ctrl+Return       accept the selected annotation and go to the next proposal
 Ctrl+Backspace    reject it and go to the next proposal
 Alt+1 … Alt+9     attach the vocabulary's findings (as set in its file, CVAT-style tag keys)
+Ctrl+Shift+M      Case metrics: how much the proposals were changed (Dice/IoU, box IoU, time)
 ================  ===========================================================================
 
 A finding's target follows its level: study → the study; series → the displayed series; box → the
@@ -69,6 +70,8 @@ class ReviewActions:
                                        "Ctrl+Return")
         self.reject_action = self._add("Reject selected", lambda: panel.set_selected_status("rejected"),
                                        "Ctrl+Backspace")
+        self.metrics_action = self._add("Case &metrics…", self.show_case_metrics, "Ctrl+Shift+M")
+        self.metrics_dialog = None
         menu.addSeparator()
         findings = menu.addMenu("Add &finding")
         for entry in vocabulary.entries:
@@ -107,6 +110,17 @@ class ReviewActions:
         self.menu.addAction(action)
         self.window.addAction(action)
         return action
+
+    def show_case_metrics(self) -> None:
+        """Open (or refresh) the Case metrics dialog: Dice/IoU of edited proposals, box IoU, time."""
+        from ui.case_metrics_dialog import CaseMetricsDialog
+
+        if self.metrics_dialog is None:
+            self.metrics_dialog = CaseMetricsDialog(self.window.session, parent=self.window)
+        else:
+            self.metrics_dialog.refresh()
+        self.metrics_dialog.show()
+        self.metrics_dialog.raise_()
 
     # ------------------------------------------------------------------ findings
     def target_for(self, level: str) -> tuple[bool, str | None]:

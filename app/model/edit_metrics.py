@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.review_metrics import CaseMetrics, box_iou, mask_agreement
-from app.model.annotations import Box, Finding
+from app.model.annotations import Box, Finding, box_name
 from app.model.review import AnnotationRef, SegmentProposal, iter_annotations
 from app.model.session import Session
 
@@ -62,9 +62,9 @@ def case_metrics(session: Session, case: str) -> CaseMetrics:
         elif isinstance(original, Box):
             final = session.boxes[ref.item_id] if ref.item_id in session.boxes else None
             kept = final is not None and status != "rejected"
-            changed = kept and final.label_id != original.label_id  # type: ignore[union-attr]
+            changed = kept and (final.label_id, final.label) != (original.label_id, original.label)  # type: ignore
             iou = box_iou(original.lps_min, original.lps_max, final.lps_min, final.lps_max) if kept else 0.0  # type: ignore
-            out.boxes.append({"ref": ref.key, "name": original.note or f"Box {original.label_id}", "status": status,
+            out.boxes.append({"ref": ref.key, "name": box_name(original), "status": status,
                               "iou": iou, "label_changed": bool(changed)})
             out.label_changes += int(changed)
         elif isinstance(original, Finding):
