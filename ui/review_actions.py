@@ -54,6 +54,7 @@ class ReviewActions:
 
                 vocabulary = load_vocabulary(DEFAULT_PATH)
         self.vocabulary = vocabulary
+        panel.vocabulary_entries = vocabulary.entries
         self.finding_actions: dict[str, QAction] = {}
         menu = QMenu("&Review", window)
         menu.setObjectName("menu_review")

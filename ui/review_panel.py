@@ -41,6 +41,7 @@ from app.model.review import AnnotationRef, ReviewItem, iter_annotations, set_st
 if TYPE_CHECKING:
     from app.model.labels import LabelVolume
     from app.model.session import Session
+    from app.model.vocabulary import VocabularyEntry
 
 #: Filter title → statuses shown.
 STATUS_FILTERS: dict[str, tuple[str, ...]] = {
@@ -95,6 +96,7 @@ class ReviewPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.reader: str | None = None  # None: the OS user (see app.model.review)
+        self.vocabulary_entries: tuple[VocabularyEntry, ...] = ()  # set by ui.review_actions
         self.filter_combo = QComboBox()
         self.filter_combo.addItems(list(STATUS_FILTERS))
         self.filter_combo.setToolTip("Show annotations with these review statuses")
@@ -308,8 +310,39 @@ class ReviewPanel(QWidget):
             action.triggered.connect(lambda _=False, s=status: self.set_selected_status(s, advance=False))
         menu.addSeparator()
         menu.addAction("Centre views on it").triggered.connect(lambda: self._centre_on(self.selected_ref()))
+        ref = self._ref_of(row)
+        if ref is not None and ref.kind in ("box", "finding"):
+            menu.addAction("Edit note…").triggered.connect(lambda: self.edit_note(ref))
+        if ref is not None and ref.kind == "finding":
+            finding = self.session.findings[ref.item_id]
+            values = [e for e in self.vocabulary_entries if e.label == finding.label and e.level == finding.level]
+            if values:
+                sub = menu.addMenu("Set value")
+                for entry in values:
+                    sub.addAction(entry.value or entry.label).triggered.connect(
+                        lambda _=False, e=entry: self.set_finding_value(ref, e))
         self.context_menu = menu
         menu.popup(self.tree.viewport().mapToGlobal(pos))
+
+    def edit_note(self, ref: AnnotationRef, text: str | None = None) -> bool:
+        """Set the free-text note of a box or finding (asks when ``text`` is None); an undo step."""
+        items = self.session.boxes if ref.kind == "box" else self.session.findings
+        current = items[ref.item_id].note
+        if text is None:
+            from PySide6.QtWidgets import QInputDialog
+
+            text, ok = QInputDialog.getText(self, "MedWS: note", "Note:", text=current)
+            if not ok:
+                return False
+        if text == current:
+            return False
+        items.update(ref.item_id, note=text)
+        return True
+
+    def set_finding_value(self, ref: AnnotationRef, entry: VocabularyEntry) -> None:
+        """Change a finding's value (and code) to ``entry``'s; a proposal becomes ``edited``."""
+        code = f"{entry.code.scheme}^{entry.code.value}^{entry.code.meaning}" if entry.code else ""
+        self.session.findings.update(ref.item_id, value=entry.value, code=code)
 
     def close_panel(self) -> None:
         """Disconnect from the session."""

@@ -184,3 +184,19 @@ def test_a_segment_finding_names_its_segment(main_window, volume):
     panel = main_window.analysis.annotations
     panel.refresh()
     assert "lesion: suspicious (on segment left lower lobe nodule)" in [r[0] for r in panel.rows("finding")]
+
+
+def test_notes_and_finding_values_are_editable_and_undoable(review):
+    window, panel, boxes, _finding = review
+    abnormal = next(e for e in window.analysis.review.vocabulary.entries if e.value == "abnormal")
+    proposed = window.session.findings.add(Finding("study", value="normal", confidence=0.6,
+                                                   provenance=Provenance(source="cls@1", status="proposed")))
+    ref = AnnotationRef("finding", proposed.id)
+    panel.set_finding_value(ref, abnormal)
+    changed = window.session.findings[proposed.id]
+    assert (changed.value, changed.code) == ("abnormal", "SCT^263654008^Abnormal")
+    assert changed.provenance.status == "edited"  # the reader changed the model's answer
+    assert panel.edit_note(AnnotationRef("box", boxes["mid"].id), "calcified")
+    assert window.session.boxes[boxes["mid"].id].note == "calcified"
+    window.undo_router.undo()
+    assert window.session.boxes[boxes["mid"].id].note == ""
