@@ -13,13 +13,25 @@ runs in a throwaway interpreter that has napari (never a project dependency), fe
 strokes over a pipe and alternated with the other two:
 ``--napari-python /tmp/napari-venv/bin/python``.
 
-Run: ``.venv/bin/python bench/paint.py [--strokes 40] [--events 60] [--napari-python PY]``
+GUI part (``--gui``, needs a display: ``xvfb-run -a -s "-screen 0 1600x1200x24"``): a child
+interpreter opens the real MedWS main window (2×2 layout, 1400×1000) on a 300×512×512 CT phantom
+with an empty labelmap, activates the Paint tool (sphere, radius 10 mm on a 1 mm grid) and sends
+mouse press/move/release events to the axial view — the real path: ``SliceToolRouter`` →
+``PaintTool`` → ``LabelVolume.paint`` → ``LabelSliceVisual`` → coalesced ``Render()``. Each dab is
+timed from sending the mouse event to the end of the axial view's next frame (its render
+window's ``EndEvent``). Alternated with every dab, on the same view and canvas, the redraw floor
+is a ``Render()`` of the axial view with nothing changed. Strokes stay in one quadrant of the
+axial slice, away from the planes the coronal and sagittal views show, so only the painted view
+redraws. The goal is a median dab → frame ≤ 1.2× the floor.
+
+Run: ``.venv/bin/python bench/paint.py [--strokes 40] [--events 60] [--napari-python PY] [--gui]``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -121,6 +133,125 @@ class _Napari:
         self.proc.wait(timeout=30)
 
 
+GUI_STROKES = 12
+GUI_EVENTS = 30
+
+
+def _gui_child(n_strokes: int, n_events: int) -> dict:
+    """Stroke → frame in the real main window (runs in a child interpreter with a display)."""
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent  # noqa: TID251 - a GUI benchmark sends real mouse events
+    from PySide6.QtWidgets import QApplication  # noqa: TID251 - a GUI benchmark drives widgets
+
+    from analysis.phantom import make_ct_phantom
+    from app.model import ImageVolume, Session
+    from render.orientation import ViewKind
+    from ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(["bench-paint"])
+    ct, _, _ = make_ct_phantom(SHAPE, (1.0, 1.0, 1.0))
+    image = ImageVolume(ct, Geometry(SHAPE), "CT")
+    window = MainWindow(Session(), interactive=False, mapper_kind="cpu")
+    window.resize(1400, 1000)
+    window.show()
+    window.session.add_image(image)
+    for _ in range(50):
+        app.processEvents()
+        time.sleep(0.01)
+    labels = window.session.new_segmentation()
+    labels.table.new_segment()
+    controller = window.segment_editor.controller
+    controller.set_labels(labels)
+    controller.set_label_id(1)
+    controller.set_tool("paint")
+    tool = controller.active_tool
+    tool.params.radius_mm = float(RADIUS_VOX)
+    tool.params.sphere = True
+    view = window.grid.slice_views[ViewKind.AXIAL]
+    z = SHAPE[0] // 2
+    view.set_slice_index(z)
+    rw = view.GetRenderWindow()
+    frames: list[int] = []
+    rw.AddObserver("EndEvent", lambda *_: frames.append(time.perf_counter_ns()))
+    for _ in range(20):
+        app.processEvents()
+    rw.Render()
+    others = [v for k, v in window.grid.slice_views.items() if k != ViewKind.AXIAL]
+    other_counts = [v.render_count for v in others]
+
+    def qt_xy(zyx):
+        ratio = view.devicePixelRatioF()
+        dx, dy = view.scene.lps_to_display(labels.geometry.index_zyx_to_lps(np.asarray(zyx, float)))
+        return QPointF(dx / ratio, view.height() - 1 - dy / ratio)
+
+    def send(kind, zyx, button, buttons, wait=True):
+        local = qt_xy(zyx)
+        event = QMouseEvent(kind, local, QPointF(view.mapToGlobal(local.toPoint())), button, buttons,
+                            Qt.KeyboardModifier.NoModifier)
+        t0 = time.perf_counter_ns()
+        n = len(frames)
+        QApplication.sendEvent(view, event)
+        if not wait:
+            for _ in range(5):
+                app.processEvents()
+            return 0.0
+        deadline = t0 + 5e9
+        while len(frames) == n:  # the coalesced render runs when control returns to the loop
+            app.processEvents()
+            if time.perf_counter_ns() > deadline:
+                raise RuntimeError(f"no frame 5 s after a {kind.name} at {zyx}")
+        return (frames[n] - t0) / 1e6
+
+    def floor():
+        t0 = time.perf_counter_ns()
+        rw.Render()
+        return (time.perf_counter_ns() - t0) / 1e6
+
+    rng = np.random.default_rng(1)
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    dab_ms: list[float] = []
+    floor_ms: list[float] = []
+    for _ in range(n_strokes):
+        # one quadrant (y, x in 40..216): clear of the coronal/sagittal planes at 256
+        start = rng.uniform([40, 40], [120, 120])
+        angle = rng.uniform(0, np.pi / 2)
+        pts = start + np.arange(n_events)[:, None] * 2.0 * np.array([np.sin(angle), np.cos(angle)])
+        pts = np.rint(np.clip(pts, 40, 216)).astype(int)
+        for i, (y, x) in enumerate(pts):
+            floor_ms.append(floor())
+            if i == 0:
+                dab_ms.append(send(QEvent.Type.MouseButtonPress, (z, y, x), left, left))
+            else:
+                dab_ms.append(send(QEvent.Type.MouseMove, (z, y, x), none, left))
+        send(QEvent.Type.MouseButtonRelease, (z, *pts[-1]), left, none, wait=False)
+    painted = int((labels.array == 1).sum())
+    other_renders = sum(v.render_count - c for v, c in zip(others, other_counts, strict=True))
+    size = rw.GetSize()
+    window.close()
+    med_dab, med_floor = statistics.median(dab_ms), statistics.median(floor_ms)
+    return {
+        "view": "axial", "canvas_px": [int(size[0]), int(size[1])], "layout": "2x2",
+        "image_shape_zyx": list(SHAPE), "brush": f"sphere radius {RADIUS_VOX} mm, 1 mm grid",
+        "dabs": len(dab_ms), "voxels_painted": painted, "other_slice_view_renders": other_renders,
+        "stroke_to_frame_ms_median": round(med_dab, 2),
+        "stroke_to_frame_ms_p90": round(float(np.percentile(dab_ms, 90)), 2),
+        "redraw_floor_ms_median": round(med_floor, 2),
+        "redraw_floor_ms_p90": round(float(np.percentile(floor_ms, 90)), 2),
+        "ratio_stroke_to_frame_over_floor": round(med_dab / med_floor, 3),
+        "goal_ratio": 1.2,
+        "opengl": os.environ.get("DISPLAY", ""),
+    }
+
+
+def gui_stroke_to_frame(n_strokes: int = GUI_STROKES, n_events: int = GUI_EVENTS) -> dict:
+    """Run :func:`_gui_child` in a fresh interpreter (Qt stays out of this one); its JSON dict."""
+    out = subprocess.run([sys.executable, __file__, "--gui-child", str(n_strokes), str(n_events)],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"GUI benchmark failed: {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark and print its JSON summary."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -128,7 +259,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--events", type=int, default=60)
     ap.add_argument("--step", type=float, default=2.0, help="voxels between mouse events")
     ap.add_argument("--napari-python", default=None, help="interpreter with napari installed (optional)")
+    ap.add_argument("--gui", action="store_true", help="also time stroke → frame in the main window (display)")
+    ap.add_argument("--gui-strokes", type=int, default=GUI_STROKES)
+    ap.add_argument("--gui-child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.gui_child:
+        result = _gui_child(*args.gui_child)
+        print(json.dumps(result))
+        return result
 
     geometry = Geometry(SHAPE)
     labels = LabelVolume(geometry, LabelTable([Segment(1, "a", (255, 0, 0)), Segment(2, "b", (0, 255, 0))]))
@@ -197,6 +335,8 @@ def main(argv: list[str] | None = None) -> dict:
         "numpy": np.__version__,
         "machine": platform.machine(),
     }
+    if args.gui:
+        result["gui"] = gui_stroke_to_frame(args.gui_strokes)
     if napari:
         napari.close()
         result["napari"] = napari.version
