@@ -14,10 +14,13 @@
   ``proposed``; segments through :func:`record_segment_proposals`, called once the proposal's
   voxels are written) and marks a ``proposed`` or ``accepted`` item ``edited`` when a user change
   makes it differ from its original: voxels of a segment (LabelVolume ``changed``, not during
-  undo/redo), corners or label of a box, label or value of a finding. Inside a transaction the
-  status change joins the edit's undo step, so undoing the stroke restores the status too.
+  undo/redo), corners or label of a box, label or value of a finding. The status change joins
+  the voxel edit's undo step, so one undo restores voxels and status together: inside a
+  transaction it is an atom of the open step; after a bare ``labels.paint`` / ``write`` (its own
+  step, pushed just before ``changed`` fires) the status step is folded into that step.
   Segments proposed without a recorded original (sessions from before originals were kept) are
-  never marked automatically.
+  never marked automatically. :meth:`ReviewTracker.suspended` turns the automatic marking off
+  (crash recovery replays statuses from the journal).
 * :class:`ReviewClock` accumulates active review time from user-input ticks, ignoring gaps longer
   than an idle cut-off.
 
@@ -29,6 +32,8 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -340,6 +345,7 @@ class ReviewTracker:
     def __init__(self, session: Session) -> None:
         self._session = weakref.ref(session)
         self._centroids: weakref.WeakKeyDictionary[LabelVolume, dict[int, Any]] = weakref.WeakKeyDictionary()
+        self._suspended = 0
         session.boxes.added.connect(self._on_item_added)
         session.findings.added.connect(self._on_item_added)
         session.boxes.changed.connect(self._on_box_changed)
@@ -353,6 +359,19 @@ class ReviewTracker:
             cached = self._centroids[labels] = segment_centroids_lps(labels)
         return cached
 
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        """No automatic ``edited`` marking inside the block (originals are still recorded).
+
+        Crash recovery replays a journal that already holds every status change; marking again
+        from replayed voxels (journaled after the status records of their tick) would be wrong.
+        """
+        self._suspended += 1
+        try:
+            yield
+        finally:
+            self._suspended -= 1
+
     def _on_item_added(self, item: Box | Finding) -> None:
         session = self._session()
         if session is not None and item.provenance.status == "proposed":
@@ -361,7 +380,8 @@ class ReviewTracker:
 
     def _auto_edit(self, ref: AnnotationRef, prov: Provenance | None) -> None:
         session = self._session()
-        if session is not None and prov is not None and prov.status in ("proposed", "accepted"):
+        if session is not None and not self._suspended and prov is not None and prov.status in ("proposed",
+                                                                                                "accepted"):
             set_status(session, ref, "edited")
 
     def _on_box_changed(self, old: Box, new: Box) -> None:
@@ -388,12 +408,12 @@ class ReviewTracker:
         if labels is None or session is None:
             return
         self._centroids.pop(labels, None)
-        if getattr(labels, "_replaying", False):  # undo/redo: the step restores the status it recorded
+        if self._suspended or getattr(labels, "_replaying", False):  # undo/redo: the step restores the status
             return
         index = next((i for i, s in enumerate(session.segmentations) if s is labels), None)
         if index is None:
             return
-        region = None
+        region, edited = None, []
         for seg in labels.table:
             prov = seg.provenance
             if prov is None or prov.status not in ("proposed", "accepted"):
@@ -404,7 +424,38 @@ class ReviewTracker:
                 continue
             region = labels.array[box] if region is None else region
             if not np.array_equal(region == seg.id, original.mask_in(box)):
-                self._auto_edit(ref, prov)
+                edited.append((ref, prov))
+        if not edited:
+            return
+        top = labels.history.last_undo_seq  # the step of a bare write, or an older one in a transaction
+        for ref, prov in edited:
+            self._auto_edit(ref, prov)
+        _fold_into_edit_step(labels, box, top)
+
+
+def _fold_into_edit_step(labels: LabelVolume, box: tuple[slice, slice, slice], top: int) -> None:
+    """Merge the status steps pushed after step ``top`` into it when ``top`` is the step of the bare
+    write that emitted ``box`` (its last atom has that very box object), so one undo reverts both.
+
+    Inside a transaction the status atoms already joined the open step and nothing was pushed.
+    Only public History calls: the steps are popped (onto redo) and one merged step is pushed
+    (which clears redo, as the status push just did anyway).
+    """
+    history = labels.history
+    status_steps = []
+    while history.last_undo_seq not in (top, 0):
+        status_steps.append(history.pop_undo())  # type: ignore[arg-type]
+    if not status_steps:
+        return
+    atoms = [atom for step in reversed(status_steps) for atom in step.edits]
+    edit_step = history.pop_undo() if top else None
+    if edit_step is not None and edit_step.edits and getattr(edit_step.edits[-1], "box", None) is box:
+        history.push(edit_step.title, [*edit_step.edits, *atoms])
+        return
+    if edit_step is not None:  # ``changed`` came from elsewhere (not a bare write): leave the steps apart
+        history.pop_redo()
+    for step in reversed(status_steps):
+        history.push(step.title, list(step.edits))
 
 
 # ------------------------------------------------------------------------------ active time

@@ -56,10 +56,14 @@ Journal records (JSON header ``t``, ``seq``, optional binary blob): ``labels`` (
 after the edit in C order, ``codec`` "zlib" when compressed), ``seg_new`` (a new segmentation:
 ``name``, ``dtype``, ``geometry``, ``label_table``), ``segment`` (``seg``, ``id``, ``segment``:
 the table entry, null when removed), ``box_put`` / ``finding_put`` (``item``), ``box_del`` /
-``finding_del`` (``id``), ``source`` (``ref``), and ``commit`` closing each autosave tick:
-recovery replays up to the last ``commit`` only, so it restores the exact state of one tick.
-Label records hold whole boxes of new values, so replaying is idempotent and undo/redo need no
-special records.
+``finding_del`` (``id``), ``source`` (``ref``), ``original`` (a new original of a model proposal,
+as in ``annotations.json`` ``originals`` without ``mask``; a segment's bit-packed mask is the blob,
+zlib-compressed), ``original_del`` (``ref``), ``review`` (``active_seconds``: the review clock,
+journaled with the other records of a tick, else at most every ``review_interval_s``), and
+``commit`` closing each autosave tick: recovery replays up to the last ``commit`` only, so it
+restores the exact state of one tick. Label records hold whole boxes of new values and the others
+whole values, so replaying is idempotent and undo/redo need no special records. Journals from
+before ``original`` / ``review`` existed replay as they did.
 
 Atomicity: a save writes ``.save-NNNNNN.tmp-PID/``, fsyncs it, renames it to ``save-NNNNNN/``
 and then replaces ``session.json`` (temp + fsync + rename + folder fsync). Until that last

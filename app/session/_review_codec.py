@@ -12,6 +12,11 @@ reads as "no originals kept, no review time"):
   ``np.packbits(mask, axis=-1)`` of the box, uint8 of shape ``(nz, ny, ceil(nx / 8))``.
 * ``review``: ``{"active_seconds": float}``, the active review time of the case (idle gaps excluded).
 
+The autosave journal carries the same state between saves: an ``original`` record per new original
+(:func:`original_to_journal`: the record above without ``mask``; a segment's packed mask is the
+record's blob, C order, shape ``(nz, ny, ceil(nx / 8))``), ``original_del`` (``ref``) and
+``review`` (``active_seconds``).
+
 Any thread; these functions read plain values and never touch the model's signals.
 """
 
@@ -66,3 +71,35 @@ def originals_from_records(records: list[dict[str, Any]], masks: Any) -> dict[An
             out[ref] = SegmentProposal(tuple(int(v) for v in record["start_zyx"]), shape, packed,  # type: ignore
                                        int(record["voxels"]))
     return out
+
+
+def original_to_journal(ref: AnnotationRef, original: Any) -> tuple[dict[str, Any], bytes] | None:
+    """Header fields and blob of an ``original`` journal record (None: not a kind that is kept).
+
+    The blob is a copy (bytes), so the caller may hand it to the writer thread.
+    """
+    records, masks = originals_to_records({ref: original})
+    if not records:
+        return None
+    record = records[0]
+    name = record.pop("mask", None)
+    blob = np.ascontiguousarray(masks[name], dtype=np.uint8).tobytes() if name is not None else b""
+    return record, blob
+
+
+def original_from_journal(header: dict[str, Any], blob: bytes) -> tuple[AnnotationRef, Any]:
+    """Inverse of :func:`original_to_journal` (``blob`` already decompressed).
+
+    Raises ``ValueError`` / ``KeyError`` when the blob does not fit the record's box.
+    """
+    record = {k: header[k] for k in ("ref", "item", "start_zyx", "shape_zyx", "voxels") if k in header}
+    masks: dict[str, np.ndarray] = {}
+    if "shape_zyx" in record:
+        nz, ny, nx = (int(v) for v in record["shape_zyx"])
+        packed = np.frombuffer(blob, dtype=np.uint8)
+        if packed.size != nz * ny * ((nx + 7) // 8):
+            raise ValueError(f"{record['ref']}: {packed.size} mask bytes do not fit box {(nz, ny, nx)}")
+        masks["j"] = packed.reshape(nz, ny, (nx + 7) // 8).copy()
+        record["mask"] = "j"
+    ((ref, original),) = originals_from_records([record], masks).items()
+    return ref, original

@@ -10,12 +10,18 @@ Thread rules
 * :meth:`tick` copies the dirty label boxes (GUI thread, ``memcpy`` of the boxes only) and hands
   them to the :class:`~app.session.journal.JournalWriter` thread, which compresses, appends and
   fsyncs (when idle, and at least every ``fsync_interval_s`` under load).
+* Review state has no signals: :meth:`tick` journals every original proposal that appeared in
+  ``session.original_proposals`` since the last tick (a segment's bit-packed bounding-box mask as
+  the blob; one dict scan: an idle tick with 1000 originals takes ~0.3 ms) and the review
+  clock's seconds, coalesced: with the other records of a tick, else at most every
+  ``review_interval_s`` seconds.
 * Compaction snapshots the model on the GUI thread and writes the full save from a short-lived
   ``medws-compact`` thread; the journal is truncated only after ``session.json`` committed it.
 
 What survives a ``kill -9``: everything seen by the last :meth:`tick` (the writer appends within
-milliseconds; the page cache keeps it when the process dies). A power cut may also lose up to
-``fsync_interval_s`` more.
+milliseconds; the page cache keeps it when the process dies), except review time while nothing
+else is edited: up to ``review_interval_s`` plus one tick period of it. A power cut may also lose
+up to ``fsync_interval_s`` more.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from typing import Any
 from app.io.errors import MedwsIOError
 from app.model.labels import LabelVolume
 from app.model.session import Session
-from app.session import _codec
+from app.session import _codec, _review_codec
 from app.session.folder import (
     JOURNAL_NAME,
     MANIFEST_NAME,
@@ -83,6 +89,10 @@ class Autosaver:
     on_error
         Called on the GUI thread (from :meth:`tick`) with an exception from the writer or a
         compaction; by default it is logged. The journal keeps going after a failed compaction.
+    review_interval_s
+        Longest time (seconds) between journal records of the review clock while only the clock
+        changes; it rides along with any other record of a tick, and :meth:`flush` writes it.
+        Review records alone do not make a compaction due.
 
     Notes
     -----
@@ -92,7 +102,8 @@ class Autosaver:
 
     def __init__(self, session: Session, folder: str | os.PathLike[str], *, lock: SessionLock | None = None,
                  fsync_interval_s: float = 1.0, compact_interval_s: float = 300.0,
-                 compact_bytes: int = 64 * 2**20, on_error: Callable[[BaseException], None] | None = None) -> None:
+                 compact_bytes: int = 64 * 2**20, on_error: Callable[[BaseException], None] | None = None,
+                 review_interval_s: float = 5.0) -> None:
         self.session = session
         self.folder = Path(folder)
         self.lock = lock
@@ -100,6 +111,10 @@ class Autosaver:
         self.compact_interval_s = compact_interval_s
         self.compact_bytes = compact_bytes
         self.on_error = on_error or (lambda exc: log.error("autosave failed: %s", exc))
+        self.review_interval_s = float(review_interval_s)
+        self._originals: dict[Any, Any] = {}  # originals in the save or the journal (ref -> object)
+        self._review_seconds = 0.0  # review clock value in the save or the journal
+        self._review_at = 0.0  # monotonic time of the last review record
         self._writer: JournalWriter | None = None
         self._journal_id = ""
         self._seq = 0
@@ -159,6 +174,8 @@ class Autosaver:
     def _begin(self) -> None:
         self._journal_id = uuid.uuid4().hex
         self._seq = 0
+        self._originals = dict(self.session.original_proposals)  # in the save (existing or written below)
+        self._review_seconds, self._review_at = float(self.session.review_clock.seconds), time.monotonic()
         journal = {"id": self._journal_id, "applied_seq": 0}
         existing = read_manifest(self.folder) if (self.folder / MANIFEST_NAME).exists() else None
         if existing is not None and existing.get("uid") != self.session.uid:
@@ -202,6 +219,8 @@ class Autosaver:
         if self._writer is None:
             return
         self._flush_labels()
+        self._flush_originals()
+        self._flush_review(force=False)
         self._commit()
         self._report_errors()
         if self._compactor is not None and not self._compactor.is_alive():
@@ -216,6 +235,7 @@ class Autosaver:
         """Tick, then block until the journal holds (fsynced) every edit so far; False on failure."""
         if self._writer is None:
             return False
+        self._flush_review(force=True)
         self.tick()
         ok = self._writer.sync(timeout)
         self._report_errors()
@@ -233,7 +253,9 @@ class Autosaver:
         if self._compactor is not None:
             self._compactor.join()
             self._compactor = None
-        self._flush_labels()
+        self._flush_labels()  # everything journaled first: a failed save loses nothing
+        self._flush_originals()
+        self._flush_review(force=True)
         self._commit()
         self._compact(background=not wait)
         if wait:
@@ -247,9 +269,11 @@ class Autosaver:
         self.start()
 
     # ------------------------------------------------------------------------------ internals
-    def _append(self, header: dict[str, Any], blob: bytes = b"", *, compress: bool = False) -> None:
+    def _append(self, header: dict[str, Any], blob: bytes = b"", *, compress: bool = False,
+                counts: bool = True) -> None:
+        """Queue one record; ``counts`` False: it alone does not make a compaction due."""
         self._seq += 1
-        self._records_since_compact += 1
+        self._records_since_compact += counts
         self._uncommitted = True
         self._writer.append({**header, "seq": self._seq}, blob, compress=compress)  # type: ignore[union-attr]
 
@@ -269,8 +293,35 @@ class Autosaver:
                               "dtype": str(values.dtype), "shape": list(values.shape)},
                              values.tobytes(), compress=True)
 
+    def _flush_originals(self) -> None:
+        """Journal originals added (or replaced, or dropped) since the last tick."""
+        current, known = self.session.original_proposals, self._originals
+        if len(current) == len(known) and all(known.get(ref) is original for ref, original in current.items()):
+            return
+        for ref, original in current.items():
+            if known.get(ref) is not original:
+                encoded = _review_codec.original_to_journal(ref, original)
+                if encoded is not None:
+                    header, blob = encoded
+                    self._append({"t": "original", **header}, blob, compress=bool(blob))
+        for ref in known.keys() - current.keys():
+            self._append({"t": "original_del", "ref": ref.key})
+        self._originals = dict(current)
+
+    def _flush_review(self, *, force: bool) -> None:
+        """Journal the review clock when it moved and a record is due (see ``review_interval_s``)."""
+        seconds = float(self.session.review_clock.seconds)
+        if seconds == self._review_seconds:
+            return
+        now = time.monotonic()
+        if force or self._uncommitted or now - self._review_at >= self.review_interval_s:
+            self._append({"t": "review", "active_seconds": seconds}, counts=False)
+            self._review_seconds, self._review_at = seconds, now
+
     def _compact(self, *, background: bool) -> None:
         snapshot = snapshot_session(self.session)  # GUI thread: consistent copy
+        self._originals = dict(self.session.original_proposals)  # all in the snapshot now
+        self._review_seconds = float(snapshot.annotations["review"]["active_seconds"])
         applied, writer, folder = self._seq, self._writer, self.folder
         journal = {"id": self._journal_id, "applied_seq": applied}
         self._last_compact = time.monotonic()

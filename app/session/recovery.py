@@ -4,7 +4,12 @@
 save (same journal id as ``session.json``, records with ``seq`` above its ``applied_seq``).
 :func:`recover` loads the save, applies those records in order and, by default, commits the result
 as a new save (which drops the journal). Label records carry the values of a whole box, so
-applying one twice, or on top of a save that already contains it, gives the same voxels.
+applying one twice, or on top of a save that already contains it, gives the same voxels; the
+``original`` and ``review`` records carry whole values too (an original proposal, the review
+clock's seconds). Journals written before those records existed recover as before: boxes and
+findings still proposed get their originals back when replayed, segment originals and review
+time not in the save are lost. The review tracker's automatic ``edited`` marking is off during
+the replay: the journal holds every status change, including the automatic ones.
 Any thread may call these functions on a session nobody else is editing.
 """
 
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -19,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from app.model.labels import LabelVolume
+from app.model.review import AnnotationRef
 from app.model.session import Session
-from app.session import _codec
+from app.session import _codec, _review_codec
 from app.session.folder import JOURNAL_NAME, SessionFormatError, load_session, read_manifest, save_session
 from app.session.journal import JournalRecord, read_journal
 
@@ -82,12 +89,7 @@ def apply_record(session: Session, record: JournalRecord) -> None:
     h, kind = record.header, record.type
     if kind == "labels":
         labels = session.segmentations[int(h["seg"])]
-        blob = record.blob
-        if h.get("codec") == "zlib":
-            import zlib
-
-            blob = zlib.decompress(blob)
-        values = np.frombuffer(blob, dtype=np.dtype(h["dtype"])).reshape(h["shape"])
+        values = np.frombuffer(_blob(record), dtype=np.dtype(h["dtype"])).reshape(h["shape"])
         if values.dtype.itemsize > labels.array.dtype.itemsize:
             labels.array = labels.array.astype(values.dtype)
         box = _box(record)
@@ -129,8 +131,25 @@ def apply_record(session: Session, record: JournalRecord) -> None:
             session.sources.append(dict(h["ref"]))
         if h["ref"].get("study_uid") and not session.study_uid:
             session.study_uid = h["ref"]["study_uid"]
+    elif kind == "original":
+        ref, original = _review_codec.original_from_journal(h, _blob(record))
+        session.original_proposals[ref] = original
+    elif kind == "original_del":
+        session.original_proposals.pop(AnnotationRef.from_key(h["ref"]), None)
+    elif kind == "review":
+        session.review_clock.seconds = float(h["active_seconds"])
     else:
         log.warning("skipping unknown journal record type %r", kind)
+
+
+def _blob(record: JournalRecord) -> bytes:
+    """The record's blob, decompressed when the writer compressed it."""
+    if record.header.get("codec") == "zlib":
+        try:
+            return zlib.decompress(record.blob)
+        except zlib.error as exc:
+            raise ValueError(f"corrupt compressed blob ({exc})") from None
+    return record.blob
 
 
 def recover(folder: str | os.PathLike[str], *, commit: bool = True) -> Session:
@@ -153,12 +172,13 @@ def recover(folder: str | os.PathLike[str], *, commit: bool = True) -> Session:
     info = pending_records(folder)
     session = load_session(folder)
     skipped = 0
-    for record in info["records"]:
-        try:
-            apply_record(session, record)
-        except (IndexError, KeyError, TypeError, ValueError) as exc:  # recover what can be recovered
-            skipped += 1
-            log.warning("skipping journal record %d (%s): %s", record.seq, record.type, exc)
+    with session.review.suspended():  # statuses come from the journal, not from replayed voxels
+        for record in info["records"]:
+            try:
+                apply_record(session, record)
+            except (IndexError, KeyError, TypeError, ValueError) as exc:  # recover what can be recovered
+                skipped += 1
+                log.warning("skipping journal record %d (%s): %s", record.seq, record.type, exc)
     info["skipped"] = skipped
     if info["torn_bytes"]:
         log.warning("ignored a torn journal tail of %d bytes", info["torn_bytes"])

@@ -197,3 +197,37 @@ def test_review_clock_counts_active_time_only():
     clock.tick(3665)
     assert clock.seconds == 60
     assert Session().review_clock.seconds == 0
+
+
+def test_bare_paint_status_change_is_part_of_the_same_undo_step():
+    s, labels, ball = _session_with_proposed_segment()
+    steps = len(labels.history.titles())
+    corner = (slice(14, 17), slice(19, 22), slice(24, 27))
+    labels.paint(corner, None, 0)  # no transaction: the paint is its own step
+    assert labels.table[1].provenance.status == "edited"
+    assert len(labels.history.titles()) == steps + 1  # status folded into the paint's step
+    assert labels.undo()  # one Ctrl+Z: voxels and status together
+    assert labels.table[1].provenance.status == "proposed"
+    assert np.array_equal(labels.array == 1, ball)
+    assert len(labels.history.titles()) == steps
+    assert labels.redo()
+    assert labels.table[1].provenance.status == "edited" and not labels.array[corner].any()
+    assert labels.undo() and labels.table[1].provenance.status == "proposed"
+
+
+def test_status_change_inside_a_transaction_stays_one_step_and_unrelated_steps_are_kept():
+    s, labels, ball = _session_with_proposed_segment()
+    labels.table.update(2, name="renamed")  # a table step of its own, before the voxel edits
+    titles = labels.history.titles()
+    with labels.transaction("Erase"):
+        labels.paint((slice(14, 17), slice(19, 22), slice(24, 27)), None, 0)
+    assert labels.history.titles() == [*titles, "Erase"]
+    assert labels.undo() and labels.table[1].provenance.status == "proposed"
+    assert labels.history.titles() == titles and labels.table[2].name == "renamed"
+    # a change emitted outside any step (as recovery does) keeps its status step apart
+    labels.array[15, 20, 25] = 0
+    labels.changed.emit((slice(15, 16), slice(20, 21), slice(25, 26)))
+    assert labels.table[1].provenance.status == "edited"
+    assert labels.history.titles() == [*titles, "Edit segment ball"]
+    assert labels.undo() and labels.table[1].provenance.status == "proposed"
+    assert labels.history.titles() == titles and labels.table[2].name == "renamed"

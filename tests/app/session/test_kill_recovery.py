@@ -1,4 +1,5 @@
-"""A real process is killed with SIGKILL mid-editing; recovery must lose at most ~2 s of edits."""
+"""A real process is killed with SIGKILL mid-editing; recovery must lose at most ~2 s of edits,
+no original of a model proposal, and review time only within the clock's journal interval."""
 
 from __future__ import annotations
 
@@ -14,9 +15,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.model.review import SegmentProposal
 from app.session import has_recoverable_changes, load_session, read_manifest, recover
 from app.session.lock import SessionLock
-from tests.app.session._edit_driver import build_session, do_op
+from tests.app.session._edit_driver import (
+    REVIEW_EDIT_OPS,
+    REVIEW_INTERVAL_S,
+    SHAPE,
+    TICK_S,
+    build_session,
+    do_op,
+    do_review_op,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 DRIVER = Path(__file__).with_name("_edit_driver.py")
@@ -25,7 +35,7 @@ DRIVER = Path(__file__).with_name("_edit_driver.py")
 MAX_LOSS_S = 2.0
 
 
-def _run_and_kill(folder: Path, edit_seconds: float, mode: str = "") -> tuple[list[tuple[int, float]], float]:
+def _run_and_kill(folder: Path, edit_seconds: float, mode: str = "") -> tuple[list[tuple], float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     errors = folder.with_suffix(".stderr")
     cmd = [sys.executable, str(DRIVER), str(folder), *([mode] if mode else [])]
@@ -34,8 +44,9 @@ def _run_and_kill(folder: Path, edit_seconds: float, mode: str = "") -> tuple[li
         return _drive(proc, errors, edit_seconds)
 
 
-def _drive(proc: subprocess.Popen, errors: Path, edit_seconds: float) -> tuple[list[tuple[int, float]], float]:
-    done: list[tuple[int, float]] = []
+def _drive(proc: subprocess.Popen, errors: Path, edit_seconds: float) -> tuple[list[tuple], float]:
+    """Let the driver work ``edit_seconds``, SIGKILL it; return its ``(n, unix time, *extra)`` lines."""
+    done: list[tuple] = []
     ready = threading.Event()
 
     def read() -> None:
@@ -43,8 +54,8 @@ def _drive(proc: subprocess.Popen, errors: Path, edit_seconds: float) -> tuple[l
             if line.startswith("ready"):
                 ready.set()
             elif line.startswith("done"):
-                _, n, t = line.split()
-                done.append((int(n), float(t)))
+                _, n, *values = line.split()
+                done.append((int(n), *map(float, values)))
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -136,3 +147,54 @@ def test_sigkill_during_a_compaction_recovers_from_the_old_or_the_new_save(tmp_p
     assert n >= len([k for k, t in done if t <= kill_time - MAX_LOSS_S])
     assert not [p for p in folder.iterdir() if p.name.startswith(".save-")]  # cleaned by the recovery save
     print(f"killed with {leftovers or 'no'} half-written save folder(s); recovered {n} of {len(done)} ops")
+
+
+def test_sigkill_after_a_model_proposal_keeps_originals_edits_and_review_time(tmp_path, capsys):
+    """Proposal lands, the reader edits it (bare paints included), then only reads; killed before any compaction."""
+    folder = tmp_path / "review.medws"
+    done, kill_time = _run_and_kill(folder, edit_seconds=4.5, mode="review")
+    times = {n: t for n, t, _ in done}
+    assert len(done) > REVIEW_EDIT_OPS, "the driver never reached the read-only phase"
+    assert times[REVIEW_EDIT_OPS - 1] <= kill_time - MAX_LOSS_S, "editing ended too close to the kill"
+    assert read_manifest(folder)["generation"] == 1, "a compaction ran: the journal alone must carry the state"
+    saved = load_session(folder)
+    assert not saved.original_proposals and saved.review_clock.seconds == 0 and len(saved.segmentations) == 1
+    with SessionLock.acquire(folder):
+        session = recover(folder)
+
+    # originals exactly as proposed (segment masks bit-identical), though every one was edited afterwards
+    expected = build_session()
+    do_review_op(expected, 0)
+    assert set(session.original_proposals) == set(expected.original_proposals)
+    assert {r.kind for r in expected.original_proposals} == {"segment", "box"}
+    for ref, original in expected.original_proposals.items():
+        got = session.original_proposals[ref]
+        if isinstance(original, SegmentProposal):
+            assert (got.start_zyx, got.shape_zyx, got.voxels) == (original.start_zyx, original.shape_zyx,
+                                                                  original.voxels)
+            np.testing.assert_array_equal(got.packed, original.packed)
+            np.testing.assert_array_equal(got.mask(SHAPE), original.mask(SHAPE))
+        else:
+            assert got == original
+    # every edit made > 2 s before the kill is there, with the statuses it set
+    for n in range(1, REVIEW_EDIT_OPS):
+        do_review_op(expected, n)
+    seg, want = session.segmentations[1], expected.segmentations[1]
+    assert np.array_equal(seg.array, want.array)
+    assert [s.provenance.status for s in seg.table] == [s.provenance.status for s in want.table] == ["edited"] * 2
+    def corners(s):
+        return {b.id: (b.lps_min, b.lps_max, b.provenance.status) for b in s.boxes}
+
+    assert corners(session) == corners(expected) and corners(expected)["ai1"][2] == "edited"
+
+    # review time: all but at most one journal interval (+ one tick) of reading is kept
+    last_seconds = done[-1][2]
+    due = [sec for _, t, sec in done if t <= kill_time - (REVIEW_INTERVAL_S + TICK_S + 0.5)]
+    recovered = session.review_clock.seconds
+    assert due and recovered >= max(due)
+    assert recovered <= last_seconds + 0.1
+    with capsys.disabled():
+        print(f"\nreview kill test: {len(done)} ops, clock {last_seconds:.2f} s at the last op, recovered "
+              f"{recovered:.2f} s (lost {last_seconds - recovered:.2f} s; interval {REVIEW_INTERVAL_S} s, "
+              f"tick {TICK_S} s)")
+    assert last_seconds - recovered <= REVIEW_INTERVAL_S + TICK_S + 0.5
