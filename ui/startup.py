@@ -2,7 +2,7 @@
 
 ``medws view`` starts reading its inputs in a background :class:`~app.controllers.jobs.Job` before
 the main window is even imported, builds the window with ``defer_extras=True`` (viewports, menus,
-toolbar, the layer list) and shows it. :class:`StartupWatcher` then waits for the axial view's
+toolbar, the layer list) and shows it. :class:`StartupWatcher` then waits for a slice view's
 first *rendered* frame that shows the loaded image and its segmentations — a VTK ``EndEvent`` of
 the real render window, nothing drawn specially — and only then calls
 :meth:`MainWindow.finish_startup <ui.main_window.MainWindow.finish_startup>`: study index and
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
+
+#: After the load, the longest wait for a slice frame showing it before the rest is installed anyway.
+FALLBACK_MS = 3000
 
 
 class StartupWatcher(QObject):
@@ -57,35 +60,49 @@ class StartupWatcher(QObject):
         self.first_frame_time: float | None = None
         self.ready_time: float | None = None
         self._started = time.time()
-        self._render_window = window.grid.slice_views[ViewKind.AXIAL].GetRenderWindow()
-        self._observer = self._render_window.AddObserver("EndEvent", self._on_render_end)
+        self._observers = [(view, view.GetRenderWindow().AddObserver("EndEvent", self._on_render_end))
+                           for view in window.grid.slice_views.values()]
+        self._fallback = QTimer(self)  # a frame that never comes (e.g. no slice view shown) must not block the rest
+        self._fallback.setSingleShot(True)
+        self._fallback.setInterval(FALLBACK_MS)
+        self._fallback.timeout.connect(self._frame_done)
         window.loader.finished.connect(self._on_loader_finished)
 
-    def shows_loaded_data(self) -> bool:
-        """True when the axial view shows the session's active image and all its segmentations."""
+    def shows_loaded_data(self, kind: ViewKind = ViewKind.AXIAL) -> bool:
+        """True when slice view ``kind`` shows the session's active image and all its segmentations."""
         window = self.window
-        axial = window.grid.slice_views[ViewKind.AXIAL]
+        view = window.grid.slice_views[kind]
         image = window.state.image
-        if image is None or axial.scene.image is not image or window.session.active_image is None:
+        if image is None or view.scene.image is not image or window.session.active_image is None:
             return False
-        shown = {id(visual.labels) for visual in axial.label_visuals}
+        shown = {id(visual.labels) for visual in view.label_visuals}
         return all(id(labels) in shown for labels in window.session.segmentations)
 
-    def _on_render_end(self, *_: object) -> None:  # VTK observer, inside Render() on the GUI thread
+    def _on_render_end(self, caller: object, _event: str) -> None:  # VTK observer, inside Render(), GUI thread
         if self.first_frame_time is not None:
             return
-        if self.expect_image and (self.window.loader.busy or not self.shows_loaded_data()):
-            return
+        if self.expect_image:
+            kind = next((v.kind for v, _ in self._observers if v.GetRenderWindow() is caller), None)
+            if self.window.loader.busy or kind is None or not self.shows_loaded_data(kind):
+                return
         self._frame_done()
 
     def _on_loader_finished(self) -> None:
-        # a failed or empty load: no frame will show an image; finish with the window as it is
-        if self.first_frame_time is None and not self.shows_loaded_data():
-            self._frame_done()
+        if self.first_frame_time is not None:
+            return
+        visible = set(self.window.grid.visible_kinds())
+        if self.window.state.image is None or not visible & set(self.window.grid.slice_views):
+            self._frame_done()  # a failed load or no slice view on screen: finish with the window as it is
+        else:
+            self._fallback.start()
 
     def _frame_done(self) -> None:
+        if self.first_frame_time is not None:
+            return
         self.first_frame_time = time.time()
-        self._render_window.RemoveObserver(self._observer)
+        self._fallback.stop()
+        for view, observer in self._observers:
+            view.GetRenderWindow().RemoveObserver(observer)
         self.window.loader.finished.disconnect(self._on_loader_finished)
         log.info("first frame %.2f s after the window was built", self.first_frame_time - self._started)
         self.first_frame.emit(self.first_frame_time)

@@ -142,3 +142,26 @@ def test_labels_on_another_grid_are_resampled_or_refused(tmp_path):
     outcome = load_inputs([str(ct)], ctx=TaskContext(), labels=str(good))
     (seg,) = outcome.segmentations
     assert seg.array.flags.writeable and seg.geometry.same_grid(image.geometry) and [s.id for s in seg.table] == [1]
+
+
+@pytest.mark.parametrize("layout", ["coronal", "3d"])
+def test_start_up_finishes_whatever_view_is_shown(qtbot, ct_and_labels, layout):
+    """With only the coronal view the first frame is the coronal one; with only the 3D view (held until
+    then) the rest is installed once the load is in, and the 3D view gets the image."""
+    from ui.main_window import MainWindow
+    from ui.startup import StartupWatcher
+
+    ct, labels = ct_and_labels
+    window = MainWindow(Session(), interactive=False, mapper_kind="cpu", defer_extras=True)
+    qtbot.addWidget(window)
+    window.grid.set_layout(layout)
+    watcher = StartupWatcher(window, expect_image=True)
+    window.show()
+    loaded_at: list[float] = []
+    window.loader.finished.connect(lambda: loaded_at.append(time.time()))
+    with qtbot.waitSignal(watcher.ready, timeout=20_000):
+        window.open_paths([ct], labels=labels)
+    assert window.extras_installed and window.grid.volume_view.scene.image is window.state.image is not None
+    if layout == "coronal":  # a real coronal frame, well before the 3 s fallback
+        assert watcher.shows_loaded_data(ViewKind.CORONAL) and watcher.first_frame_time - loaded_at[0] < 1.5
+    window.close()
