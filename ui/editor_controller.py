@@ -22,6 +22,7 @@ from app.model.labels import LabelTable, LabelVolume
 from app.model.masking import EditOptions
 from app.tools import TOOLS, Tool, ViewState, load_builtin_tools
 from render.label_visual import LabelSliceVisual
+from ui.grow_preview import GrowPreview
 from ui.tool_preview import ToolPreviewMixin
 from ui.tool_routing import HOVER_PREVIEW_MS, INTERACTIVE_TOOLS, PREVIEW_TOOLS, ZYX, SliceToolRouter
 
@@ -76,6 +77,7 @@ class EditorController(ToolPreviewMixin, QObject):
         self._hover_timer.setInterval(HOVER_PREVIEW_MS)
         self._hover_timer.timeout.connect(self._on_hover_timer_timeout)
         self.routers = [SliceToolRouter(view, self) for view in grid.slice_views.values()]
+        self.grow_preview = GrowPreview(self)  # after the routers: it draws in their views
         session.segmentation_added.connect(self._on_session_segmentation_added)
         for tool_id in PREVIEW_TOOLS:
             if tool_id in self.tools:
@@ -100,6 +102,7 @@ class EditorController(ToolPreviewMixin, QObject):
 
     def cancel_interaction(self) -> None:
         """Abandon the active tool's interaction (open stroke, polygon, preview)."""
+        self.grow_preview.stop()
         if self.active_tool is not None and self.labels is not None:
             self.active_tool.cancel(self._state(self.last_view))
         for router in self.routers:
@@ -271,6 +274,13 @@ class EditorController(ToolPreviewMixin, QObject):
         tool = self.active_tool
         if tool is None or not self.ensure_target():
             return None
+        if tool.id == "grow_seeds":  # Slicer's Initialize, then Apply of the live preview
+            if not self.grow_preview.active:
+                self.grow_preview.start()
+            elif not self.grow_preview.apply():
+                self._report("the grow-from-seeds preview is still being computed")
+            self.history_changed.emit()
+            return None
         state = self.view_state(view)
         assert state is not None
         try:
@@ -328,6 +338,7 @@ class EditorController(ToolPreviewMixin, QObject):
         self._hover_timer.stop()
         self._hover = None
         self._drop_preview()
+        self.grow_preview.stop()
         for tool_id in PREVIEW_TOOLS:
             if tool_id in self.tools:
                 events = self.tools[tool_id].params.events

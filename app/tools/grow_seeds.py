@@ -18,13 +18,17 @@ from analysis._task import NULL_CONTEXT, TaskContext
 from analysis.grow_cut import GrowCut
 from analysis.segment_ops import edge_image, seeds_box, watershed_from_seeds
 from app.model.labels import Box
-from app.tools.base import EditResult, Tool, ViewState, masked_result, register_tool
+from app.tools.base import ZYX, EditResult, Tool, ViewState, masked_result, register_tool
+from app.tools.paint import PaintParams, PaintTool
 
 
 @evented
 @dataclass
 class GrowSeedsParams:
-    """Gradient smoothing and how far beyond the seeds' bounding box the growth may reach."""
+    """Seed brush radius, how far beyond the seeds' bounding box the growth may reach, and the
+    gradient smoothing of the watershed used for large boxes."""
+
+    radius_mm: float = field(default=3.0, metadata={"label": "Seed brush", "min": 0.1, "max": 100.0, "units": "mm"})
 
     sigma_mm: float = field(default=1.0, metadata={"label": "Edge smoothing (large boxes)", "min": 0.1, "max": 10.0,
                                                     "units": "mm"})
@@ -57,6 +61,7 @@ class GrowSeedsTool(Tool):
 
     def __init__(self, params: GrowSeedsParams | None = None) -> None:
         super().__init__(params)
+        self._brush = PaintTool(PaintParams())
         self.preview_result: EditResult | None = None
         self._edges: tuple[tuple, np.ndarray, Box, np.ndarray] | None = None  # key, image, box, edges
         self._growcut: tuple[np.ndarray, tuple, Box, GrowCut] | None = None  # image, spacing, box, state
@@ -104,6 +109,20 @@ class GrowSeedsTool(Tool):
             self._edges = (key, image, box, edges)
         return watershed_from_seeds(edges, view.labels.array[box], view.spacing_zyx_mm, ctx=ctx)
 
+    # ------------------------------------------------ seeds: a 2D paint brush
+    def press(self, view: ViewState, zyx: ZYX) -> None:
+        """Start painting seeds of the active segment (a disc of ``radius_mm`` in the view plane)."""
+        self._brush.params.radius_mm = float(self.params.radius_mm)
+        self._brush.press(view, zyx)
+
+    def drag(self, view: ViewState, zyx: ZYX) -> None:
+        """Continue the seed stroke (gap-free, one undo step per stroke)."""
+        self._brush.drag(view, zyx)
+
+    def release(self, view: ViewState, zyx: ZYX) -> None:
+        """End the seed stroke."""
+        self._brush.release(view, zyx)
+
     def update(self, view: ViewState, *, ctx: TaskContext | None = None) -> EditResult | None:
         """Recompute the preview from the current seeds; returns it (nothing is written)."""
         self.preview_result = self.compute(view, ctx=ctx)
@@ -117,7 +136,8 @@ class GrowSeedsTool(Tool):
         return self.commit(view, result)
 
     def cancel(self, view: ViewState) -> None:
-        """Drop the preview and the kept search state."""
+        """Drop the preview and the kept search state; end a seed stroke."""
         self.preview_result = None
         self._growcut = None
+        self._brush.cancel(view)
         super().cancel(view)
