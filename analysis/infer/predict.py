@@ -1,17 +1,22 @@
 """One network call per sliding window, on a CPU-optimised copy of the network when that is safe.
 
 On CPU, :func:`cpu_optimised` copies a TorchScript network with channels-last-3d weights, freezes
-it and runs ``torch.jit.optimize_for_inference`` (oneDNN convolutions with prepacked weights, and
-transposed convolutions in channels-last layout, which oneDNN runs several times faster than the
-default layout for few output channels). Measured on the bench UNet (``bench/infer.py``), one 96³
-window, 2-core EPYC: see the module's tests and the bench JSON.
+it and runs ``torch.jit.optimize_for_inference``: every convolution becomes a oneDNN convolution
+with prepacked weights (PyTorch's own dispatch sends small 3-D convolutions to the slower
+``slow_conv3d``), and transposed convolutions run channels-last, which oneDNN does several times
+faster for few output channels. Measured on the bench UNet (``bench/infer.py``), one 96³ window,
+2-core EPYC, interleaved runs: 78 → 57 ms (min), 105 → 67 ms (median).
 
 The copy is trusted only after a check: the first window runs through both networks and every
 score of the copy must lie within ``SCORE_TOLERANCE`` × (max |score| + 1) of the original's.
-Float32 convolution sums in another order differ by ~1e-6 relative; 1e-4 leaves room for that and
-still catches a wrong rewrite. Labels can then differ only where two blended class scores are
-within that margin, which is below the float32 noise between MedWS and MONAI themselves. If the
-copy cannot be built or fails the check, the original network runs (logged once).
+Other kernels sum in another order; instance normalisation of a nearly flat window (air) amplifies
+that to ~1e-4 relative: the bench's first window differs by 4.5e-4 (max |score| 3.4), exactly as
+much as MONAI's own network differs between ``sw_batch_size=1`` and ``2`` (PyTorch picks other
+convolution kernels for a batch of 2). 1e-3 leaves room for that and still refuses a wrong rewrite
+(differences of order 1). On the bench volume the labels then differ from MONAI's in 1.4e-5 of the
+voxels, as MONAI's ``sw_batch_size=2`` differs from its ``sw_batch_size=1`` (1.3e-5): voxels whose
+two best class scores are tied within float32 noise. If the copy cannot be built or fails the
+check, the original network runs (logged).
 
 Call from the inference worker thread.
 """
@@ -29,7 +34,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16")
-SCORE_TOLERANCE = 1e-4
+SCORE_TOLERANCE = 1e-3
 
 _optimised: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

@@ -78,6 +78,7 @@ def sliding_window_labels(
     overlap: float = 0.25,
     mode: str = "gaussian",
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+    batch_size: int = 1,
     ctx: TaskContext = NULL_CONTEXT,
 ) -> np.ndarray:
     """Label a (C, Z, Y, X) volume with a patch network, blending overlapping windows.
@@ -88,18 +89,22 @@ def sliding_window_labels(
         Input channels; any dtype (``prepare`` converts each window, e.g. normalises to float32).
         Not copied as a whole.
     predict
-        Maps a (1, C, rz, ry, rx) float32 batch to (1, n_classes, rz, ry, rx) scores (logits or
+        Maps an (N, C, rz, ry, rx) float32 batch to (N, n_classes, rz, ry, rx) scores (logits or
         probabilities; the argmax is the same for softmax outputs), a numpy array or a CPU torch
         tensor (a contiguous one is added fastest).
     roi_zyx
         Window size; a volume smaller than the window is zero-padded to it.
     mode
         "gaussian" (importance-weighted) or "constant" (plain sum).
+    batch_size
+        Windows per ``predict`` call (N ≤ this; windows of one z-slab only).
 
     Returns a (Z, Y, X) uint8 label array (uint16 for more than 256 classes).
     """
     if mode not in ("gaussian", "constant"):
         raise ValueError("mode must be 'gaussian' or 'constant'")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
     c_in, *shape = volume_czyx.shape
     roi = [int(r) for r in roi_zyx]
     padded = [max(s, r) for s, r in zip(shape, roi, strict=True)]
@@ -126,17 +131,19 @@ def sliding_window_labels(
                 acc_t[:, dz].copy_(acc_t[:, dz + shift])
             acc_t[:, max(0, roi[0] - shift):].zero_()
             slab_lo = z0
-        for y0 in ys:
-            for x0 in xs:
-                ctx.step(done / total, "inference")
-                window = volume_czyx[:, z0:z0 + roi[0], y0:y0 + roi[1], x0:x0 + roi[2]]
-                batch = (prepare(window) if prepare else window.astype(np.float32))[None]
-                scores = torch.as_tensor(predict(batch))[0].to(torch.float32)
-                if tuple(scores.shape) != (n_classes, *roi):
-                    raise ValueError(f"network returned {tuple(scores.shape)}, expected {(n_classes, *roi)}")
-                dz = z0 - slab_lo
-                acc_t[:, dz:dz + roi[0], y0:y0 + roi[1], x0:x0 + roi[2]].addcmul_(scores, weight_t)
-                done += 1
+        starts_yx = [(y0, x0) for y0 in ys for x0 in xs]
+        for b0 in range(0, len(starts_yx), batch_size):
+            group = starts_yx[b0:b0 + batch_size]
+            ctx.step(done / total, "inference")
+            windows = [volume_czyx[:, z0:z0 + roi[0], y0:y0 + roi[1], x0:x0 + roi[2]] for y0, x0 in group]
+            batch = np.stack([prepare(w) if prepare else w.astype(np.float32) for w in windows])
+            scores = torch.as_tensor(predict(batch)).to(torch.float32)
+            if tuple(scores.shape) != (len(group), n_classes, *roi):
+                raise ValueError(f"network returned {tuple(scores.shape)}, expected {(len(group), n_classes, *roi)}")
+            dz = z0 - slab_lo
+            for (y0, x0), window_scores in zip(group, scores, strict=True):
+                acc_t[:, dz:dz + roi[0], y0:y0 + roi[1], x0:x0 + roi[2]].addcmul_(window_scores, weight_t)
+            done += len(group)
         if zi == len(zs) - 1:
             running_argmax(acc[:, : Z - slab_lo], out=labels[slab_lo:Z])
     ctx.step(1.0, "inference")
