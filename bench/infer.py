@@ -3,13 +3,13 @@
 Same TorchScript 3-D UNet (MONAI ``UNet(spatial_dims=3, channels=(16, 32, 64, 128),
 strides=(2, 2, 2), out_channels=6)``, random weights, fixed seed), same volume, roi 96³,
 overlap 0.25, Gaussian blending in both; MedWS also with bf16 autocast (off by default) and, with
-``--kinds ...,medws-plain``, without its CPU-optimised network copy. Each run is a fresh process
+``--kinds ...,medws-optimised``, with its opt-in CPU-optimised network copy. Each run is a fresh process
 (peak RSS from ``ru_maxrss``); runs alternate. Prints JSON: medians, ratios, time inside MedWS's
 network calls (``*_forward_s``), identical-label fraction against MONAI, peak RSS, load average
 (the machine may be shared: the alternation keeps ratios meaningful).
 
     .venv/bin/pip install monai   # bench-only dependency
-    .venv/bin/python bench/infer.py [--shape 300,512,512] [--runs 3] [--kinds monai,medws,medws-plain]
+    .venv/bin/python bench/infer.py [--shape 300,512,512] [--runs 3] [--kinds monai,medws,medws-optimised]
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def _worker(kind: str, work: Path, out: Path) -> dict:
         from analysis.infer.sliding_window import sliding_window_labels
 
         predict_net = TorchPredictor(net, "cpu", "softmax", "bf16" if kind == "medws-bf16" else "fp32",
-                                     optimise=kind != "medws-plain")
+                                     optimise=kind == "medws-optimised")
         forward_s = [0.0]
 
         def predict(batch):
@@ -91,12 +91,12 @@ def _worker(kind: str, work: Path, out: Path) -> dict:
     np.save(out, labels)
     result = {"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if kind.startswith("medws"):
-        result["forward_s"] = forward_s[0]  # network calls incl. the first-window check of the optimised copy
+        result["forward_s"] = forward_s[0]  # network calls (incl. the first-window check of an optimised copy)
         result["optimised"] = predict_net.optimised
     return result
 
 
-KINDS = ("monai", "medws", "medws-plain", "medws-bf16")
+KINDS = ("monai", "medws", "medws-optimised", "medws-bf16")
 
 
 def main() -> None:
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--shape", default="300,512,512")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--kinds", default="monai,medws,medws-bf16",
-                        help="comma list of " + ",".join(KINDS) + " (medws-plain: without the CPU-optimised copy)")
+                        help="comma list of " + ",".join(KINDS) + " (medws-optimised: opt-in optimised copy)")
     parser.add_argument("--worker", choices=KINDS)
     parser.add_argument("--work")
     parser.add_argument("--out")

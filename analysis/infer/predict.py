@@ -1,11 +1,14 @@
-"""One network call per sliding window, on a CPU-optimised copy of the network when that is safe.
+"""One network call per sliding window; optionally on a CPU-optimised copy of the network.
 
 On CPU, :func:`cpu_optimised` copies a TorchScript network with channels-last-3d weights, freezes
 it and runs ``torch.jit.optimize_for_inference``: every convolution becomes a oneDNN convolution
 with prepacked weights (PyTorch's own dispatch sends small 3-D convolutions to the slower
 ``slow_conv3d``), and transposed convolutions run channels-last, which oneDNN does several times
-faster for few output channels. Measured on the bench UNet (``bench/infer.py``), one 96³ window,
-2-core EPYC, interleaved runs: 78 → 57 ms (min), 105 → 67 ms (median).
+faster for few output channels. Measured on the bench UNet (``bench/infer.py``), one 96³ window
+run alone, 2-core EPYC, interleaved: 78 → 57 ms (min), 105 → 67 ms (median). Inside the whole
+sliding-window run on the shared 2-core machine it did not pay (bench: 39.0 s vs 33.7 s without,
+32 windows interleaved in one process: within noise), so it is off by default (``optimise=True``,
+``bench/infer.py --kinds monai,medws,medws-optimised``).
 
 The copy is trusted only after a check: the first window runs through both networks and every
 score of the copy must lie within ``SCORE_TOLERANCE`` × (max |score| + 1) of the original's.
@@ -80,14 +83,14 @@ class TorchPredictor:
     """``predictor(batch) -> scores``: a (N, C, z, y, x) float32 numpy batch to a contiguous float32
     CPU tensor of class scores.
 
-    ``optimise`` (CPU, fp32 only) runs :func:`cpu_optimised`'s copy once it has matched the original
+    ``optimise`` (opt-in; CPU, fp32 only) runs :func:`cpu_optimised`'s copy once it has matched the original
     on the first window within ``tolerance``; :attr:`optimised` tells which ran (None before the first
     window). ``activation="sigmoid"`` with one output channel becomes two scores (0, logit) so the
     argmax thresholds at p = 0.5.
     """
 
     def __init__(self, net, device: str = "cpu", activation: str = "softmax", precision: str = "fp32", *,
-                 optimise: bool = True, tolerance: float = SCORE_TOLERANCE) -> None:
+                 optimise: bool = False, tolerance: float = SCORE_TOLERANCE) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self._net, self._run_net = net, net

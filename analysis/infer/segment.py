@@ -18,12 +18,10 @@ from analysis.infer.manifest import ModelManifest
 from analysis.infer.normalise import fit_normaliser
 from analysis.infer.orient import from_canonical, to_canonical
 from analysis.infer.predict import TorchPredictor
-from analysis.infer.sliding_window import sliding_window_labels, window_starts
+from analysis.infer.sliding_window import sliding_window_labels
 from analysis.preprocess import resample
 
 log = logging.getLogger(__name__)
-
-MIN_WINDOWS_TO_OPTIMISE = 8
 
 
 def segment(
@@ -65,10 +63,7 @@ def segment(
     if manifest.activation == "sigmoid" and len(manifest.labels) == 1:
         n_classes = 2
     roi = manifest.patch_size_zyx or tuple(int(np.ceil(s / 16) * 16) for s in work.shape)
-    grid = [len(window_starts(max(n, r), r, manifest.overlap)) for n, r in zip(work.shape, roi, strict=True)]
-    # the optimised copy costs one extra window (its check) and ~0.3 s to build: worth it on bigger volumes
-    predict = TorchPredictor(net, device, manifest.activation, precision,
-                             optimise=int(np.prod(grid)) >= MIN_WINDOWS_TO_OPTIMISE)
+    predict = TorchPredictor(net, device, manifest.activation, precision)
     labels = sliding_window_labels(work[None], predict, roi, n_classes, overlap=manifest.overlap,
                                    prepare=normaliser, ctx=ctx)
     timings["predict_s"] = time.perf_counter() - t1
@@ -81,8 +76,7 @@ def segment(
         labels = from_canonical(labels, direction, manifest.orientation)
     labels = np.ascontiguousarray(labels)
     timings["postprocess_s"] = time.perf_counter() - t2
-    log.info("%s: %s, optimised network: %s", manifest.id, ", ".join(f"{k}={v:.3f}" for k, v in timings.items()),
-             predict.optimised)
+    log.info("%s: %s", manifest.id, ", ".join(f"{k}={v:.3f}" for k, v in timings.items()))
     return labels
 
 

@@ -246,10 +246,10 @@ def test_cpu_optimised_copy_agrees_and_leaves_the_loaded_network_alone():
     net = _unet_like()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     vol = np.random.default_rng(3).normal(size=(1, 40, 56, 48)).astype(np.float32)
-    fast = TorchPredictor(net)
+    fast = TorchPredictor(net, optimise=True)
     labels = sliding_window_labels(vol, fast, (16, 32, 32), 3, overlap=0.25)
     assert fast.optimised is True and cpu_optimised(net) is not None
-    plain = TorchPredictor(net, optimise=False)
+    plain = TorchPredictor(net)  # the default: the network as loaded
     reference = sliding_window_labels(vol, plain, (16, 32, 32), 3, overlap=0.25)
     assert plain.optimised is False
     assert (labels == reference).mean() >= 0.9999
@@ -274,7 +274,7 @@ def test_optimised_copy_is_refused_beyond_the_tolerance():
         exact = net(torch.from_numpy(batch))
     if diff == 0.0:
         pytest.skip("optimised copy is bit-identical on this CPU: nothing to refuse")
-    strict = TorchPredictor(net, tolerance=0.0)
+    strict = TorchPredictor(net, optimise=True, tolerance=0.0)
     strict(batch)
     assert strict.optimised is False
     assert torch.equal(strict(batch), exact)  # later windows run the original network too
@@ -287,9 +287,9 @@ def test_eager_modules_and_bf16_run_without_the_optimised_copy():
 
     conv = torch.nn.Conv3d(1, 2, 1).eval()
     batch = np.ones((1, 1, 4, 4, 4), np.float32)
-    eager = TorchPredictor(conv)
+    eager = TorchPredictor(conv, optimise=True)
     assert eager(batch).shape == (1, 2, 4, 4, 4) and eager.optimised is False
-    bf16 = TorchPredictor(_unet_like(), precision="bf16")
+    bf16 = TorchPredictor(_unet_like(), precision="bf16", optimise=True)
     bf16(np.zeros((1, 1, 8, 8, 8), np.float32))
     assert bf16.optimised is False
     with pytest.raises(ValueError, match="precision"):
