@@ -192,6 +192,7 @@ def _reslice_prop(lut: vtkLookupTable, opacity: float) -> tuple[vtkImageResliceM
     mapper.SliceAtFocalPointOn()
     mapper.JumpToNearestSliceOn()
     mapper.BorderOn()
+    mapper.SetNumberOfThreads(1)  # one slice per frame: threads cost more than they save (slice_visual.py)
     prop = vtkImageProperty()
     prop.SetInterpolationTypeToNearest()
     prop.SetLookupTable(lut)
@@ -422,11 +423,22 @@ class LabelSliceVisual:
         geometry = self.labels.geometry
         shape = list(self.labels.array.shape)
         shape[axis] = 1
+        start_zyx = [0.0, 0.0, 0.0]
+        start_zyx[axis] = float(index)
+        buffer = self._outline
+        if (self._outline_key is not None and self._outline_key[0] == axis and buffer is not None
+                and tuple(shape) == self._outline_shape and buffer.dtype == self.labels.array.dtype):
+            # another slice along the same axis: refill the buffer VTK already wraps and move the plane
+            outline_2d(self.labels.array[_plane(axis, index)], buffer.reshape(shape)[_plane(axis, 0)])
+            self.outline_data.SetOrigin(*geometry.index_zyx_to_lps(np.array(start_zyx)))
+            self.outline_data.GetPointData().GetScalars().Modified()
+            self.outline_data.Modified()
+            self._outline_key = key
+            self._outline_dirty = []
+            return
         self._outline_shape = tuple(shape)
         buffer = np.zeros(int(np.prod(shape)), self.labels.array.dtype)
         outline_2d(self.labels.array[_plane(axis, index)], buffer.reshape(shape)[_plane(axis, 0)])
-        start_zyx = [0.0, 0.0, 0.0]
-        start_zyx[axis] = float(index)
         nz, ny, nx = shape
         sz, sy, sx = geometry.spacing_zyx_mm
         data = vtkImageData()

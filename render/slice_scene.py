@@ -235,8 +235,9 @@ class SliceScene:
         assert self.axes is not None
         d = self.axes.view_direction_lps
         focal = self.focal_lps
-        focal = focal + float((np.asarray(point_on_plane_lps) - focal) @ d) * d
-        self._place_camera(focal)
+        shift = float((np.asarray(point_on_plane_lps) - focal) @ d)
+        if abs(shift) > 1e-9:  # only a real move touches the camera: its MTime makes the mappers reslice
+            self._place_camera(focal + shift * d)
         self._update_title()
         if self._cursor_lps is not None:
             self._draw_crosshair()

@@ -37,6 +37,9 @@ class ImageSliceVisual:
         self.mapper.SliceAtFocalPointOn()
         self.mapper.JumpToNearestSliceOn()  # native voxels when the plane is an index plane
         self.mapper.BorderOn()  # show edge voxels whole (±half a voxel), not cut at their centres
+        # One slice is a few hundred thousand pixels: spawning and joining reslice threads per frame
+        # (vtkMultiThreader) cost more than they save, most of all when the cores are busy.
+        self.mapper.SetNumberOfThreads(1)
         self.property = vtkImageProperty()
         self.property.SetInterpolationTypeToLinear()
         self.property.SetColorWindow(400.0)

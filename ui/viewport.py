@@ -120,6 +120,8 @@ class SliceViewport(VtkViewport):
         self._drag_button: Qt.MouseButton | None = None
         self._drag_mode = ""
         self._last_xy = (0.0, 0.0)
+        self._emitted_slice: tuple | None = None  # what slice_changed last said (see _emit_slice)
+        self._slice_emits = 0
         state.image_changed.connect(self._on_state_image_changed)
         state.cursor_changed.connect(self._on_state_cursor_changed)
         state.window_level_changed.connect(self._on_state_window_level_changed)
@@ -131,7 +133,7 @@ class SliceViewport(VtkViewport):
         if image is not None:
             self.scene.set_cursor(self.state.cursor_lps)
         self._show_matching_labels()
-        self._emit_slice()
+        self._emit_slice(force=True)
 
     def add_labels(self, labels: LabelVolume) -> LabelSliceVisual:
         """Overlay a segmentation (drawn over the image, under the crosshair)."""
@@ -159,14 +161,32 @@ class SliceViewport(VtkViewport):
     def _on_state_rotation_changed(self, rotations: dict) -> None:
         self.scene.set_cursor(self.state.cursor_lps, move_slice=False)
         self.scene.set_rotations(rotations)
-        self._emit_slice()
+        self._emit_slice(force=True)
 
     @property
     def oblique(self) -> bool:
         """True when this view shows a rotated (non-index) plane: index-plane tools must not act here."""
         return self.scene.oblique
 
-    def _emit_slice(self) -> None:
+    def _slice_key(self) -> tuple:
+        """What the listeners of ``slice_changed`` depend on: slice, count and the displayed plane."""
+        scene = self.scene
+        if scene.axes is None:
+            return scene.slice_index, scene.n_slices, None
+        d = scene.axes.view_direction_lps
+        return scene.slice_index, scene.n_slices, tuple(np.round(d, 9)), round(float(scene.focal_lps @ d), 6)
+
+    def _emit_slice(self, force: bool = False) -> None:
+        """Emit ``slice_changed`` when the displayed plane changed (or ``force``).
+
+        A cursor move that leaves this view's plane where it was (the other views' scrolling) does
+        not re-run the listeners (3D plane outline, box and measurement visuals, status bar).
+        """
+        key = self._slice_key()
+        if not force and key == self._emitted_slice:
+            return
+        self._emitted_slice = key
+        self._slice_emits += 1
         self.slice_changed.emit(self.kind.value, self.scene.slice_index, self.scene.n_slices)
 
     # ------------------------------------------------------------ view → state
@@ -180,10 +200,12 @@ class SliceViewport(VtkViewport):
         The linked cursor moves with the slice (ITK-SNAP behaviour), so the other views' crosshair
         lines and the 3D plane outline follow the scrolled plane.
         """
+        emits = self._slice_emits
         index = self.scene.set_slice_index(index)
         if self.scene.image is not None:
             self.state.set_cursor(self.scene.project_to_plane(self.state.cursor_lps))
-        self._emit_slice()
+        if self._slice_emits == emits:  # a user action on this view: tell the listeners once, even unchanged
+            self._emit_slice(force=True)
         return index
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
