@@ -42,7 +42,7 @@ def _read_array(path: Path, ctx: TaskContext) -> tuple[np.ndarray, Geometry, obj
     dtype = np.uint16 if hi > 255 else np.uint8
     if array.dtype != dtype:
         array = array.astype(dtype)
-    else:  # read_volume's array is a fresh copy marked read-only for images; labels are edited
+    else:  # read_volume marks its array read-only (it may be ITK's own buffer); labels are edited
         try:
             array.flags.writeable = True
         except ValueError:

@@ -59,6 +59,31 @@ def _modality_guess(array: np.ndarray, path: Path) -> str:
     return "OT"
 
 
+class _SitkPixels:
+    """Owner of a SimpleITK image's pixel buffer, handed to numpy through ``__array_interface__``.
+
+    ``np.asarray(owner)`` shares the buffer and keeps ``owner`` (hence the image) as its base, so the
+    voxels live exactly as long as some array uses them. The image comes straight from a reader and
+    nothing else references its buffer, so the interface is writable: a labelmap may be edited in
+    place, an :class:`ImageVolume` marks its array read-only itself.
+    """
+
+    def __init__(self, image: sitk.Image) -> None:
+        self._image = image
+        interface = dict(sitk.GetArrayViewFromImage(image).__array_interface__)
+        interface["data"] = (interface["data"][0], False)
+        self.__array_interface__ = interface
+
+
+def _array_owning(image: sitk.Image) -> np.ndarray:
+    """Return the ``(z, y, x)`` voxels of a freshly read image without copying them (any thread).
+
+    ``GetArrayFromImage`` copies the whole volume (~0.3 s and twice the memory for a 300×512×512
+    CT); the view shares ITK's buffer and keeps the image alive through the array's base.
+    """
+    return np.asarray(_SitkPixels(image))
+
+
 def read_volume(path: str | os.PathLike[str], *, ctx: TaskContext = NULL_CONTEXT) -> ImageVolume:
     """Read a NIfTI / NRRD / MHA file as an :class:`ImageVolume` in LPS.
 
@@ -87,7 +112,7 @@ def read_volume(path: str | os.PathLike[str], *, ctx: TaskContext = NULL_CONTEXT
         raise MedwsIOError(
             path, f"multi-component images are not supported ({image.GetNumberOfComponentsPerPixel()} components)"
         )
-    array = sitk.GetArrayFromImage(image)  # (z, y, x), a fresh copy we own
+    array = _array_owning(image)  # (z, y, x), ITK's buffer itself: no copy
     geometry = geometry_from_sitk(image)
     metadata = {"source_path": str(path), "format": volume_suffix(path)}
     return ImageVolume(array, geometry, modality=_modality_guess(array, path), name=path.name, metadata=metadata)
