@@ -5,10 +5,10 @@ it and runs ``torch.jit.optimize_for_inference``: every convolution becomes a on
 with prepacked weights (PyTorch's own dispatch sends small 3-D convolutions to the slower
 ``slow_conv3d``), and transposed convolutions run channels-last, which oneDNN does several times
 faster for few output channels. Measured on the bench UNet (``bench/infer.py``), one 96³ window
-run alone, 2-core EPYC, interleaved: 78 → 57 ms (min), 105 → 67 ms (median). Inside the whole
-sliding-window run on the shared 2-core machine it did not pay (bench: 39.0 s vs 33.7 s without,
-32 windows interleaved in one process: within noise), so it is off by default (``optimise=True``,
-``bench/infer.py --kinds monai,medws,medws-optimised``).
+run alone, 2-core EPYC, interleaved: 78 → 57 ms (min), 105 → 67 ms (median). Whole bench runs
+disagree: 18.65 → 16.24 s on a quiet machine (1 run), 33.7 → 39.0 s under load 3–5 (3 runs), and
+labels move by 1.4e-5 (below), so it is off by default (``optimise=True``; ``bench/infer.py
+--kinds monai,medws,medws-optimised``).
 
 The copy is trusted only after a check: the first window runs through both networks and every
 score of the copy must lie within ``SCORE_TOLERANCE`` × (max |score| + 1) of the original's.
