@@ -8,7 +8,8 @@ from typing import Any
 
 from psygnal import evented
 
-from analysis.segment_ops import hollow, mask_box, radius_vox
+from analysis.morphology import hollow
+from analysis.segment_ops import mask_box, radius_vox
 from app.tools.base import EditResult, Tool, ViewState, register_tool, set_segment
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from psygnal import evented
 
-from analysis.segment_ops import margin, mask_box, radius_vox
+from analysis.morphology import margin
+from analysis.segment_ops import mask_box, radius_vox
 from app.tools.base import EditResult, Tool, ViewState, register_tool, set_segment
 
 

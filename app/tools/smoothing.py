@@ -9,12 +9,13 @@ import numpy as np
 from psygnal import evented
 
 from analysis._task import NULL_CONTEXT, TaskContext
-from analysis.segment_ops import mask_box, radius_vox, smooth, smooth_joint
+from analysis.morphology import smooth, smooth_joint
+from analysis.segment_ops import mask_box, radius_vox
 from app.tools.base import EditResult, Tool, ViewState, masked_result, register_tool, set_segment
 
 
 class SmoothingMethod(StrEnum):
-    """Smoothing method (see :func:`analysis.segment_ops.smooth`)."""
+    """Smoothing method (see :func:`analysis.morphology.smooth`)."""
 
     MEDIAN = "median"
     OPENING = "opening"

@@ -5,23 +5,20 @@ import pytest
 
 from analysis._brush import kernel_half_widths, polygon_mask_2d, sphere_kernel, stamp, stroke_points
 from analysis._task import Cancelled, TaskContext
+from analysis.morphology import hollow, margin, smooth, smooth_joint
 from analysis.segment_ops import (
     auto_threshold_range,
     connected_components,
     connected_threshold,
     flood_fill,
     grow_from_seeds,
-    hollow,
     interpolate_slices,
     island_at,
     keep_largest_island,
     level_trace_2d,
-    margin,
     mask_box,
     remove_small_islands,
     segment_statistics,
-    smooth,
-    smooth_joint,
 )
 
 
@@ -238,7 +235,7 @@ def test_mask_box():
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (3.0, 0.7, 0.7), (1.25, 0.5, 2.0)])
 @pytest.mark.parametrize("radius", [0.6, 2.0, 3.3])
 def test_dilate_ball_surface_stamping_equals_the_distance_map(monkeypatch, spacing, radius):
-    import analysis.segment_ops as ops
+    import analysis.morphology as ops
 
     rng = np.random.default_rng(int(radius * 10))
     m = rng.random((12, 20, 18)) > 0.93
@@ -265,7 +262,7 @@ def test_median_majority_vote_matches_itk_binary_median_inside():
 
 
 def test_box_sum_counts_exactly():
-    from analysis.segment_ops import box_sum
+    from analysis.morphology import box_sum
 
     m = np.zeros((5, 6, 7), bool)
     m[2, 3, 3] = True
