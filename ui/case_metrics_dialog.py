@@ -34,15 +34,20 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 def summary_text(metrics: CaseMetrics) -> str:
     """One paragraph: proposals by status, means, label changes, voxels edited, review time."""
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(metrics.statuses.items())) or "none"
     parts = [f"{metrics.proposals} proposals ({statuses}); {metrics.manual} added by hand"]
     dice, box_iou = metrics.mean("dice"), metrics.mean("iou", "boxes")
     if dice is not None:
-        parts.append(f"mean Dice {dice:.3f}, IoU {metrics.mean('iou'):.3f} over {len(metrics.segments)} segments")
+        over = _count(len(metrics.segments), "segment")
+        parts.append(f"mean Dice {dice:.3f}, IoU {metrics.mean('iou'):.3f} over {over}")
     if box_iou is not None:
-        parts.append(f"mean box IoU {box_iou:.3f} over {len(metrics.boxes)} boxes")
+        parts.append(f"mean box IoU {box_iou:.3f} over {_count(len(metrics.boxes), 'box', 'boxes')}")
     minutes, seconds = divmod(round(metrics.time_s), 60)
     parts.append(f"{metrics.label_changes} label changes, {metrics.voxels_edited} voxels edited, "
                  f"review time {minutes} min {seconds:02d} s")

@@ -43,6 +43,7 @@ def test_case_metrics_dialog_reports_the_readers_changes(main_window, volume, qt
     box_row = next(r for r in dialog.cell_texts() if r[1] == "Box")
     assert box_row[2] == "edited" and abs(float(box_row[4]) - 0.5) < 1e-6 and box_row[6] == "no"
     assert "2 proposals (2 edited)" in dialog.summary.text()
+    assert "over 1 segment;" in dialog.summary.text() and "over 1 box;" in dialog.summary.text()
     labels.undo()  # back to the proposal: Refresh shows Dice 1
     dialog.refresh()
     rows = {r[0]: r for r in dialog.cell_texts() if r[1] == "Segment"}
