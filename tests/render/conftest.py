@@ -1,10 +1,15 @@
-"""Fixtures for render tests: a synthetic CT volume whose bright block position is known."""
+"""Fixtures for render tests: a synthetic CT volume whose bright block position is known, and slice
+scenes in standalone offscreen render windows (no Qt) of ``SCENE_SIZE`` × ``SCENE_SIZE`` pixels."""
 
 from __future__ import annotations
 
 import pytest
 
 from app.model.image import ImageVolume
+from render._vtk import vtkRenderer, vtkRenderWindow
+from render.image_data import VtkImage
+from render.orientation import ViewKind
+from render.slice_scene import SliceScene
 from tests._volumes import BONE_ZYX, make_volume, rotation_about_z
 
 
@@ -26,3 +31,30 @@ def _rotation_fixture():
 @pytest.fixture
 def bone_zyx():
     return BONE_ZYX
+
+
+SCENE_SIZE = 240
+
+
+@pytest.fixture
+def make_scene():
+    """``make(image, kind) -> SliceScene`` in its own offscreen window (``scene.renderer.GetRenderWindow()``)."""
+    windows = []
+
+    def make(image, kind: ViewKind = ViewKind.AXIAL) -> SliceScene:
+        window = vtkRenderWindow()
+        window.SetOffScreenRendering(1)
+        window.SetMultiSamples(0)
+        window.SetSize(SCENE_SIZE, SCENE_SIZE)
+        renderer = vtkRenderer()
+        window.AddRenderer(renderer)
+        scene = SliceScene(renderer, lambda: None, kind)
+        window.Render()
+        scene.set_image(VtkImage(image))
+        windows.append((window, scene))
+        return scene
+
+    yield make
+    for window, scene in windows:
+        scene.close()
+        window.Finalize()

@@ -10,38 +10,27 @@ from app.model.annotations import Box, BoxSet, Provenance
 from render._vtk import vtkRenderer, vtkRenderWindow
 from render.box_visual import SELECTED_RGB, BoxSliceVisual, BoxWireframeVisual, _dashes
 from render.capture import capture_rgb
-from render.image_data import VtkImage
 from render.orientation import ViewKind
-from render.slice_scene import SliceScene
+from tests.render.conftest import SCENE_SIZE
 
-SIZE = 240
+SIZE = SCENE_SIZE
 
 
 @pytest.fixture
-def make_view():
+def make_view(make_scene):
     made = []
 
     def make(volume, kind: ViewKind = ViewKind.AXIAL):
-        window = vtkRenderWindow()
-        window.SetOffScreenRendering(1)
-        window.SetMultiSamples(0)
-        window.SetSize(SIZE, SIZE)
-        renderer = vtkRenderer()
-        window.AddRenderer(renderer)
-        scene = SliceScene(renderer, lambda: None, kind)
-        window.Render()
-        scene.set_image(VtkImage(volume))
+        scene = make_scene(volume, kind)
         renders = []
-        visual = BoxSliceVisual(renderer, lambda: renders.append(1))
+        visual = BoxSliceVisual(scene.renderer, lambda: renders.append(1))
         visual.set_geometry(volume.geometry)
-        made.append((window, scene, visual))
-        return window, scene, visual, renders
+        made.append(visual)
+        return scene.renderer.GetRenderWindow(), scene, visual, renders
 
     yield make
-    for window, scene, visual in made:
+    for visual in made:
         visual.close()
-        scene.close()
-        window.Finalize()
 
 
 def _sync(scene, visual):

@@ -5,37 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from render._vtk import vtkRenderer, vtkRenderWindow
 from render.capture import capture_rgb
-from render.image_data import VtkImage
 from render.orientation import SLICE_KINDS, ViewKind, rotated_axes, rotation_lps, slice_axes
 from render.plane_geometry import plane_box_polygon, slice_range, slice_step_mm
-from render.slice_scene import OBLIQUE_NOTE, SliceScene
+from render.slice_scene import OBLIQUE_NOTE
+from tests.render.conftest import SCENE_SIZE
 
-SIZE = 240
+SIZE = SCENE_SIZE
 
-
-@pytest.fixture
-def make_scene():
-    windows = []
-
-    def make(image, kind: ViewKind) -> SliceScene:
-        window = vtkRenderWindow()
-        window.SetOffScreenRendering(1)
-        window.SetMultiSamples(0)
-        window.SetSize(SIZE, SIZE)
-        renderer = vtkRenderer()
-        window.AddRenderer(renderer)
-        scene = SliceScene(renderer, lambda: None, kind)
-        window.Render()
-        scene.set_image(VtkImage(image))
-        windows.append((window, scene))
-        return scene
-
-    yield make
-    for window, scene in windows:
-        scene.close()
-        window.Finalize()
 
 
 def test_rotation_turns_counter_clockwise_about_the_axis():

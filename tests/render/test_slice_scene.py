@@ -5,36 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from render._vtk import vtkRenderer, vtkRenderWindow
 from render.capture import capture_rgb
 from render.image_data import VtkImage
 from render.orientation import SLICE_KINDS, ViewKind
-from render.slice_scene import SliceScene
+from tests.render.conftest import SCENE_SIZE
 
-SIZE = 240
+SIZE = SCENE_SIZE
 
-
-@pytest.fixture
-def make_scene():
-    windows = []
-
-    def make(image, kind: ViewKind) -> SliceScene:
-        window = vtkRenderWindow()
-        window.SetOffScreenRendering(1)
-        window.SetMultiSamples(0)
-        window.SetSize(SIZE, SIZE)
-        renderer = vtkRenderer()
-        window.AddRenderer(renderer)
-        scene = SliceScene(renderer, lambda: None, kind)
-        window.Render()
-        scene.set_image(VtkImage(image))
-        windows.append((window, scene))
-        return scene
-
-    yield make
-    for window, scene in windows:
-        scene.close()
-        window.Finalize()
 
 
 def test_vtk_image_shares_memory_and_geometry(volume):
