@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from psygnal import Signal
 
-from app.model.history import next_seq
+from app.model.history import UndoStackState, next_seq
 
 if TYPE_CHECKING:
     from app.model.annotations import BoxSet, FindingSet
@@ -97,7 +97,7 @@ def _title(edits: list[ItemEdit]) -> str:
     return f"{verb} {e.kind}"
 
 
-class AnnotationHistory:
+class AnnotationHistory(UndoStackState):
     """Undo/redo stacks for the boxes and findings of one session (see module docstring).
 
     Parameters
@@ -224,31 +224,7 @@ class AnnotationHistory:
         self._redo.clear()
         self.changed.emit()
 
-    # ----------------------------------------------------------------- state
-    @property
-    def can_undo(self) -> bool:
-        """True when there is a step to undo."""
-        return bool(self._undo)
-
-    @property
-    def can_redo(self) -> bool:
-        """True when there is a step to redo."""
-        return bool(self._redo)
-
-    @property
-    def last_undo_seq(self) -> int:
-        """Sequence number of the step Undo would revert (0 when none): larger = more recent."""
-        return self._undo[-1].seq if self._undo else 0
-
-    @property
-    def last_redo_seq(self) -> int:
-        """Sequence number of the step Redo would re-apply (0 when none): larger = undone more recently."""
-        return self._redo[-1].seq if self._redo else 0
-
-    def titles(self) -> list[str]:
-        """Undo step titles, oldest first."""
-        return [s.title for s in self._undo]
-
+    # ----------------------------------------------------------------- lifetime
     def close(self) -> None:
         """Stop following the sets."""
         for signal, slot in self._connections:

@@ -75,7 +75,42 @@ class Step:
         return sum(e.nbytes for e in self.edits)
 
 
-class History:
+class UndoStackState:
+    """Read-only state shared by the undo histories: ``_undo`` / ``_redo`` hold steps with a ``seq``
+    from :func:`next_seq` and a ``title``."""
+
+    _undo: Any
+    _redo: Any
+
+    @property
+    def can_undo(self) -> bool:
+        """True when there is a step to undo."""
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        """True when there is a step to redo."""
+        return bool(self._redo)
+
+    @property
+    def last_undo_seq(self) -> int:
+        """Sequence number of the step Undo would revert (0 when none): larger = more recent."""
+        return self._undo[-1].seq if self._undo else 0
+
+    #: The name the undo router uses for :attr:`last_undo_seq`.
+    last_step_seq = last_undo_seq
+
+    @property
+    def last_redo_seq(self) -> int:
+        """Sequence number of the step Redo would re-apply (0 when none): larger = undone more recently."""
+        return self._redo[-1].seq if self._redo else 0
+
+    def titles(self) -> list[str]:
+        """Undo step titles, oldest first."""
+        return [s.title for s in self._undo]
+
+
+class History(UndoStackState):
     """Undo/redo stacks bounded by bytes, always keeping at least ``min_steps`` steps.
 
     Parameters
@@ -129,33 +164,7 @@ class History:
         return step
 
     @property
-    def can_undo(self) -> bool:
-        """True when there is a step to undo."""
-        return bool(self._undo)
-
-    @property
-    def can_redo(self) -> bool:
-        """True when there is a step to redo."""
-        return bool(self._redo)
-
-    @property
-    def last_undo_seq(self) -> int:
-        """Sequence number of the step Undo would revert (0 when none): larger = more recent."""
-        return self._undo[-1].seq if self._undo else 0
-
-    #: The name the undo router uses for :attr:`last_undo_seq`.
-    last_step_seq = last_undo_seq
-
-    @property
-    def last_redo_seq(self) -> int:
-        """Sequence number of the step Redo would re-apply (0 when none): larger = undone more recently."""
-        return self._redo[-1].seq if self._redo else 0
-
-    @property
     def nbytes(self) -> int:
         """Memory held by the undo stack (kept as a running total: O(1))."""
         return self._undo_bytes
 
-    def titles(self) -> list[str]:
-        """Undo step titles, oldest first."""
-        return [s.title for s in self._undo]
