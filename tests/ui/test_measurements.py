@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QApplication
 
 from render.orientation import ViewKind
+from tests.ui._events import lps_to_qt as _qt_xy
+from tests.ui._events import send_mouse as _mouse
 
 pytestmark = pytest.mark.gl
 
 LEFT = Qt.MouseButton.LeftButton
 NONE = Qt.MouseButton.NoButton
-
-
-def _mouse(view, kind, xy, button=NONE, buttons=NONE, modifiers=Qt.KeyboardModifier.NoModifier):
-    local = QPointF(*xy)
-    event = QMouseEvent(kind, local, QPointF(view.mapToGlobal(local.toPoint())), button, buttons, modifiers)
-    QApplication.sendEvent(view, event)
-
-
-def _qt_xy(view, lps):
-    view.GetRenderWindow().Render()
-    x, y = view.scene.lps_to_display(lps)
-    ratio = view.devicePixelRatioF()
-    return x / ratio, view.height() - 1 - y / ratio
 
 
 def _drag(view, a_lps, b_lps):

@@ -6,30 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, Qt
 
 from app.model.labels import Segment
 from render.orientation import SLICE_KINDS, ViewKind, rotation_lps, slice_axes
 from render.slice_scene import OBLIQUE_NOTE
+from tests.ui._events import display_to_qt as _qt_xy
+from tests.ui._events import send_mouse as _mouse
 
 pytestmark = pytest.mark.gl
 
 LEFT = Qt.MouseButton.LeftButton
 CTRL_ALT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
-
-
-def _mouse(view, kind, xy, button=Qt.MouseButton.NoButton, buttons=Qt.MouseButton.NoButton,
-           modifiers=Qt.KeyboardModifier.NoModifier) -> None:
-    local = QPointF(*xy)
-    event = QMouseEvent(kind, local, QPointF(view.mapToGlobal(local.toPoint())), button, buttons, modifiers)
-    QApplication.sendEvent(view, event)
-
-
-def _qt_xy(view, display_xy):
-    ratio = view.devicePixelRatioF()
-    return display_xy[0] / ratio, view.height() - 1 - display_xy[1] / ratio
 
 
 def _turn_crosshair(view, degrees: float, radius_px: float = 60.0, steps: int = 4) -> None:

@@ -5,27 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QCheckBox, QDoubleSpinBox
 
 from render.orientation import ViewKind
+from tests.ui._events import display_to_qt as _qt_xy
+from tests.ui._events import send_mouse as _mouse
 
 pytestmark = pytest.mark.gl
 
 NO_MOD = Qt.KeyboardModifier.NoModifier
 LEFT = Qt.MouseButton.LeftButton
-
-
-def _mouse(view, kind, xy, button=Qt.MouseButton.NoButton, buttons=Qt.MouseButton.NoButton, modifiers=NO_MOD):
-    local = QPointF(*xy)
-    event = QMouseEvent(kind, local, QPointF(view.mapToGlobal(local.toPoint())), button, buttons, modifiers)
-    QApplication.sendEvent(view, event)
-
-
-def _qt_xy(view, display_xy):
-    """VTK display (device px, y up) → Qt widget position (logical px, y down)."""
-    ratio = view.devicePixelRatioF()
-    return display_xy[0] / ratio, view.height() - 1 - display_xy[1] / ratio
 
 
 def _xy_of(view, geometry, zyx):

@@ -5,22 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from render.orientation import SLICE_KINDS, ViewKind
+from tests.ui._events import display_to_qt as _qt_xy
+from tests.ui._events import send_mouse as _mouse
 
 pytestmark = pytest.mark.gl
 
 NO_MOD = Qt.KeyboardModifier.NoModifier
 LEFT, RIGHT, MIDDLE = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton, Qt.MouseButton.MiddleButton
-
-
-def _mouse(view, kind: QEvent.Type, xy: tuple[float, float], button=Qt.MouseButton.NoButton,
-           buttons=Qt.MouseButton.NoButton, modifiers=NO_MOD) -> None:
-    local = QPointF(*xy)
-    event = QMouseEvent(kind, local, QPointF(view.mapToGlobal(local.toPoint())), button, buttons, modifiers)
-    QApplication.sendEvent(view, event)
 
 
 def _drag(view, button, start, end, modifiers=NO_MOD) -> None:
@@ -35,12 +30,6 @@ def _wheel(view, notches: int, modifiers=NO_MOD) -> None:
                         QPoint(0, 120 * notches), Qt.MouseButton.NoButton, modifiers,
                         Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(view, event)
-
-
-def _qt_xy(view, display_xy):
-    """VTK display (device px, y up) → Qt widget position (logical px, y down)."""
-    ratio = view.devicePixelRatioF()
-    return display_xy[0] / ratio, view.height() - 1 - display_xy[1] / ratio
 
 
 @pytest.fixture
