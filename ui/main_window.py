@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("MedWS")
         self.setAcceptDrops(True)
         self._pending_icons: list[tuple[QAction | QMenu, str]] | None = [] if defer_extras else None
-        self.grid = ViewGrid(self.state, self, mapper_kind=mapper_kind)
+        self.grid = ViewGrid(self.state, self, mapper_kind=mapper_kind, dormant=defer_extras)
         self.setCentralWidget(self.grid)
         self.status = MedwsStatusBar(self)
         self.setStatusBar(self.status)
@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         if self.extras_installed or self._closed:
             return
         self.extras_installed = True
+        self.grid.wake_all()  # fast start: normally done at the first frame already
         pending, self._pending_icons = self._pending_icons or [], None
         for target, name in pending:
             target.setIcon(_icon(name))

@@ -9,6 +9,12 @@ the real render window, nothing drawn specially — and only then calls
 browser, Segment Editor, W/L histogram, measurements, analysis menu, session folder, PACS and
 export actions, and the 3D volume rendering. The user ends up with the same window, sooner.
 
+Only the first slice view of the layout gets its OpenGL context before that frame (the others are
+built *dormant*, :meth:`ui.viewport.VtkViewport.wake`; each context costs ~75 ms in software GL)
+and the others are woken as soon as it has been drawn. Uncompressed NIfTI inputs are read with
+``np.fromfile`` (:func:`app.io.volume_files.read_volume`), which releases the GIL, so the read
+does not stall the window being built meanwhile.
+
 GUI thread only.
 """
 
@@ -106,6 +112,7 @@ class StartupWatcher(QObject):
         self.window.loader.finished.disconnect(self._on_loader_finished)
         log.info("first frame %.2f s after the window was built", self.first_frame_time - self._started)
         self.first_frame.emit(self.first_frame_time)
+        self.window.grid.wake_all()  # the other views' GL contexts, then their first frames
         QTimer.singleShot(0, self._finish)  # after the other slice views' pending renders
 
     def _finish(self) -> None:

@@ -62,15 +62,15 @@ class ViewGrid(QWidget):
     layout_changed = Signal(str)
 
     def __init__(self, state: ViewerState, parent: QWidget | None = None,
-                 mapper_kind: str | None = None) -> None:
+                 mapper_kind: str | None = None, *, dormant: bool = False) -> None:
         super().__init__(parent)
         self.slice_views: dict[ViewKind, SliceViewport] = {}
         self.frames: dict[ViewKind, ViewFrame] = {}
         for kind in SLICE_KINDS:
-            view = SliceViewport(kind, state)
+            view = SliceViewport(kind, state, dormant=dormant)
             self.slice_views[kind] = view
             self.frames[kind] = ViewFrame(view, kind, self)
-        self.volume_view = VolumeViewport(state, mapper_kind=mapper_kind)
+        self.volume_view = VolumeViewport(state, mapper_kind=mapper_kind, dormant=dormant)
         self.frames[ViewKind.VOLUME] = ViewFrame(self.volume_view, ViewKind.VOLUME, self)
         for view in self.slice_views.values():
             view.slice_changed.connect(self.volume_view.on_slice_changed)
@@ -124,6 +124,7 @@ class ViewGrid(QWidget):
         if name not in ("axial", "coronal", "sagittal", "3d"):
             self._restore_layout = name
         self.layout_name = name
+        self.wake_first_slice_view()  # fast start: the view whose first frame counts needs its GL context
         self.layout_changed.emit(name)
 
     def toggle_maximized(self, kind: ViewKind) -> None:
@@ -132,6 +133,17 @@ class ViewGrid(QWidget):
             self.set_layout(self._restore_layout)
         else:
             self.set_layout(kind.value)
+
+    def wake_first_slice_view(self) -> None:
+        """Wake (see :meth:`VtkViewport.wake`) the first slice view of the layout, or the 3D view if none."""
+        shown = self.visible_kinds()
+        first = next((k for k in shown if k in self.slice_views), shown[0])
+        self.viewports[first].wake()
+
+    def wake_all(self) -> None:
+        """Wake every dormant viewport (fast start, after the first frame)."""
+        for view in self.viewports.values():
+            view.wake()
 
     def request_render_all(self) -> None:
         """Ask every viewport for one render."""

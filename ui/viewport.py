@@ -47,7 +47,7 @@ class VtkViewport(QVTKRenderWindowInteractor):
 
     maximize_requested = Signal()
 
-    def __init__(self, kind: ViewKind, parent=None) -> None:
+    def __init__(self, kind: ViewKind, parent=None, *, dormant: bool = False) -> None:
         super().__init__(parent)
         self.kind = kind
         self.renderer = vtkRenderer()
@@ -61,7 +61,21 @@ class VtkViewport(QVTKRenderWindowInteractor):
         self._render_timer.timeout.connect(self._render_now)
         self._closed = False
         self.render_count = 0
-        self.Initialize()
+        self.dormant = dormant
+        if not dormant:
+            self.Initialize()
+
+    def wake(self) -> None:
+        """Create the OpenGL context of a dormant view (see ``dormant``) and draw it (GUI thread).
+
+        A view built with ``dormant=True`` skips ``Initialize()`` (its GL context, ~75 ms in
+        software GL) and draws nothing until woken: fast start builds only the first slice view's
+        context before that view's first frame and wakes the others right after it.
+        """
+        if self.dormant and not self._closed:
+            self.dormant = False
+            self.Initialize()
+            self.request_render()
 
     def request_render(self) -> None:
         """Schedule one ``Render()`` when control returns to the event loop (GUI thread)."""
@@ -69,13 +83,14 @@ class VtkViewport(QVTKRenderWindowInteractor):
             self._render_timer.start()
 
     def _render_now(self) -> None:
-        if self._closed or not self.isVisible():
+        if self._closed or self.dormant or not self.isVisible():
             return
         self.render_count += 1
         self.GetRenderWindow().Render()
 
     def capture(self) -> np.ndarray:
         """Render now and return the view's pixels, ``(rows, cols, 3)`` uint8, top row first."""
+        self.wake()
         return capture_rgb(self.GetRenderWindow())
 
     def display_xy(self, position: QPointF) -> tuple[float, float]:
@@ -111,8 +126,8 @@ class SliceViewport(VtkViewport):
     hovered = Signal(object)
     slice_changed = Signal(str, int, int)
 
-    def __init__(self, kind: ViewKind, state: ViewerState, parent=None) -> None:
-        super().__init__(kind, parent)
+    def __init__(self, kind: ViewKind, state: ViewerState, parent=None, *, dormant: bool = False) -> None:
+        super().__init__(kind, parent, dormant=dormant)
         self.SetInteractorStyle(vtkInteractorStyleUser())  # Qt handles all input below
         self.state = state
         self.scene = SliceScene(self.renderer, self.request_render, kind)

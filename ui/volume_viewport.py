@@ -36,8 +36,9 @@ SURFACE_REBUILD_MS = 300  # debounce of segment-surface rebuilds after label edi
 class VolumeViewport(VtkViewport):
     """The 3D view: trackball camera (left rotate, right zoom, middle pan), ``r`` reset."""
 
-    def __init__(self, state: ViewerState, parent=None, mapper_kind: str | None = None) -> None:
-        super().__init__(ViewKind.VOLUME, parent)
+    def __init__(self, state: ViewerState, parent=None, mapper_kind: str | None = None, *,
+                 dormant: bool = False) -> None:
+        super().__init__(ViewKind.VOLUME, parent, dormant=dormant)
         style = vtkInteractorStyleTrackballCamera()
         self.SetInteractorStyle(style)
         # Still frames stay full quality (VTK's still rate 0.0001): a frame budget there lets the

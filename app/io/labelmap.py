@@ -74,6 +74,9 @@ class LabelmapFile:
 
     def __init__(self, path: Path, array: np.ndarray, geometry: Geometry, table: object | None) -> None:
         self.path, self.array, self.geometry, self.table = path, array, geometry, table
+        # the label values present, for a default table: found here, on the reading thread, so
+        # that ``medws view`` does this pass while its image is still being read
+        self.present_ids: list[int] | None = _present_ids(array) if table is None else None
 
 
 def read_labelmap_file(path: str | os.PathLike[str], *, ctx: TaskContext = NULL_CONTEXT) -> LabelmapFile:
@@ -111,10 +114,13 @@ def place_labelmap(labelmap: LabelmapFile, reference: Geometry) -> LabelVolume:
             raise MedwsIOError(path, f"labelmap grid {geometry.shape_zyx} cannot be matched to the image "
                                      f"{reference.shape_zyx}: {outside:.0%} of labelled voxels fall outside it")
         array = resampled
+        labelmap_ids = None
+    else:
+        labelmap_ids = labelmap.present_ids
     if table is None:
         from app.io.label_tables import default_label_table
 
-        table = default_label_table(_present_ids(array))
+        table = default_label_table(labelmap_ids if labelmap_ids is not None else _present_ids(array))
     name = path.name
     for suffix in (".seg.nrrd", ".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"):
         if name.lower().endswith(suffix):

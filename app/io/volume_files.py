@@ -84,6 +84,55 @@ def _array_owning(image: sitk.Image) -> np.ndarray:
     return np.asarray(_SitkPixels(image))
 
 
+#: NIfTI-1 ``datatype`` codes → numpy types (no complex, RGB or 128-bit types).
+_NIFTI_DTYPES = {2: np.uint8, 4: np.int16, 8: np.int32, 16: np.float32, 64: np.float64, 256: np.int8,
+                 512: np.uint16, 768: np.uint32, 1024: np.int64, 1280: np.uint64}
+_SITK_IDS = {np.dtype(t): getattr(sitk, name) for t, name in (
+    (np.uint8, "sitkUInt8"), (np.int8, "sitkInt8"), (np.int16, "sitkInt16"), (np.uint16, "sitkUInt16"),
+    (np.int32, "sitkInt32"), (np.uint32, "sitkUInt32"), (np.int64, "sitkInt64"), (np.uint64, "sitkUInt64"),
+    (np.float32, "sitkFloat32"), (np.float64, "sitkFloat64"))}
+
+
+def _raw_nifti_voxels(path: Path, reader: sitk.ImageFileReader) -> np.ndarray | None:
+    """The voxels of an uncompressed single-file NIfTI-1 read straight from the file, or None.
+
+    ``np.fromfile`` reads into the array with the GIL released (ITK's reader holds it and copies
+    once more), so a start-up that reads while it builds its window is not slowed down. Only files
+    whose voxels ITK would return unchanged take this path: 3-D, no intensity scaling
+    (``scl_slope`` 0 or 1 with ``scl_inter`` 0), a plain numeric datatype, and ITK's own header
+    read agreeing on size and pixel type; everything else (and any doubt) returns None for ITK.
+    A file shorter than its header says raises :class:`MedwsIOError` (ITK pads it silently).
+    ``reader`` has run ``ReadImageInformation()``; any thread.
+    """
+    try:
+        with open(path, "rb") as f:
+            header = f.read(348)
+            if len(header) < 348 or header[344:348] != b"n+1\0":
+                return None
+            order = "<" if int.from_bytes(header[:4], "little") == 348 else ">"
+            if int.from_bytes(header[:4], "little" if order == "<" else "big") != 348:
+                return None
+            dim = np.frombuffer(header, f"{order}i2", 8, 40)
+            datatype = int(np.frombuffer(header, f"{order}i2", 1, 70)[0])
+            vox_offset, slope, inter = (float(v) for v in np.frombuffer(header, f"{order}f4", 3, 108))
+            if dim[0] != 3 or datatype not in _NIFTI_DTYPES or slope not in (0.0, 1.0) or inter != 0.0:
+                return None
+            dtype = np.dtype(_NIFTI_DTYPES[datatype]).newbyteorder(order)
+            nx, ny, nz = (int(v) for v in dim[1:4])
+            if (reader.GetSize() != (nx, ny, nz) or reader.GetPixelID() != _SITK_IDS[dtype.newbyteorder("=")]
+                    or reader.GetNumberOfComponents() != 1 or vox_offset < 348 or vox_offset != int(vox_offset)):
+                return None
+            count = nx * ny * nz
+            array = np.fromfile(f, dtype=dtype, count=count, offset=int(vox_offset) - 348)
+    except (OSError, ValueError):
+        return None
+    if array.size != count:  # ITK's reader would hand back the missing voxels as garbage
+        raise MedwsIOError(path, f"truncated: {array.size} of {count} voxels present")
+    if not dtype.isnative:
+        array = array.astype(dtype.newbyteorder("="))
+    return array.reshape(nz, ny, nx)
+
+
 def read_volume(path: str | os.PathLike[str], *, ctx: TaskContext = NULL_CONTEXT) -> ImageVolume:
     """Read a NIfTI / NRRD / MHA file as an :class:`ImageVolume` in LPS.
 
@@ -99,21 +148,34 @@ def read_volume(path: str | os.PathLike[str], *, ctx: TaskContext = NULL_CONTEXT
         raise MedwsIOError(path, "no such file")
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
-    try:
-        image = run_filter(reader, ctx, reader.Execute, message="reading")
-    except Cancelled:
-        raise
-    except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()
-        raise MedwsIOError(path, f"cannot read volume ({reason[-1] if reason else 'ITK error'})") from None
-    if image.GetDimension() != 3:
-        raise MedwsIOError(path, f"expected a 3-D image, got {image.GetDimension()}-D")
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise MedwsIOError(
-            path, f"multi-component images are not supported ({image.GetNumberOfComponentsPerPixel()} components)"
-        )
-    array = _array_owning(image)  # (z, y, x), ITK's buffer itself: no copy
-    geometry = geometry_from_sitk(image)
+    array = None
+    if volume_suffix(path) == ".nii":
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError:
+            pass  # the full read below reports the problem
+        else:
+            array = _raw_nifti_voxels(path, reader)
+    if array is not None:
+        ctx.check()
+        geometry = Geometry(tuple(array.shape), tuple(reader.GetSpacing()[::-1]), tuple(reader.GetOrigin()),
+                            tuple(reader.GetDirection()))
+    else:
+        try:
+            image = run_filter(reader, ctx, reader.Execute, message="reading")
+        except Cancelled:
+            raise
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()
+            raise MedwsIOError(path, f"cannot read volume ({reason[-1] if reason else 'ITK error'})") from None
+        if image.GetDimension() != 3:
+            raise MedwsIOError(path, f"expected a 3-D image, got {image.GetDimension()}-D")
+        if image.GetNumberOfComponentsPerPixel() != 1:
+            raise MedwsIOError(
+                path, f"multi-component images are not supported ({image.GetNumberOfComponentsPerPixel()} components)"
+            )
+        array = _array_owning(image)  # (z, y, x), ITK's buffer itself: no copy
+        geometry = geometry_from_sitk(image)
     metadata = {"source_path": str(path), "format": volume_suffix(path)}
     return ImageVolume(array, geometry, modality=_modality_guess(array, path), name=path.name, metadata=metadata)
 
