@@ -15,7 +15,7 @@ import vtkmodules.vtkRenderingFreeType  # noqa: F401
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
 import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
-from vtkmodules.vtkCommonCore import vtkCommand, vtkLookupTable, vtkObject, vtkPoints, vtkSMPTools
+from vtkmodules.vtkCommonCore import vtkCommand, vtkFloatArray, vtkLookupTable, vtkObject, vtkPoints, vtkSMPTools
 from vtkmodules.vtkCommonDataModel import (
     vtkCellArray,
     vtkImageData,
@@ -41,6 +41,7 @@ from vtkmodules.vtkRenderingCore import (
     vtkRenderer,
     vtkRenderWindow,
     vtkTextActor,
+    vtkTexture,
     vtkVolume,
     vtkVolumeProperty,
     vtkWindowToImageFilter,
@@ -63,6 +64,7 @@ __all__ = [
     "vtkCommand",
     "vtkCoordinate",
     "vtkFixedPointVolumeRayCastMapper",
+    "vtkFloatArray",
     "vtkImageData",
     "vtkImageProperty",
     "vtkImageResliceMapper",
@@ -86,6 +88,7 @@ __all__ = [
     "vtkSurfaceNets3D",
     "vtkSurfaceNetsAtlas",
     "vtkTextActor",
+    "vtkTexture",
     "vtkTriangleMeshPointNormals",
     "vtkVolume",
     "vtkVolumeProperty",

@@ -1,21 +1,18 @@
 """``LabelSliceVisual``: a segmentation drawn over the image in one slice view (fill and outline).
 
-The fill reslices the label volume with the same ``vtkImageResliceMapper`` set-up as
-:class:`~render.slice_visual.ImageSliceVisual` (slice through the camera focal point, facing the
-camera, nearest native slice, half-voxel border), so labels and image share one geometry: a
-slice change is a camera move and no per-view copy of the volume is made. Colours come from a
-``vtkLookupTable`` built from the :class:`~app.model.labels.LabelTable` (id 0 and hidden segments
-are transparent).
+On a native index plane — every slice view unless its crosshair was rotated — the labels are
+drawn by a :class:`~render.label_plane.LabelPlaneLayer`: the displayed 2-D label slice (a numpy
+view of ``labels.array``) is copied into a one-slice buffer and uploaded as a texture of ids; a
+fragment shader colours it from the label table and draws fill and outline (3D Slicer's display
+defaults: fill 0.5, outline 1.0). At the start of each render the visual finds the displayed
+plane from the camera; a new plane is one copy + upload, an edit (``labels.changed(box)``)
+re-copies only the box's window of the displayed slice, and only when the box crosses it.
 
-The outline is computed per displayed slice: slice views always show a native index plane
-(:mod:`render.orientation`), so the displayed label slice is a numpy view of ``labels.array``. At
-the start of each render the visual finds the displayed plane from the camera, and if the plane or
-the labels on it changed, it recomputes the 1-voxel in-plane boundary of every segment into a
-one-slice ``vtkImageData`` placed on that plane, drawn by a second reslice mapper.
-
-Updates on ``labels.changed(box)`` are partial: the shared scalars are marked ``Modified()`` (the
-mapper reslices only the displayed plane), the outline is recomputed only inside the box (plus a
-1-voxel margin) and only when the box crosses the displayed slice, and one render is requested.
+On an oblique plane (rotated crosshair) the fill reslices the label volume with the same
+``vtkImageResliceMapper`` set-up as :class:`~render.slice_visual.ImageSliceVisual` (slice through
+the camera focal point, facing the camera, nearest neighbour), coloured by a ``vtkLookupTable``
+built from the :class:`~app.model.labels.LabelTable`; outlines need an index plane and are not
+drawn there. Either way no per-view copy of the volume is made.
 
 Everything here runs on the GUI thread (the VTK objects are attached to a window).
 """
@@ -27,10 +24,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-# vtkLookupTable is not yet re-exported by render/_vtk.py (owned by the viewer engineer; move it
-# there). Importing render._vtk below still registers the factory overrides and STDThread.
-from vtkmodules.vtkCommonCore import vtkLookupTable
-
 from render._vtk import (
     numpy_to_vtk,
     vtkCommand,
@@ -38,7 +31,9 @@ from render._vtk import (
     vtkImageProperty,
     vtkImageResliceMapper,
     vtkImageSlice,
+    vtkLookupTable,
 )
+from render.label_plane import LabelPlaneLayer
 
 if TYPE_CHECKING:
     from app.model.geometry import Geometry
@@ -101,13 +96,21 @@ def label_lookup_table(table: LabelTable, n_values: int | None = None) -> vtkLoo
     return lut
 
 
-def fill_label_lookup_table(lut: vtkLookupTable, table: LabelTable, n_values: int | None = None) -> None:
-    """Refill ``lut`` in place from ``table`` (see :func:`label_lookup_table`)."""
+def label_rgba(table: LabelTable, n_values: int | None = None) -> np.ndarray:
+    """``(n, 4)`` RGBA in 0–1 indexed by label id: segment colour, alpha 1 (visible) or 0 (hidden, id 0,
+    ids missing from ``table``); ``n = max(n_values, table.max_id() + 1, 2)``."""
     n = max(int(n_values or 0), table.max_id() + 1, 2)
     rgba = np.zeros((n, 4), np.float64)
     for seg in table:
         rgba[seg.id, :3] = np.asarray(seg.color_rgb, float) / 255.0
         rgba[seg.id, 3] = 1.0 if seg.visible else 0.0
+    return rgba
+
+
+def fill_label_lookup_table(lut: vtkLookupTable, table: LabelTable, n_values: int | None = None) -> None:
+    """Refill ``lut`` in place from ``table`` (see :func:`label_lookup_table`)."""
+    rgba = label_rgba(table, n_values)
+    n = len(rgba)
     lut.SetNumberOfTableValues(n)
     # Value v lands in entry v: VTK maps [lo, hi] onto n bins of width (hi - lo) / n.
     lut.SetTableRange(-0.5, n - 0.5)
@@ -222,8 +225,9 @@ class LabelSliceVisual:
 
     Notes
     -----
-    GUI thread only. The fill shares memory with ``labels.array`` (no copy) and keeps a reference
-    to it; :meth:`close` (or ``set_labels(None)``) disconnects from the model.
+    GUI thread only. The oblique fill shares memory with ``labels.array`` (no copy) and keeps a
+    reference to it; the index-plane layer copies one slice. :meth:`close` (or
+    ``set_labels(None)``) disconnects from the model.
     """
 
     def __init__(self, renderer: vtkRenderer, request_render: Callable[[], None]) -> None:
@@ -231,10 +235,8 @@ class LabelSliceVisual:
         self._request_render = request_render
         self.lut = vtkLookupTable()
         self.fill_mapper, self.fill_property, self.fill_actor = _reslice_prop(self.lut, DEFAULT_FILL_OPACITY)
-        self.outline_mapper, self.outline_property, self.outline_actor = _reslice_prop(
-            self.lut, DEFAULT_OUTLINE_OPACITY)
         renderer.AddViewProp(self.fill_actor)
-        renderer.AddViewProp(self.outline_actor)
+        self.plane = LabelPlaneLayer(renderer)
         self.labels: LabelVolume | None = None
         self.data: vtkImageData | None = None
         self._flat: np.ndarray | None = None
@@ -243,13 +245,12 @@ class LabelSliceVisual:
         self.visible = True
         self.fill_visible = True
         self.outline_visible = True
-        # outline of the displayed slice: (slice axis zyx, index) it shows, its buffer and image data
-        self.outline_data = vtkImageData()
-        self._outline: np.ndarray | None = None
-        self._outline_shape: tuple[int, ...] = (0, 0, 0)
-        self._outline_key: tuple[int, int] | None = None
-        self._outline_dirty: list[tuple[slice, slice]] | None = None  # windows to redo; None = all
+        self._outline_opacity = DEFAULT_OUTLINE_OPACITY
+        # the index plane the layer shows: (slice axis zyx, index), and edited windows to copy again
+        self._plane_key: tuple[int, int] | None = None
+        self._plane_dirty: list[tuple[slice, slice]] = []
         self._normals_zyx: np.ndarray | None = None
+        self._update_plane_opacities()
         self._observer = renderer.AddObserver(vtkCommand.StartEvent, self._on_renderer_start)
 
     # ------------------------------------------------------------------ model
@@ -257,10 +258,10 @@ class LabelSliceVisual:
         """Show ``labels`` (shared, not copied) or nothing when None; reconnects model signals."""
         self._disconnect()
         self.labels = labels
+        self._plane_key = None
         if labels is None:
             self.data = self._flat = None
             self.fill_mapper.RemoveAllInputConnections(0)
-            self.outline_mapper.RemoveAllInputConnections(0)
             self._update_visibility()
             self._request_render()
             return
@@ -279,7 +280,7 @@ class LabelSliceVisual:
         self._wrapped_array = arr
         self._shares_memory = bool(np.shares_memory(self._flat, arr))
         self.fill_mapper.SetInputData(self.data)
-        self._outline_key = None  # force a full outline on the next render
+        self._plane_key = None  # copy the displayed slice again on the next render
 
     def _disconnect(self) -> None:
         if self.labels is not None:
@@ -290,9 +291,10 @@ class LabelSliceVisual:
         assert self.labels is not None
         n_values = 256 if self.labels.array.dtype == np.uint8 else self.labels.table.max_id() + 1
         fill_label_lookup_table(self.lut, self.labels.table, n_values)
+        self.plane.set_colors(np.rint(label_rgba(self.labels.table, n_values) * 255).astype(np.uint8))
 
     def _on_labels_changed(self, box: Box) -> None:
-        """Partial update: mark the shared scalars modified; outline only inside ``box``."""
+        """Partial update: mark the shared scalars modified; re-copy the box's window of the shown slice."""
         labels = self.labels
         if labels is None:
             return
@@ -305,10 +307,10 @@ class LabelSliceVisual:
         assert self.data is not None
         self.data.GetPointData().GetScalars().Modified()
         self.data.Modified()
-        if self._outline_key is not None and self._outline_dirty is not None:
-            axis, index = self._outline_key
+        if self._plane_key is not None:
+            axis, index = self._plane_key
             if box[axis].start <= index < box[axis].stop:
-                self._outline_dirty.append(tuple(b for a, b in enumerate(box) if a != axis))  # type: ignore[arg-type]
+                self._plane_dirty.append(tuple(b for a, b in enumerate(box) if a != axis))  # type: ignore[arg-type]
         if not self._change_misses_view(box):
             self._request_render()
 
@@ -349,10 +351,10 @@ class LabelSliceVisual:
         self._request_render()
 
     def set_outline(self, visible: bool, opacity: float | None = None) -> None:
-        """Show or hide the 1-voxel segment outlines; ``opacity`` in 0–1 (None keeps the current one)."""
+        """Show or hide the 1-voxel segment outlines (index planes only); ``opacity`` in 0–1 (None keeps it)."""
         self.outline_visible = bool(visible)
         if opacity is not None:
-            self.outline_property.SetOpacity(float(np.clip(opacity, 0.0, 1.0)))
+            self._outline_opacity = float(np.clip(opacity, 0.0, 1.0))
         self._update_visibility()
         self._request_render()
 
@@ -364,16 +366,32 @@ class LabelSliceVisual:
     @property
     def outline_opacity(self) -> float:
         """Opacity (0–1) of the outline."""
-        return float(self.outline_property.GetOpacity())
+        return self._outline_opacity
+
+    @property
+    def on_index_plane(self) -> bool:
+        """True when the last render drew the labels on an index plane (shader layer, with outlines)."""
+        return self._plane_key is not None
+
+    @property
+    def drawn(self) -> bool:
+        """True when the last render drew something of this segmentation (fill or outline)."""
+        return bool(self.fill_actor.GetVisibility() or self.plane.actor.GetVisibility())
+
+    def _update_plane_opacities(self) -> None:
+        self.plane.set_opacities(self.fill_opacity if self.fill_visible else 0.0,
+                                 self._outline_opacity if self.outline_visible else 0.0)
 
     def _update_visibility(self) -> None:
         shown = self.visible and self.labels is not None
-        if not (shown and self.outline_visible):
-            self._outline_key = None  # not kept up to date while hidden: rebuilt when shown again
-        self.fill_actor.SetVisibility(shown and self.fill_visible)
-        self.outline_actor.SetVisibility(shown and self.outline_visible and self._outline_key is not None)
+        if not shown:
+            self._plane_key = None  # not kept up to date while hidden: copied again when shown
+        self._update_plane_opacities()
+        on_plane = self._plane_key is not None
+        self.fill_actor.SetVisibility(shown and self.fill_visible and not on_plane)
+        self.plane.actor.SetVisibility(shown and on_plane and (self.fill_visible or self.outline_visible))
 
-    # --------------------------------------------------------------- outline
+    # ------------------------------------------------------------ index plane
     def displayed_slice(self) -> tuple[int, int] | None:
         """Return ``(slice axis zyx, index)`` of the index plane the camera shows, or None.
 
@@ -397,72 +415,43 @@ class LabelSliceVisual:
         return axis, index
 
     def _on_renderer_start(self, _caller: object, _event: str) -> None:
-        """Bring the outline up to date with the displayed plane (renderer StartEvent, GUI thread)."""
-        if not (self.visible and self.outline_visible) or self.labels is None:
+        """Bring the index-plane layer up to date with the displayed plane (renderer StartEvent, GUI thread)."""
+        if not self.visible or self.labels is None:
             return
         key = self.displayed_slice()
         if key is None:
-            self._outline_key = None
-        elif key != self._outline_key:
-            self._rebuild_outline(key)
-        elif self._outline_dirty:
-            axis, index = key
-            slice_2d = self.labels.array[_plane(axis, index)]
-            assert self._outline is not None
-            out_2d = self._outline.reshape(self._outline_shape)[_plane(axis, 0)]
-            for window in self._outline_dirty:
-                outline_2d(slice_2d, out_2d, window)
-            self._outline_dirty = []
-            self.outline_data.GetPointData().GetScalars().Modified()
-            self.outline_data.Modified()
-        self.outline_actor.SetVisibility(self.visible and self.outline_visible and self._outline_key is not None)
+            self._plane_key = None
+        elif key != self._plane_key:
+            self._show_plane(key)
+        elif self._plane_dirty:
+            slice_2d = self.labels.array[_plane(*key)]
+            for window in self._plane_dirty:
+                self.plane.refresh(slice_2d, window)
+            self._plane_dirty = []
+        self._update_visibility()
 
-    def _rebuild_outline(self, key: tuple[int, int]) -> None:
+    def _show_plane(self, key: tuple[int, int]) -> None:
         assert self.labels is not None
         axis, index = key
-        geometry = self.labels.geometry
-        shape = list(self.labels.array.shape)
-        shape[axis] = 1
-        start_zyx = [0.0, 0.0, 0.0]
-        start_zyx[axis] = float(index)
-        buffer = self._outline
-        if (self._outline_key is not None and self._outline_key[0] == axis and buffer is not None
-                and tuple(shape) == self._outline_shape and buffer.dtype == self.labels.array.dtype):
-            # another slice along the same axis: refill the buffer VTK already wraps and move the plane
-            outline_2d(self.labels.array[_plane(axis, index)], buffer.reshape(shape)[_plane(axis, 0)])
-            self.outline_data.SetOrigin(*geometry.index_zyx_to_lps(np.array(start_zyx)))
-            self.outline_data.GetPointData().GetScalars().Modified()
-            self.outline_data.Modified()
-            self._outline_key = key
-            self._outline_dirty = []
-            return
-        self._outline_shape = tuple(shape)
-        buffer = np.zeros(int(np.prod(shape)), self.labels.array.dtype)
-        outline_2d(self.labels.array[_plane(axis, index)], buffer.reshape(shape)[_plane(axis, 0)])
-        nz, ny, nx = shape
-        sz, sy, sx = geometry.spacing_zyx_mm
-        data = vtkImageData()
-        data.SetDimensions(nx, ny, nz)
-        data.SetSpacing(sx, sy, sz)
-        data.SetOrigin(*geometry.index_zyx_to_lps(np.array(start_zyx)))
-        data.SetDirectionMatrix(*geometry.direction)
-        scalars = numpy_to_vtk(buffer, deep=False)
-        scalars.SetName("outline")
-        data.GetPointData().SetScalars(scalars)
-        self.outline_data = data
-        self._outline = buffer
-        self._outline_key = key
-        self._outline_dirty = []
-        self.outline_mapper.SetInputData(data)
+        slice_2d = self.labels.array[_plane(axis, index)]
+        rows, cols = slice_2d.shape
+        row_axis, col_axis = (a for a in range(3) if a != axis)
+        corners = np.zeros((4, 3))
+        corners[:, axis] = index
+        for i, (r, c) in enumerate(((-0.5, -0.5), (-0.5, cols - 0.5), (rows - 0.5, cols - 0.5), (rows - 0.5, -0.5))):
+            corners[i, row_axis], corners[i, col_axis] = r, c
+        toward_camera = -np.array(self._renderer.GetActiveCamera().GetDirectionOfProjection())
+        self.plane.show_slice(slice_2d, self.labels.geometry.index_zyx_to_lps(corners), toward_camera)
+        self._plane_key = key
+        self._plane_dirty = []
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:
-        """Disconnect from the model, remove both props and the render observer."""
+        """Disconnect from the model, remove the props and the render observer."""
         self._disconnect()
         self._renderer.RemoveObserver(self._observer)
         self._renderer.RemoveViewProp(self.fill_actor)
-        self._renderer.RemoveViewProp(self.outline_actor)
+        self.plane.close()
         self.fill_mapper.RemoveAllInputConnections(0)
-        self.outline_mapper.RemoveAllInputConnections(0)
         self.labels = None
-        self.data = self._flat = self._outline = self._wrapped_array = None
+        self.data = self._flat = self._wrapped_array = None

@@ -94,7 +94,8 @@ def test_fill_shares_memory_and_geometry_with_the_label_volume(make_view, volume
     assert visual.fill_mapper.GetInput() is visual.data
     assert visual.fill_property.GetInterpolationType() == 0  # nearest: label ids are never blended
     assert visual.fill_property.GetUseLookupTableScalarRange()
-    assert visual.fill_actor.GetVisibility() and visual.outline_actor.GetVisibility() == 0  # no render yet
+    # before the first render the displayed index plane is unknown: the resliced fill stands in
+    assert visual.fill_actor.GetVisibility() and not visual.plane.actor.GetVisibility()
 
 
 def test_labels_draw_over_the_image_in_segment_colours(make_view, volume):
@@ -137,7 +138,7 @@ def test_segment_visibility_and_fill_opacity(make_view, volume):
     rgb = capture_rgb(window)
     assert tuple(rgb[r, c]) == (0, 0, 255)
     visual.set_visible(False)
-    assert not visual.fill_actor.GetVisibility() and not visual.outline_actor.GetVisibility()
+    assert not visual.drawn
 
 
 def test_outline_2d_marks_the_boundary_pixels_only():
@@ -168,11 +169,11 @@ def test_outline_follows_the_displayed_plane(make_view, volume, kind):
     scene.set_slice_through(volume.geometry.index_zyx_to_lps(np.array([20, 32, 20])))
     rgb = capture_rgb(window)
     axis = scene.axes.slice_axis_zyx
-    assert visual._outline_key == (axis, 20 if axis == 0 else 32 if axis == 1 else 20)
-    assert visual.outline_actor.GetVisibility()
+    assert visual._plane_key == (axis, 20 if axis == 0 else 32 if axis == 1 else 20)
+    assert visual.on_index_plane and visual.plane.actor.GetVisibility() and not visual.fill_actor.GetVisibility()
     dims = list(volume.geometry.shape_zyx)
-    dims[axis] = 1
-    assert visual.outline_data.GetDimensions() == tuple(dims[::-1])
+    del dims[axis]
+    assert visual.plane.ids.shape == tuple(dims)  # one slice copied, not the volume
     corner = [10, 20, 10]  # a boundary voxel of segment 1 in every orientation
     corner[axis] = [20, 32, 20][axis]
     r, c = _pixel_of(scene, corner)
@@ -181,51 +182,90 @@ def test_outline_follows_the_displayed_plane(make_view, volume, kind):
     assert rgb[r, c, 0] == rgb[r, c, 1] == rgb[r, c, 2]
 
 
+def test_shader_outline_matches_outline_2d_voxel_for_voxel(make_view, volume):
+    """The fragment shader's outline is the numpy reference :func:`outline_2d`, at every voxel centre."""
+    labels = _labels(volume)
+    with labels.transaction("shapes"):
+        labels.paint((slice(20, 21), slice(0, 6), slice(60, 80)), None, 7)  # touches the slice edge
+        labels.paint((slice(20, 21), slice(26, 30), slice(14, 18)), None, 0)  # a hole inside segment 1
+    labels.table.update(7, visible=True)
+    window, scene, visual, _ = make_view(volume, labels)
+    visual.set_fill(False)
+    visual.set_outline(True, 1.0)
+    scene.set_slice_index(20)
+    scene.crosshair.set_visible(False)  # only image and labels on screen
+    scene.annotation.close()
+    rgb = capture_rgb(window)
+    expected = np.zeros_like(labels.array[20])
+    outline_2d(labels.array[20], expected)
+    colours = {1: RED, 2: GREEN, 7: (0, 0, 255)}
+    checked = 0
+    for y in range(0, 64):
+        for x in range(0, 80):
+            r, c = _pixel_of(scene, (20, y, x))
+            px = tuple(int(v) for v in rgb[r, c])
+            if expected[y, x]:
+                assert px == colours[int(expected[y, x])], (y, x)
+            else:
+                assert px[0] == px[1] == px[2], (y, x)
+            checked += 1
+    assert checked == 64 * 80 and (expected > 0).sum() > 100
+
+
 def test_paint_updates_only_the_changed_box(make_view, volume):
     labels = _labels(volume)
     window, scene, visual, renders = make_view(volume, labels)
     visual.set_fill(True, 1.0)
     scene.set_slice_index(20)
     capture_rgb(window)
-    data, flat, outline = visual.data, visual._flat, visual._outline
+    data, flat, ids = visual.data, visual._flat, visual.plane.ids
     mtime = data.GetPointData().GetScalars().GetMTime()
     n = len(renders)
     with labels.transaction("dab"):
         labels.paint((slice(18, 23), slice(50, 56), slice(50, 56)), None, 7)
     assert len(renders) == n + 1
     # same VTK objects and buffers: nothing re-wrapped or copied, only marked modified
-    assert visual.data is data and visual._flat is flat and visual._outline is outline
+    assert visual.data is data and visual._flat is flat and visual.plane.ids is ids
     assert data.GetPointData().GetScalars().GetMTime() > mtime
-    assert visual._outline_dirty == [(slice(50, 56), slice(50, 56))]
+    assert visual._plane_dirty == [(slice(50, 56), slice(50, 56))]
     rgb = capture_rgb(window)
-    assert visual._outline_dirty == []
+    assert visual._plane_dirty == []
     r, c = _pixel_of(scene, (20, 53, 53))
     assert tuple(rgb[r, c]) == (0, 0, 255)
-    out2d = outline.reshape(visual._outline_shape)[0]
-    assert out2d[50, 50] == 7 and out2d[53, 53] == 0
+    assert ids[53, 53] == 7 and ids[50, 50] == 7
     labels.undo()
     rgb = capture_rgb(window)
     assert rgb[r, c, 0] == rgb[r, c, 1] == rgb[r, c, 2]
-    assert out2d[50, 50] == 0
-    # an edit on another slice leaves the outline alone and requests no render of this view
+    assert ids[50, 50] == 0
+    # an edit on another slice leaves the layer alone and requests no render of this view
     n = len(renders)
     with labels.transaction("far"):
         labels.paint((slice(2, 4), slice(50, 56), slice(50, 56)), None, 1)
-    assert visual._outline_dirty == []
+    assert visual._plane_dirty == []
     assert len(renders) == n, "a change that misses the displayed plane must not redraw the view"
     assert data.GetPointData().GetScalars().GetMTime() > mtime  # still marked modified for later slices
 
 
 def test_uint16_promotion_rewraps_and_close_disconnects(make_view, volume):
     labels = _labels(volume)
-    _, _, visual, renders = make_view(volume, labels)
+    window, scene, visual, renders = make_view(volume, labels)
+    visual.set_fill(True, 1.0)
+    visual.set_outline(False)
+    scene.set_slice_index(20)
+    capture_rgb(window)
     labels.table.add(Segment(300, "big", (10, 20, 30)))
     with labels.transaction("big"):
-        labels.paint((slice(0, 2), slice(0, 2), slice(0, 2)), None, 300)
+        labels.paint((slice(18, 23), slice(50, 56), slice(50, 56)), None, 300)
     assert labels.array.dtype == np.uint16
     assert np.shares_memory(visual._flat, labels.array)
     assert visual.lut.GetNumberOfTableValues() == 301
     assert _color(visual.lut, 300) == pytest.approx((10 / 255, 20 / 255, 30 / 255))
+    rgb = capture_rgb(window)  # a 16-bit id texture and a two-row colour table on the GL side
+    assert visual.plane.ids.dtype == np.uint16 and visual.plane.colors.shape[0] == 2
+    r, c = _pixel_of(scene, (20, 53, 53))
+    assert tuple(rgb[r, c]) == (10, 20, 30)
+    r, c = _pixel_of(scene, (20, 32, 20))
+    assert tuple(rgb[r, c]) == RED
     visual.close()
     n = len(renders)
     with labels.transaction("after close"):
@@ -234,18 +274,35 @@ def test_uint16_promotion_rewraps_and_close_disconnects(make_view, volume):
     assert len(renders) == n
 
 
-def test_hidden_outline_is_not_maintained_and_comes_back_current(make_view, volume):
+def test_hidden_layer_is_not_maintained_and_comes_back_current(make_view, volume):
     labels = _labels(volume)
     window, scene, visual, _ = make_view(volume, labels)
     scene.set_slice_index(20)
     capture_rgb(window)
-    assert visual._outline_key == (0, 20)
-    visual.set_outline(False)
+    assert visual._plane_key == (0, 20)
+    visual.set_visible(False)
     with labels.transaction("hidden"):
         labels.paint((slice(18, 23), slice(50, 56), slice(50, 56)), None, 7)
     capture_rgb(window)
-    assert visual._outline_key is None and not visual.outline_actor.GetVisibility()
-    visual.set_outline(True)
+    assert visual._plane_key is None and not visual.drawn
+    visual.set_visible(True)
     capture_rgb(window)
-    assert visual._outline_key == (0, 20) and visual.outline_actor.GetVisibility()
-    assert visual._outline.reshape(visual._outline_shape)[0][50, 50] == 7
+    assert visual._plane_key == (0, 20) and visual.plane.actor.GetVisibility()
+    assert visual.plane.ids[50, 50] == 7
+
+
+def test_outline_switch_changes_pixels_not_the_layer(make_view, volume):
+    labels = _labels(volume)
+    window, scene, visual, _ = make_view(volume, labels)
+    visual.set_fill(True, 0.5)
+    scene.set_slice_index(20)
+    r, c = _pixel_of(scene, (20, 20, 10))  # on segment 1's boundary
+    outlined = tuple(int(v) for v in capture_rgb(window)[r, c])
+    assert outlined == RED
+    visual.set_outline(False)
+    filled = tuple(int(v) for v in capture_rgb(window)[r, c])
+    assert filled != RED and 100 < filled[0] < 255 and filled[1] == filled[2]  # half-blended fill only
+    assert visual.plane.actor.GetVisibility()
+    visual.set_fill(False)
+    capture_rgb(window)
+    assert not visual.drawn  # neither fill nor outline: nothing drawn

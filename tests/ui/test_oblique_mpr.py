@@ -140,14 +140,15 @@ def test_overlays_on_a_rotated_view(window, volume, qtbot):
     label_visual = coronal.label_visuals[0]
     coronal.GetRenderWindow().Render()
     assert label_visual.fill_actor.GetVisibility()  # the fill is resliced on the oblique plane
-    assert not label_visual.outline_actor.GetVisibility()  # outlines need an index plane
+    assert not label_visual.on_index_plane and not label_visual.plane.actor.GetVisibility()  # no outlines here
     assert visual.shown_ids == []  # measurements of index planes are hidden here
     _drag_left(coronal, (100, 100), (140, 120))
     assert len(ruler.measurements) == 1  # no measurement on an oblique plane
     ruler.set_tool(None)
     qtbot.keyClick(coronal, Qt.Key.Key_R)
     coronal.GetRenderWindow().Render()
-    assert label_visual.outline_actor.GetVisibility()
+    assert label_visual.on_index_plane and label_visual.plane.actor.GetVisibility()  # fill + outline layer
+    assert not label_visual.fill_actor.GetVisibility()
     assert visual.shown_ids  # back on the index plane the ruler shows again
 
 
