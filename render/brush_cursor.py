@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from render._vtk import (
+    numpy_to_vtk,
     vtkActor2D,
     vtkCellArray,
     vtkCoordinate,
@@ -73,7 +74,9 @@ class BrushCursorVisual(_WorldPolylineProp):
     def __init__(self, renderer: vtkRenderer, request_render: Callable[[], None]) -> None:
         super().__init__(renderer, request_render)
         self._points = vtkPoints()
-        self._points.SetNumberOfPoints(N_VERTICES)
+        self._xyz = np.zeros((N_VERTICES, 3))  # LPS mm of the circle's vertices, shared with ``_points``
+        self._points.SetData(numpy_to_vtk(self._xyz, deep=False))
+        self._offsets = np.zeros((N_VERTICES, 3))
         lines = vtkCellArray()
         lines.InsertNextCell(N_VERTICES + 1, [*range(N_VERTICES), 0])
         self.polydata.SetPoints(self._points)
@@ -84,16 +87,19 @@ class BrushCursorVisual(_WorldPolylineProp):
         self.actor.VisibilityOff()
         self.center_lps: np.ndarray | None = None
         self.radius_mm = 0.0
+        self._shape_key: tuple[float, ...] | None = None
 
     def set_circle(self, center_lps: np.ndarray, right_lps: np.ndarray, up_lps: np.ndarray, radius_mm: float,
                    rgb: tuple[float, float, float] | None = None) -> None:
         """Draw the circle of ``radius_mm`` around ``center_lps`` in the plane of ``right``/``up`` (unit LPS)."""
         c = np.asarray(center_lps, dtype=float)
-        t = np.linspace(0.0, 2.0 * np.pi, N_VERTICES, endpoint=False)
-        pts = (c + radius_mm * (np.cos(t)[:, None] * np.asarray(right_lps, float)
-                                + np.sin(t)[:, None] * np.asarray(up_lps, float)))
-        for i, p in enumerate(pts):
-            self._points.SetPoint(i, *p)
+        shape_key = (float(radius_mm), *np.round(right_lps, 9), *np.round(up_lps, 9))
+        if shape_key != self._shape_key:  # the circle's shape: rebuilt only when radius or plane change
+            t = np.linspace(0.0, 2.0 * np.pi, N_VERTICES, endpoint=False)
+            self._offsets = radius_mm * (np.cos(t)[:, None] * np.asarray(right_lps, float)
+                                         + np.sin(t)[:, None] * np.asarray(up_lps, float))
+            self._shape_key = shape_key
+        np.add(self._offsets, c, out=self._xyz)  # the buffer VTK's points wrap: one numpy add per mouse move
         self._points.Modified()
         self.polydata.Modified()
         if rgb is not None:

@@ -374,8 +374,9 @@ class BoxRouter(QObject):
         """Route mouse and keys to the box tool (see module docstring)."""
         etype = event.type()
         c = self.controller
-        if etype == QEvent.Type.MouseMove and not self.pressed:
-            self._hover(event)
+        if (etype == QEvent.Type.MouseMove and not self.pressed and event.buttons() == Qt.MouseButton.NoButton
+                and len(c.session.boxes)):
+            self._hover(event)  # plain hover over boxes only: not while another tool drags (a paint stroke)
         if not c.active:
             return False
         tool = c.tool
