@@ -33,6 +33,7 @@ from render._vtk import (
     vtkImageSlice,
     vtkLookupTable,
 )
+from render.index_plane import displayed_plane, plane_corners_lps, plane_index, plane_normals_zyx
 from render.label_plane import LabelPlaneLayer
 
 if TYPE_CHECKING:
@@ -171,22 +172,6 @@ def outline_2d(slice_2d: np.ndarray, out: np.ndarray, window: tuple[slice, slice
     out[r0:r1, c0:c1] = np.where(edge[inner], s[inner], 0)
 
 
-def _plane_normals_zyx(geometry: Geometry) -> np.ndarray:
-    """Return (3, 3): row ``a`` is the unit LPS normal of the index plane of constant ``zyx[a]``."""
-    cols = geometry.direction_matrix.T  # rows: LPS directions of the x, y, z index axes
-    normals = np.empty((3, 3))
-    for a_xyz in range(3):
-        b, c = (i for i in range(3) if i != a_xyz)
-        n = np.cross(cols[b], cols[c])
-        normals[2 - a_xyz] = n / np.linalg.norm(n)
-    return normals
-
-
-def _plane(axis: int, index: int) -> tuple[int | slice, ...]:
-    """Return the index that takes plane ``index`` along ``zyx`` axis ``axis`` as a view."""
-    return tuple(index if a == axis else slice(None) for a in range(3))
-
-
 def _reslice_prop(lut: vtkLookupTable, opacity: float) -> tuple[vtkImageResliceMapper, vtkImageProperty,
                                                                    vtkImageSlice]:
     # Same slicing as render/slice_visual.py so the label slice lies exactly on the image slice.
@@ -266,7 +251,7 @@ class LabelSliceVisual:
             self._request_render()
             return
         self._wrap()
-        self._normals_zyx = _plane_normals_zyx(labels.geometry)
+        self._normals_zyx = plane_normals_zyx(labels.geometry)
         self._refill_lut()
         labels.changed.connect(self._on_labels_changed)
         labels.table.changed.connect(self._on_table_changed)
@@ -320,13 +305,10 @@ class LabelSliceVisual:
         A paint stroke in one view then redraws only the views whose plane it touches. Oblique
         views (camera not along an index axis) always redraw.
         """
-        key = self.displayed_slice()
-        if key is None or self._normals_zyx is None:
+        key = self.displayed_slice()  # None on an oblique view
+        if key is None:
             return False
         axis, index = key
-        dop = np.array(self._renderer.GetActiveCamera().GetDirectionOfProjection())
-        if abs(float(self._normals_zyx[axis] @ dop)) < 0.9999 * float(np.linalg.norm(dop)):
-            return False
         return not box[axis].start <= index < box[axis].stop
 
     def _on_table_changed(self, label_id: int) -> None:
@@ -403,16 +385,8 @@ class LabelSliceVisual:
         if self.labels is None or self._normals_zyx is None:
             return None
         camera = self._renderer.GetActiveCamera()
-        dop = np.array(camera.GetDirectionOfProjection())
-        dots = np.abs(self._normals_zyx @ dop)
-        axis = int(np.argmax(dots))
-        if dots[axis] < 0.9999 * float(np.linalg.norm(dop)):
-            return None
-        zyx = self.labels.geometry.lps_to_index_zyx(np.array(camera.GetFocalPoint()))
-        index = int(np.rint(zyx[axis]))
-        if not 0 <= index < self.labels.array.shape[axis]:
-            return None
-        return axis, index
+        return displayed_plane(self.labels.geometry, self._normals_zyx, np.array(camera.GetDirectionOfProjection()),
+                               np.array(camera.GetFocalPoint()))
 
     def _on_renderer_start(self, _caller: object, _event: str) -> None:
         """Bring the index-plane layer up to date with the displayed plane (renderer StartEvent, GUI thread)."""
@@ -424,7 +398,7 @@ class LabelSliceVisual:
         elif key != self._plane_key:
             self._show_plane(key)
         elif self._plane_dirty:
-            slice_2d = self.labels.array[_plane(*key)]
+            slice_2d = self.labels.array[plane_index(*key)]
             for window in self._plane_dirty:
                 self.plane.refresh(slice_2d, window)
             self._plane_dirty = []
@@ -433,15 +407,9 @@ class LabelSliceVisual:
     def _show_plane(self, key: tuple[int, int]) -> None:
         assert self.labels is not None
         axis, index = key
-        slice_2d = self.labels.array[_plane(axis, index)]
-        rows, cols = slice_2d.shape
-        row_axis, col_axis = (a for a in range(3) if a != axis)
-        corners = np.zeros((4, 3))
-        corners[:, axis] = index
-        for i, (r, c) in enumerate(((-0.5, -0.5), (-0.5, cols - 0.5), (rows - 0.5, cols - 0.5), (rows - 0.5, -0.5))):
-            corners[i, row_axis], corners[i, col_axis] = r, c
         toward_camera = -np.array(self._renderer.GetActiveCamera().GetDirectionOfProjection())
-        self.plane.show_slice(slice_2d, self.labels.geometry.index_zyx_to_lps(corners), toward_camera)
+        self.plane.show_slice(self.labels.array[plane_index(axis, index)],
+                              plane_corners_lps(self.labels.geometry, axis, index), toward_camera)
         self._plane_key = key
         self._plane_dirty = []
 

@@ -1,8 +1,12 @@
-"""``ImageSliceVisual``: one image volume resliced by the camera of a slice view.
+"""``ImageSliceVisual``: one image volume shown in a slice view, following its camera.
 
-The visual reslices the shared :class:`~render.image_data.VtkImage` with a
-``vtkImageResliceMapper`` that follows the camera (slice plane through the focal point, normal to
-the view direction), so a slice change is a camera move and no per-view copy of the volume is made.
+On a native index plane (every slice view unless its crosshair was rotated) an
+:class:`~render.image_plane.ImagePlaneLayer` draws the slice: at the start of each render the
+visual finds the displayed plane from the camera and, when it changed, copies that one slice of
+the shared array and uploads it; window/level and interpolation are shader uniforms. On an oblique
+plane the shared :class:`~render.image_data.VtkImage` is resliced by a ``vtkImageResliceMapper``
+that follows the camera (slice plane through the focal point, normal to the view direction).
+Either way a slice change is a camera move and no per-view copy of the volume is made.
 GUI thread only.
 """
 
@@ -11,7 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from render._vtk import vtkImageProperty, vtkImageResliceMapper, vtkImageSlice
+import numpy as np
+
+from render._vtk import vtkCommand, vtkImageProperty, vtkImageResliceMapper, vtkImageSlice
+from render.image_plane import ImagePlaneLayer, value_mapping
+from render.index_plane import displayed_plane, plane_corners_lps, plane_index, plane_normals_zyx
 
 if TYPE_CHECKING:
     from render._vtk import vtkRenderer
@@ -50,16 +58,38 @@ class ImageSliceVisual:
         self.actor.VisibilityOff()
         self.image: VtkImage | None = None
         renderer.AddViewProp(self.actor)
+        self.plane = ImagePlaneLayer(renderer)
+        self.plane_key: tuple[int, int] | None = None  # (slice axis zyx, index) the plane layer shows
+        self._normals_zyx: np.ndarray | None = None
+        self._observer = renderer.AddObserver(vtkCommand.StartEvent, self._on_renderer_start)
 
     def set_image(self, image: VtkImage | None) -> None:
         """Show ``image`` (shared, not copied) or nothing when None."""
         self.image = image
+        self.plane_key = None
         if image is None:
             self.actor.VisibilityOff()
+            self.plane.actor.VisibilityOff()
         else:
             self.mapper.SetInputData(image.data)
+            self._normals_zyx = plane_normals_zyx(image.image.geometry)
+            self.plane.set_value_mapping(value_mapping(image.image.array))
             self.actor.VisibilityOn()
         self._request_render()
+
+    def _on_renderer_start(self, _caller: object, _event: str) -> None:
+        """Show the displayed index plane with the plane layer, an oblique one resliced (renderer StartEvent)."""
+        if self.image is None or self._normals_zyx is None:
+            return
+        camera = self._renderer.GetActiveCamera()
+        geometry = self.image.image.geometry
+        key = displayed_plane(geometry, self._normals_zyx, np.array(camera.GetDirectionOfProjection()),
+                              np.array(camera.GetFocalPoint()))
+        if key is not None and key != self.plane_key:
+            self.plane.show_slice(self.image.image.array[plane_index(*key)], plane_corners_lps(geometry, *key))
+        self.plane_key = key
+        self.plane.actor.SetVisibility(key is not None)
+        self.actor.SetVisibility(key is None)
 
     @property
     def window_level(self) -> tuple[float, float]:
@@ -70,6 +100,7 @@ class ImageSliceVisual:
         """Map ``level ± width / 2`` to black…white (width is clamped to ≥ 1e-3)."""
         self.property.SetColorWindow(max(float(width), 1e-3))
         self.property.SetColorLevel(float(level))
+        self.plane.set_window_level(width, level)
         self._request_render()
 
     def set_interpolation(self, linear: bool) -> None:
@@ -78,10 +109,13 @@ class ImageSliceVisual:
             self.property.SetInterpolationTypeToLinear()
         else:
             self.property.SetInterpolationTypeToNearest()
+        self.plane.set_interpolation(linear)
         self._request_render()
 
     def close(self) -> None:
-        """Remove the prop from the renderer and drop the image reference."""
+        """Remove the props and the render observer, drop the image reference."""
+        self._renderer.RemoveObserver(self._observer)
         self._renderer.RemoveViewProp(self.actor)
+        self.plane.close()
         self.mapper.RemoveAllInputConnections(0)
         self.image = None

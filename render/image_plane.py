@@ -1,0 +1,184 @@
+"""``ImagePlaneLayer``: one grey-scale image slice as a textured quad, windowed by a fragment shader.
+
+A slice view on a native index plane draws its image this way
+(:class:`~render.slice_visual.ImageSliceVisual`): the displayed 2-D slice is copied into an int16
+buffer and uploaded as raw bytes, two per voxel, and the fragment shader decodes the exact values
+with ``texelFetch``, interpolates (bilinear or nearest, like ``vtkImageProperty``) and maps
+``level ± window / 2`` to black…white. int16 (CT), (u)int8 and uint16 voxels travel exactly
+(uint16 shifted by −32768); other types are stored as ``round((v − offset) / scale)`` over the
+image's value range (65,536 levels, far below what a display shows) and the shader applies
+``scale``/``offset`` back (:func:`value_mapping`).
+
+A slice change is one copy + upload of the raw slice (512 KB for a 512×512 CT slice);
+window/level, interpolation and every redraw are per-pixel work on the GL side (llvmpipe in
+software), with no CPU reslice or colour mapping per slice. Tests compare it with VTK's reslice
+mapper pixel for pixel.
+
+The quad covers the slice's voxels edge to edge (:func:`render.index_plane.plane_corners_lps`), so
+voxel ``(row i, col j)`` of the slice is texel ``(i, j)`` and its centre is where VTK's reslice
+mapper draws it. GUI thread only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from render._vtk import (
+    numpy_to_vtk,
+    vtkActor,
+    vtkCellArray,
+    vtkFloatArray,
+    vtkImageData,
+    vtkPoints,
+    vtkPolyData,
+    vtkPolyDataMapper,
+    vtkTexture,
+)
+
+_FRAGMENT = """//VTK::Light::Impl
+  // VTK swizzles 2-channel textures to luminance-alpha: int16 bytes (low, high) read as .r and .a
+  ivec2 size = textureSize(imageBytes, 0);
+  vec2 p = tcoordVCVSOutput * vec2(size) - 0.5;  // texel space, voxel centres at integers
+  ivec2 i0 = ivec2(floor(p));
+  vec2 f = linearInterpolation > 0.5 ? p - floor(p) : vec2(0.0);
+  if (linearInterpolation <= 0.5) { i0 = ivec2(floor(p + 0.5)); }
+  float v[4];
+  for (int k = 0; k < 4; ++k) {
+    ivec2 q = clamp(i0 + ivec2(k % 2, k / 2), ivec2(0), size - 1);
+    vec4 b = floor(texelFetch(imageBytes, q, 0) * 255.0 + 0.5);
+    float u = b.r + 256.0 * b.a;
+    v[k] = (u >= 32768.0 ? u - 65536.0 : u) * valueMapping.x + valueMapping.y;
+  }
+  float value = mix(mix(v[0], v[1], f.x), mix(v[2], v[3], f.x), f.y);
+  float grey = clamp((value - (windowLevel.y - 0.5 * windowLevel.x)) / windowLevel.x, 0.0, 1.0);
+  gl_FragData[0] = vec4(vec3(grey), 1.0);
+"""
+
+
+def value_mapping(array: np.ndarray) -> tuple[float, float]:
+    """``(scale, offset)`` with which int16 codes ``c`` stand for the voxel values ``c * scale + offset``.
+
+    (1, 0) for int16, (u)int8; (1, 32768) for uint16; for other types (1, shift) when their integer
+    values span at most 65,536, else the value range spread over the int16 codes. Any thread.
+    """
+    if array.dtype in (np.int16, np.uint8, np.int8):
+        return 1.0, 0.0
+    if array.dtype == np.uint16:
+        return 1.0, 32768.0
+    if not array.size:
+        return 1.0, 0.0
+    lo, hi = float(np.nanmin(array)), float(np.nanmax(array))
+    if np.issubdtype(array.dtype, np.integer) and hi - lo <= 65535:
+        return 1.0, lo + 32768.0
+    scale = max(hi - lo, 1e-12) / 65535.0
+    return scale, lo + 32768.0 * scale
+
+
+def _bytes_image(array_2d: np.ndarray) -> vtkImageData:
+    """Wrap the raw bytes of a C-contiguous int16 ``(rows, cols)`` array (no copy)."""
+    rows, cols = array_2d.shape
+    raw = array_2d.view(np.uint8).reshape(rows * cols, 2)
+    data = vtkImageData()
+    data.SetDimensions(cols, rows, 1)
+    data.GetPointData().SetScalars(numpy_to_vtk(raw, deep=False))
+    return data
+
+
+class ImagePlaneLayer:
+    """The image slice of an index plane, windowed on the GL side.
+
+    Parameters
+    ----------
+    renderer
+        The slice view's renderer; one opaque actor is added (hidden until :meth:`show_slice`).
+    """
+
+    def __init__(self, renderer) -> None:
+        self._renderer = renderer
+        points = vtkPoints()
+        points.SetNumberOfPoints(4)
+        tcoords = vtkFloatArray()
+        tcoords.SetNumberOfComponents(2)
+        tcoords.SetName("tcoords")
+        for st in ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)):
+            tcoords.InsertNextTuple(st)
+        cells = vtkCellArray()
+        cells.InsertNextCell(4)
+        for i in range(4):
+            cells.InsertCellPoint(i)
+        self._quad = vtkPolyData()
+        self._quad.SetPoints(points)
+        self._quad.SetPolys(cells)
+        self._quad.GetPointData().SetTCoords(tcoords)
+        mapper = vtkPolyDataMapper()
+        mapper.SetInputData(self._quad)
+        self.actor = vtkActor()
+        self.actor.SetMapper(mapper)
+        self.actor.PickableOff()
+        self.actor.VisibilityOff()
+        self.actor.GetProperty().LightingOff()
+        shader = self.actor.GetShaderProperty()
+        shader.AddFragmentShaderReplacement("//VTK::Light::Impl", True, _FRAGMENT, False)
+        shader.AddFragmentShaderReplacement("//VTK::TCoord::Impl", True, "", False)  # our own sampling only
+        self._uniforms = shader.GetFragmentCustomUniforms()
+        self.values = np.zeros((1, 1), np.int16)  # the displayed slice's int16 codes, texture source
+        self.mapping = (1.0, 0.0)  # (scale, offset): value = code * scale + offset
+        self._data = _bytes_image(self.values)
+        self._texture = vtkTexture()
+        self._texture.SetInputData(self._data)
+        self._texture.SetColorModeToDirectScalars()  # the bytes as they are
+        self._texture.InterpolateOff()
+        self._texture.RepeatOff()
+        self._texture.EdgeClampOn()
+        self._texture.MipmapOff()
+        self.actor.GetProperty().SetTexture("imageBytes", self._texture)
+        self.window_level = (400.0, 40.0)
+        self.linear = True
+        self._set_uniforms()
+        renderer.AddActor(self.actor)
+
+    def set_window_level(self, width: float, level: float) -> None:
+        """Map ``level ± width / 2`` (image units) to black…white."""
+        self.window_level = (max(float(width), 1e-3), float(level))
+        self._set_uniforms()
+
+    def set_interpolation(self, linear: bool) -> None:
+        """Bilinear (True) or nearest-neighbour in-plane sampling."""
+        self.linear = bool(linear)
+        self._set_uniforms()
+
+    def set_value_mapping(self, mapping: tuple[float, float]) -> None:
+        """``(scale, offset)`` of the image's int16 codes (see :func:`value_mapping`)."""
+        self.mapping = (float(mapping[0]), float(mapping[1]))
+        self._set_uniforms()
+
+    def _set_uniforms(self) -> None:
+        self._uniforms.SetUniform2f("windowLevel", list(self.window_level))
+        self._uniforms.SetUniformf("linearInterpolation", 1.0 if self.linear else 0.0)
+        self._uniforms.SetUniform2f("valueMapping", list(self.mapping))
+
+    def show_slice(self, slice_2d: np.ndarray, corners_lps: np.ndarray) -> None:
+        """Show ``slice_2d`` (``(rows, cols)`` voxel values, copied as int16 codes of the current value
+        mapping) on the quad with outer corners ``corners_lps`` (:func:`render.index_plane.plane_corners_lps`)."""
+        if slice_2d.shape != self.values.shape:
+            self.values = np.empty(slice_2d.shape, np.int16)
+            self._data = _bytes_image(self.values)
+            self._texture.SetInputData(self._data)
+        scale, offset = self.mapping
+        if scale == 1.0 and offset == 0.0 and slice_2d.dtype.itemsize <= 2 and slice_2d.dtype != np.uint16:
+            np.copyto(self.values, slice_2d, casting="unsafe")  # int16 / (u)int8: the values themselves
+        else:
+            codes = (np.asarray(slice_2d, np.float64) - offset) / scale
+            np.copyto(self.values, np.clip(np.rint(np.nan_to_num(codes, nan=-32768.0)), -32768, 32767),
+                      casting="unsafe")
+        self._data.GetPointData().GetScalars().Modified()
+        self._data.Modified()
+        points = self._quad.GetPoints()
+        for i, corner in enumerate(np.asarray(corners_lps, float)):
+            points.SetPoint(i, *corner)
+        points.Modified()
+        self._quad.Modified()
+
+    def close(self) -> None:
+        """Remove the actor from the renderer."""
+        self._renderer.RemoveActor(self.actor)

@@ -1,0 +1,61 @@
+"""Which native index plane a slice view's camera shows, and that plane's outer corners in LPS mm.
+
+Shared by the GL-side layers of the slice views (:mod:`render.image_plane`, :mod:`render.label_plane`),
+which draw one index-plane slice as a textured quad when the view is not rotated. Pure numpy; any
+thread (the camera values are passed in).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from app.model.geometry import Geometry
+
+#: A view direction within this cosine of an index-plane normal shows that index plane.
+ALIGNED_COS = 0.9999
+
+
+def plane_normals_zyx(geometry: Geometry) -> np.ndarray:
+    """Return (3, 3): row ``a`` is the unit LPS normal of the index plane of constant ``zyx[a]``."""
+    cols = geometry.direction_matrix.T  # rows: LPS directions of the x, y, z index axes
+    normals = np.empty((3, 3))
+    for a_xyz in range(3):
+        b, c = (i for i in range(3) if i != a_xyz)
+        n = np.cross(cols[b], cols[c])
+        normals[2 - a_xyz] = n / np.linalg.norm(n)
+    return normals
+
+
+def plane_index(axis: int, index: int) -> tuple[int | slice, ...]:
+    """Return the numpy index that takes plane ``index`` along ``zyx`` axis ``axis`` as a view."""
+    return tuple(index if a == axis else slice(None) for a in range(3))
+
+
+def displayed_plane(geometry: Geometry, normals_zyx: np.ndarray, direction_of_projection: np.ndarray,
+                    focal_lps: np.ndarray) -> tuple[int, int] | None:
+    """``(slice axis zyx, index)`` of the index plane a camera looking along ``direction_of_projection``
+    through ``focal_lps`` shows, or None when it looks obliquely or the plane is outside the volume."""
+    dop = np.asarray(direction_of_projection, float)
+    dots = np.abs(normals_zyx @ dop)
+    axis = int(np.argmax(dots))
+    if dots[axis] < ALIGNED_COS * float(np.linalg.norm(dop)):
+        return None
+    index = int(np.rint(geometry.lps_to_index_zyx(np.asarray(focal_lps, float))[axis]))
+    if not 0 <= index < geometry.shape_zyx[axis]:
+        return None
+    return axis, index
+
+
+def plane_corners_lps(geometry: Geometry, axis: int, index: int) -> np.ndarray:
+    """(4, 3) LPS mm of plane ``index``'s outer voxel corners, in the order (row, col) = (−½, −½),
+    (−½, cols−½), (rows−½, cols−½), (rows−½, −½), rows/cols being the remaining ``zyx`` axes in order."""
+    row_axis, col_axis = (a for a in range(3) if a != axis)
+    rows, cols = geometry.shape_zyx[row_axis], geometry.shape_zyx[col_axis]
+    corners = np.zeros((4, 3))
+    corners[:, axis] = index
+    for i, (r, c) in enumerate(((-0.5, -0.5), (-0.5, cols - 0.5), (rows - 0.5, cols - 0.5), (rows - 0.5, -0.5))):
+        corners[i, row_axis], corners[i, col_axis] = r, c
+    return geometry.index_zyx_to_lps(corners)

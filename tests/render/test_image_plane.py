@@ -1,0 +1,98 @@
+"""The GL-side image slice (ImagePlaneLayer) draws what VTK's reslice mapper draws, pixel for pixel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.model.image import ImageVolume
+from render._vtk import vtkRenderer, vtkRenderWindow
+from render.capture import capture_rgb
+from render.image_data import VtkImage
+from render.image_plane import value_mapping
+from render.orientation import ViewKind
+from render.slice_scene import SliceScene
+from tests._volumes import make_volume
+
+SIZE = 240
+
+
+def _scene(volume: ImageVolume, kind: ViewKind):
+    window = vtkRenderWindow()
+    window.SetOffScreenRendering(1)
+    window.SetMultiSamples(0)
+    window.SetSize(SIZE, SIZE)
+    renderer = vtkRenderer()
+    window.AddRenderer(renderer)
+    scene = SliceScene(renderer, lambda: None, kind)
+    window.Render()
+    scene.set_image(VtkImage(volume))
+    scene.crosshair.set_visible(False)
+    scene.annotation.close()
+    return window, renderer, scene
+
+
+def _both(window, renderer, scene) -> tuple[np.ndarray, np.ndarray]:
+    """(plane layer, reslice mapper) captures of the same view."""
+    visual = scene.image_visual
+    shader = capture_rgb(window)
+    assert visual.plane_key is not None and visual.plane.actor.GetVisibility() and not visual.actor.GetVisibility()
+    renderer.RemoveObserver(visual._observer)
+    visual.plane.actor.VisibilityOff()
+    visual.actor.VisibilityOn()
+    reference = capture_rgb(window)
+    return shader.astype(int), reference.astype(int)
+
+
+def _volumes():
+    ct = make_volume()
+    tilted = make_volume(direction=(0.96, -0.28, 0.0, 0.28, 0.96, 0.0, 0.0, 0.0, 1.0))
+    rng = np.random.default_rng(5)
+    mr = ImageVolume((rng.normal(300.0, 80.0, ct.geometry.shape_zyx)).astype(np.float32), ct.geometry, "MR", "mr")
+    u16 = ImageVolume((ct.array.astype(np.int32) + 1024).astype(np.uint16) * 20, ct.geometry, "OT", "u16")
+    return {"ct": (ct, (400.0, 40.0)), "tilted": (tilted, (1500.0, -300.0)), "mr": (mr, (300.0, 300.0)),
+            "u16": (u16, (30000.0, 25000.0))}
+
+
+@pytest.mark.parametrize("name", ["ct", "tilted", "mr", "u16"])
+@pytest.mark.parametrize("kind", [ViewKind.AXIAL, ViewKind.CORONAL, ViewKind.SAGITTAL])
+@pytest.mark.parametrize("linear", [True, False])
+def test_plane_layer_matches_the_reslice_mapper(name, kind, linear):
+    volume, (width, level) = _volumes()[name]
+    window, renderer, scene = _scene(volume, kind)
+    scene.image_visual.set_window_level(width, level)
+    scene.image_visual.set_interpolation(linear)
+    scene.zoom(2.0)  # magnified: interpolation between voxels is visible
+    scene.set_slice_index(scene.n_slices // 2 + 1)
+    shader, reference = _both(window, renderer, scene)
+    diff = np.abs(shader - reference).max(axis=2)
+    assert len(np.unique(reference)) > 3  # a real picture, not a blank view
+    assert np.mean(diff <= 2) > 0.995, f"{np.mean(diff > 2):.4f} of pixels differ by more than 2 grey levels"
+    window.Finalize()
+
+
+def test_value_mapping_is_exact_for_integer_types():
+    assert value_mapping(np.zeros(3, np.int16)) == (1.0, 0.0)
+    assert value_mapping(np.zeros(3, np.uint16)) == (1.0, 32768.0)
+    assert value_mapping(np.array([-5, 60000], np.int32)) == (1.0, -5 + 32768.0)
+    scale, offset = value_mapping(np.array([0.0, 1.0], np.float32))
+    codes = np.rint((np.array([0.0, 0.5, 1.0]) - offset) / scale)
+    assert codes.min() >= -32768 and codes.max() <= 32767
+    np.testing.assert_allclose(codes * scale + offset, [0.0, 0.5, 1.0], atol=scale)
+
+
+def test_slice_change_uploads_one_slice_and_oblique_views_reslice():
+    volume = make_volume()
+    window, renderer, scene = _scene(volume, ViewKind.AXIAL)
+    visual = scene.image_visual
+    capture_rgb(window)
+    values = visual.plane.values
+    scene.set_slice_index(7)
+    capture_rgb(window)
+    assert visual.plane_key == (0, 7) and visual.plane.values is values  # the same buffer, refilled
+    np.testing.assert_array_equal(values, volume.array[7])
+    rotation = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(0.4), -np.sin(0.4)], [0.0, np.sin(0.4), np.cos(0.4)]])
+    scene.set_rotations({ViewKind.AXIAL: rotation})
+    capture_rgb(window)
+    assert visual.plane_key is None and visual.actor.GetVisibility() and not visual.plane.actor.GetVisibility()
+    window.Finalize()
