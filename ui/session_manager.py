@@ -198,8 +198,18 @@ class SessionManager:
         s.study_uid = s.study_uid or stored.study_uid
         known = {(r.get("series_uid"), r.get("source_path")) for r in s.sources}
         s.sources.extend(r for r in stored.sources if (r.get("series_uid"), r.get("source_path")) not in known)
-        adopt_review_state(s, stored)  # originals of proposals (segment refs shifted) and review time
-        for labels in stored.segmentations:
+        # a stored segmentation identical to one the window already has (``medws view IMAGE --labels
+        # L`` again, on a study whose folder saved L last time) is that one, not another copy
+        duplicate_of = {}
+        for i, labels in enumerate(stored.segmentations):
+            j = next((j for j, mine in enumerate(s.segmentations) if mine.same_content(labels)), None)
+            if j is not None:
+                duplicate_of[i] = j
+        kept = [i for i in range(len(stored.segmentations)) if i not in duplicate_of]
+        index_map = {i: len(s.segmentations) + k for k, i in enumerate(kept)} | duplicate_of
+        adopt_review_state(s, stored, index_map)  # originals of proposals (segment refs moved) and review time
+        for i in kept:
+            labels = stored.segmentations[i]
             s.segmentations.append(labels)
             s.segmentation_added.emit(labels)
         history = getattr(self.window, "annotation_history", None)  # loading is not an undoable edit

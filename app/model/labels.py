@@ -258,6 +258,13 @@ class LabelVolume:
         self._backup_hi: tuple[int, int, int] = (0, 0, 0)
 
     # ------------------------------------------------------------ transactions
+    def same_content(self, other: LabelVolume) -> bool:
+        """True when ``other`` has this name, grid, segments (id, name, colour) and voxel values (any thread)."""
+        return (self.name == other.name and self.geometry.same_grid(other.geometry)
+                and [(g.id, g.name, tuple(g.color_rgb)) for g in self.table]
+                == [(g.id, g.name, tuple(g.color_rgb)) for g in other.table]
+                and np.array_equal(self.array, other.array))
+
     @contextmanager
     def transaction(self, title: str, *, coalesce: bool = False) -> Iterator[None]:
         """Group every paint/write inside the block into one undo step named ``title``.

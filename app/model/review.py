@@ -179,13 +179,17 @@ def record_segment_proposals(session: Session, labels: LabelVolume) -> list[Anno
     return refs
 
 
-def adopt_review_state(target: Session, stored: Session) -> None:
+def adopt_review_state(target: Session, stored: Session, index_map: dict[int, int] | None = None) -> None:
     """Move ``stored``'s originals and review time into ``target``, before its segmentations are
-    appended to ``target`` (segment refs are shifted by ``len(target.segmentations)``)."""
+    appended to ``target``. Segment refs go to ``index_map[stored index]`` when given (a stored
+    segmentation that duplicates one of ``target``'s, or its place among those appended), else they
+    are shifted by ``len(target.segmentations)``."""
     offset = len(target.segmentations)
     for ref, original in stored.original_proposals.items():
         if ref.kind == "segment":
-            ref = AnnotationRef("segment", ref.item_id, int(ref.segmentation or 0) + offset)
+            old = int(ref.segmentation or 0)
+            new = index_map[old] if index_map is not None and old in index_map else old + offset
+            ref = AnnotationRef("segment", ref.item_id, new)
         target.original_proposals[ref] = original
     target.review_clock.seconds += stored.review_clock.seconds
 

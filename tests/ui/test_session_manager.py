@@ -193,3 +193,44 @@ def test_reopened_boxes_are_not_an_undoable_edit(open_window, answers, nifti, qt
     again = open_window(nifti)
     assert box.id in again.session.boxes
     assert not again.annotation_history.can_undo  # Ctrl+Z must not remove what was loaded
+
+
+def test_labels_opened_again_with_their_image_are_not_duplicated(open_window, answers, nifti, volume, tmp_path,
+                                                                  qtbot):
+    """``medws view IMAGE --labels L`` twice: the session folder saved L the first time; the second
+    start shows it once, and an edited copy is kept next to the file's version."""
+    from app.io.volume_files import write_volume
+
+    labels = np.zeros(volume.geometry.shape_zyx, np.uint8)
+    labels[PAINT_BOX] = 2
+    labels_path = write_volume(labels, volume.geometry, tmp_path / "tumour.nii.gz")
+
+    def start():
+        from ui.main_window import MainWindow
+
+        window = MainWindow(Session(), interactive=True, mapper_kind="cpu")
+        qtbot.addWidget(window)
+        window.show()
+        with qtbot.waitSignal(window.loader.finished, timeout=20000):
+            window.open_paths([str(nifti)], labels=str(labels_path))
+        qtbot.waitUntil(lambda: not window.sessions._attach_pending, timeout=5000)
+        return window
+
+    first = start()
+    assert [seg.name for seg in first.session.segmentations] == ["tumour"]
+    first.sessions.save_action.trigger()
+    first.close()
+    second = start()
+    assert [seg.name for seg in second.session.segmentations] == ["tumour"]  # not a second copy
+    with second.session.segmentations[0].transaction("edit"):
+        second.session.segmentations[0].paint(PAINT_BOX, None, 1)
+    second.sessions.save_action.trigger()
+    second.close()
+    third = start()  # the file's version and the edited one; starting again adds nothing more
+    assert [seg.name for seg in third.session.segmentations] == ["tumour", "tumour"]
+    assert sorted(int(seg.array[PAINT_BOX].max()) for seg in third.session.segmentations) == [1, 2]
+    third.sessions.save_action.trigger()
+    third.close()
+    fourth = start()
+    assert len(fourth.session.segmentations) == 2
+    fourth.close()
