@@ -114,10 +114,14 @@ class _Lines:
         if point_size:
             self.actor.GetProperty().SetPointSize(point_size)
         renderer.AddViewProp(self.actor)
+        self._empty = False
         self.set([], [], verts=bool(point_size))
 
     def set(self, pieces: list[np.ndarray], rgb: list[RGB], *, verts: bool = False) -> None:
         """Replace the content: one cell per piece (a polyline, or a single vertex when ``verts``)."""
+        if not pieces and self._empty:
+            return  # still nothing to draw: a slice change with no boxes touches no VTK object
+        self._empty = not pieces
         cells, start = vtkCellArray(), 0
         for piece in pieces:
             cells.InsertNextCell(len(piece), list(range(start, start + len(piece))))

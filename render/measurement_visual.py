@@ -72,6 +72,7 @@ class MeasurementVisual:
         self.slice_index = 0
         self.selected: set[str] = set()
         self.shown_ids: list[str] = []
+        self._drawn_empty = False  # the last rebuild drew nothing (the next empty one can be skipped)
         self.right_lps, self.up_lps = np.array([1.0, 0.0, 0.0]), np.array([0.0, -1.0, 0.0])
         self.lines = vtkPolyData()
         self.handles = vtkPolyData()
@@ -129,6 +130,9 @@ class MeasurementVisual:
     def rebuild(self) -> None:
         """Redraw everything from the set (cheap; called on every change)."""
         items = [m for m in (self.measurements or []) if self._on_plane(m)]
+        if not items and self._drawn_empty:
+            return  # still nothing on this plane: a slice change with no measurements touches no VTK object
+        self._drawn_empty = not items
         geometry = self.image.geometry if self.image is not None else None
         pts: list[np.ndarray] = []
         line_cells, line_rgb, vert_rgb = vtkCellArray(), [], []
