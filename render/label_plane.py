@@ -158,8 +158,9 @@ class LabelPlaneLayer:
 
     def set_opacities(self, fill: float, outline: float) -> None:
         """Fill and outline opacity (0–1; 0 hides that part)."""
-        self.fill_opacity, self.outline_opacity = float(fill), float(outline)
-        self._set_uniforms()
+        if (float(fill), float(outline)) != (self.fill_opacity, self.outline_opacity):
+            self.fill_opacity, self.outline_opacity = float(fill), float(outline)
+            self._set_uniforms()  # only on a change: a uniform's MTime may make VTK re-check the shader
 
     def _set_uniforms(self) -> None:
         self._uniforms.SetUniformf("fillOpacity", self.fill_opacity)
