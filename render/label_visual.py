@@ -235,6 +235,8 @@ class LabelSliceVisual:
         self._plane_key: tuple[int, int] | None = None
         self._plane_dirty: list[tuple[slice, slice]] = []
         self._normals_zyx: np.ndarray | None = None
+        self._displayed: tuple[int, int] | None = None  # displayed_slice() for camera MTime + labels
+        self._displayed_stamp: tuple[int, int] | None = None
         self._update_plane_opacities()
         self._observer = renderer.AddObserver(vtkCommand.StartEvent, self._on_renderer_start)
 
@@ -385,8 +387,13 @@ class LabelSliceVisual:
         if self.labels is None or self._normals_zyx is None:
             return None
         camera = self._renderer.GetActiveCamera()
-        return displayed_plane(self.labels.geometry, self._normals_zyx, np.array(camera.GetDirectionOfProjection()),
-                               np.array(camera.GetFocalPoint()))
+        stamp = (camera.GetMTime(), id(self.labels))
+        if stamp != self._displayed_stamp:  # asked several times per paint dab: once per camera move
+            self._displayed = displayed_plane(self.labels.geometry, self._normals_zyx,
+                                              np.array(camera.GetDirectionOfProjection()),
+                                              np.array(camera.GetFocalPoint()))
+            self._displayed_stamp = stamp
+        return self._displayed
 
     def _on_renderer_start(self, _caller: object, _event: str) -> None:
         """Bring the index-plane layer up to date with the displayed plane (renderer StartEvent, GUI thread)."""

@@ -153,6 +153,8 @@ class Geometry:
 
     def same_grid(self, other: Geometry, tol_mm: float = 1e-3) -> bool:
         """True when both geometries place every voxel at the same LPS position (within tol_mm)."""
+        if other is self or other == self:
+            return True  # the common case (labels made on their image's grid), asked on every mouse move
         if self.shape_zyx != other.shape_zyx:
             return False
         return bool(np.allclose(self._matrix, other._matrix, atol=tol_mm))
