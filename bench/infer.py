@@ -2,7 +2,8 @@
 
 Same TorchScript 3-D UNet (MONAI ``UNet(spatial_dims=3, channels=(16, 32, 64, 128),
 strides=(2, 2, 2), out_channels=6)``, random weights, fixed seed), same volume, roi 96³,
-overlap 0.25, Gaussian blending in both; MedWS also with bf16 autocast (off by default) and, with
+overlap 0.25, Gaussian blending in both; MedWS (by default with its sub-pixel network copy, see
+``analysis/infer/predict.py``) also with bf16 autocast (off by default) and, with
 ``--kinds ...,medws-optimised``, with its opt-in CPU-optimised network copy. Each run is a fresh process
 (peak RSS from ``ru_maxrss``); runs alternate. Prints JSON: medians, ratios, time inside MedWS's
 network calls (``*_forward_s``), identical-label fraction against MONAI, peak RSS, load average
@@ -93,6 +94,7 @@ def _worker(kind: str, work: Path, out: Path) -> dict:
     if kind.startswith("medws"):
         result["forward_s"] = forward_s[0]  # network calls (incl. the first-window check of an optimised copy)
         result["optimised"] = predict_net.optimised
+        result["subpixel"] = predict_net.subpixel
     return result
 
 
@@ -148,6 +150,7 @@ def main() -> None:
             report[f"{key}_identical_label_fraction"] = float((labels == reference).mean())
             report[f"{key}_peak_rss_mb"] = round(max(r["peak_rss_mb"] for r in results[kind]))
             report[f"{key}_optimised_network"] = all(r["optimised"] for r in results[kind])
+            report[f"{key}_subpixel_network"] = all(r["subpixel"] for r in results[kind])
         report["runs_s"] = {k: [round(r["wall_s"], 2) for r in v] for k, v in results.items()}
         print(json.dumps(report, indent=2))
 

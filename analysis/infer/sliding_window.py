@@ -2,10 +2,22 @@
 
 The label of a voxel is ``argmax_c Σ_w g_w · logits_w[c]`` over the windows ``w`` covering it
 (``g_w`` the Gaussian importance map). Dividing by ``Σ_w g_w`` (what MONAI does) does not change
-the argmax, so it is skipped. Windows are visited slab by slab along z; once every window
-overlapping a z-plane has been added, that plane is final: its labels are taken with a running
-max over classes and its accumulator is freed. Peak memory is one slab of logits
-(C × roi_z × Y × X float32), not C × Z × Y × X.
+the argmax, so it is skipped. Windows are visited as MONAI visits them (z, then y, then x) and
+their weighted scores are summed in that order. Along each axis a window splits into pieces: the
+part the previous window also covers, the part the next window also covers, the rest. So each box
+of a window (a product of pieces) knows whether an earlier window covered it ("fresh" if none did)
+and whether a later one will ("final" if none will):
+
+* fresh and final (one window only): labels = argmax of the window's scores, no weighting;
+* fresh, not final: accumulator = g · scores (a plain write: nothing to add to, nothing to zero);
+* not fresh, final: labels = argmax(accumulator + g · scores), while the box is in cache;
+* neither: accumulator += g · scores.
+
+No pass over a finished accumulator is needed, every voxel's argmax is taken once, right after its
+last window. The accumulator is one slab, C × roi_z × Y × X float32 (not C × Z × Y × X); moving to
+the next slab copies the planes the two slabs share. Measured on ``bench/infer.py`` (300×512×512,
+roi 96³, overlap 0.25, 6 classes, 2 cores): 3.9 s of work besides the network calls before (a whole
+slab added with ``addcmul_``, then a NumPy running argmax per finished plane), 1.9–2.3 s now.
 
 Call from a worker thread; progress and cancel through ``ctx`` (checked between windows).
 """
@@ -17,6 +29,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from analysis._task import NULL_CONTEXT, TaskContext
+from analysis.infer.heap import reuse_freed_memory
 
 
 def window_starts(size: int, roi: int, overlap: float) -> list[int]:
@@ -45,28 +58,34 @@ def gaussian_importance(roi_zyx: Sequence[int], sigma_scale: float = 0.125) -> n
     return np.maximum(g, max(float(g.min()), 1e-3)).astype(np.float32)
 
 
-def running_argmax(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Argmax over axis 0 of a (C, Z, …) array, one class at a time (ties keep the lower class).
+def class_argmax(scores):
+    """Argmax over dim 0 of a (C, …) float torch tensor: the first maximal class, as ``torch.argmax``.
 
-    Works plane by plane along axis 1 so the running best and the mask stay in cache (about 2× faster
-    than whole-array passes on a 6×72×512×512 slab). Comparisons with NaN are false, as in ``>``.
+    Returns uint8 (C ≤ 255) or int32. Built from vectorised whole-tensor ops (max, compare, multiply,
+    max): 2–2.5× faster than ``scores.max(0).indices`` and ~15× faster than ``torch.argmax(scores, 0)``
+    on 2 cores (6 classes), both of which reduce the class axis element by element. A voxel whose
+    maximum is NaN gets class 0.
     """
-    dtype = np.uint8 if scores.shape[0] <= 256 else np.uint16
-    labels = np.zeros(scores.shape[1:], dtype) if out is None else out
-    if scores.ndim == 1:
-        labels[...] = 0
-        return labels
-    best = np.empty(scores.shape[2:], scores.dtype)
-    better = np.empty(scores.shape[2:], bool)
-    for z in range(scores.shape[1]):
-        plane, lab = scores[:, z], labels[z]
-        np.copyto(best, plane[0])
-        lab[...] = 0
-        for c in range(1, scores.shape[0]):
-            np.greater(plane[c], best, out=better)
-            np.copyto(best, plane[c], where=better)
-            np.copyto(lab, c, where=better, casting="unsafe")
-    return labels
+    import torch
+
+    n = scores.shape[0]
+    kind = torch.uint8 if n <= 255 else torch.int32
+    if n == 1:
+        return torch.zeros(scores.shape[1:], dtype=kind)
+    top = scores.amax(0)
+    rank = torch.arange(n, 0, -1, dtype=kind).view(n, *([1] * (scores.dim() - 1)))  # n - class
+    is_top = torch.eq(scores, top)
+    key = (is_top.view(torch.uint8) if kind == torch.uint8 else is_top.to(kind)).mul_(rank).amax(0)
+    return torch.sub(n, key).remainder_(n)  # key = n - first maximal class; 0 (no maximum: NaN) → class 0
+
+
+def _pieces(starts: Sequence[int], i: int, roi: int) -> list[tuple[int, int, bool, bool]]:
+    """Window ``i``'s pieces along one axis: ``(a, b, also_previous, also_next)``, window-relative [a, b)."""
+    s = starts[i]
+    lo = min(max(starts[i - 1] + roi - s, 0), roi) if i > 0 else 0  # [0, lo): the previous window covers it too
+    hi = min(max(starts[i + 1] - s, 0), roi) if i + 1 < len(starts) else roi  # [hi, roi): so does the next
+    cuts = sorted({0, lo, hi, roi})
+    return [(a, b, a < lo, a >= hi) for a, b in zip(cuts, cuts[1:], strict=False)]
 
 
 def sliding_window_labels(
@@ -91,7 +110,7 @@ def sliding_window_labels(
     predict
         Maps an (N, C, rz, ry, rx) float32 batch to (N, n_classes, rz, ry, rx) scores (logits or
         probabilities; the argmax is the same for softmax outputs), a numpy array or a CPU torch
-        tensor (a contiguous one is added fastest).
+        tensor (a contiguous float32 one is used without a copy).
     roi_zyx
         Window size; a volume smaller than the window is zero-padded to it.
     mode
@@ -114,37 +133,68 @@ def sliding_window_labels(
     import torch
 
     Z, Y, X = padded
-    weight = gaussian_importance(roi) if mode == "gaussian" else np.ones(roi, np.float32)
-    weight_t = torch.from_numpy(weight)
+    weight = torch.from_numpy(gaussian_importance(roi) if mode == "gaussian" else np.ones(roi, np.float32))
     zs, ys, xs = (window_starts(n, r, overlap) for n, r in zip(padded, roi, strict=True))
+    y_pieces = [_pieces(ys, i, roi[1]) for i in range(len(ys))]
+    x_pieces = [_pieces(xs, i, roi[2]) for i in range(len(xs))]
     labels = np.zeros(padded, np.uint8 if n_classes <= 256 else np.uint16)
-    # accumulator covers planes [slab_lo, slab_lo + roi_z); torch shares its memory and adds with all threads
-    acc = np.zeros((n_classes, roi[0], Y, X), np.float32)
-    acc_t = torch.from_numpy(acc)
-    slab_lo = zs[0]
-    total, done = len(zs) * len(ys) * len(xs), 0
-    for zi, z0 in enumerate(zs):
-        if z0 > slab_lo:  # planes [slab_lo, z0) are final: label them, shift the accumulator
-            shift = z0 - slab_lo
-            running_argmax(acc[:, :shift], out=labels[slab_lo:z0])
-            for dz in range(roi[0] - shift):  # plane by plane: no temporary copy of the slab
-                acc_t[:, dz].copy_(acc_t[:, dz + shift])
-            acc_t[:, max(0, roi[0] - shift):].zero_()
-            slab_lo = z0
-        starts_yx = [(y0, x0) for y0 in ys for x0 in xs]
-        for b0 in range(0, len(starts_yx), batch_size):
-            group = starts_yx[b0:b0 + batch_size]
-            ctx.step(done / total, "inference")
-            windows = [volume_czyx[:, z0:z0 + roi[0], y0:y0 + roi[1], x0:x0 + roi[2]] for y0, x0 in group]
-            batch = np.stack([prepare(w) if prepare else w.astype(np.float32) for w in windows])
-            scores = torch.as_tensor(predict(batch)).to(torch.float32)
-            if tuple(scores.shape) != (len(group), n_classes, *roi):
-                raise ValueError(f"network returned {tuple(scores.shape)}, expected {(len(group), n_classes, *roi)}")
-            dz = z0 - slab_lo
-            for (y0, x0), window_scores in zip(group, scores, strict=True):
-                acc_t[:, dz:dz + roi[0], y0:y0 + roi[1], x0:x0 + roi[2]].addcmul_(window_scores, weight_t)
-            done += len(group)
-        if zi == len(zs) - 1:
-            running_argmax(acc[:, : Z - slab_lo], out=labels[slab_lo:Z])
+    # plane 0 is the current slab's first plane; every cell is written (fresh box) before it is read
+    acc = torch.empty((n_classes, roi[0], Y, X), dtype=torch.float32)
+    windows_yx = [(yi, xi) for yi in range(len(ys)) for xi in range(len(xs))]
+    total, done = len(zs) * len(windows_yx), 0
+    with reuse_freed_memory():  # the network's temporaries are reused, not page-faulted in per window
+        for zi, z0 in enumerate(zs):
+            shift = z0 - zs[zi - 1] if zi else 0
+            for dz in range(roi[0] - shift if zi else 0):  # planes shared with the previous slab
+                acc[:, dz].copy_(acc[:, dz + shift])
+            z_pieces = _pieces(zs, zi, roi[0])
+            for b0 in range(0, len(windows_yx), batch_size):
+                group = windows_yx[b0:b0 + batch_size]
+                ctx.step(done / total, "inference")
+                batch = np.empty((len(group), c_in, *roi), np.float32)
+                for k, (yi, xi) in enumerate(group):
+                    window = volume_czyx[:, z0:z0 + roi[0], ys[yi]:ys[yi] + roi[1], xs[xi]:xs[xi] + roi[2]]
+                    batch[k] = prepare(window) if prepare else window
+                scores = torch.as_tensor(predict(batch)).to(torch.float32)
+                if tuple(scores.shape) != (len(group), n_classes, *roi):
+                    raise ValueError(f"network returned {tuple(scores.shape)}, "
+                                     f"expected {(len(group), n_classes, *roi)}")
+                for (yi, xi), window_scores in zip(group, scores, strict=True):
+                    _blend(window_scores, weight, acc, labels, (z0, ys[yi], xs[xi]),
+                           (z_pieces, y_pieces[yi], x_pieces[xi]))
+                done += len(group)
     ctx.step(1.0, "inference")
     return labels[: shape[0], : shape[1], : shape[2]]
+
+
+def _blend(scores, weight, acc, labels: np.ndarray, origin: tuple[int, int, int], pieces) -> None:
+    """Add one window's (C, rz, ry, rx) ``scores`` box by box (see the module docstring).
+
+    Neighbouring x pieces with the same action are one box: longer rows, fewer calls.
+    """
+    import torch
+
+    z0, y0, x0 = origin
+    for za, zb, zp, zn in pieces[0]:
+        for ya, yb, yp, yn in pieces[1]:
+            runs: list[list] = []  # [xa, xb, fresh, final]
+            for xa, xb, xp, xn in pieces[2]:
+                fresh, final = not (zp or yp or xp), not (zn or yn or xn)
+                if runs and runs[-1][2:] == [fresh, final]:
+                    runs[-1][1] = xb
+                else:
+                    runs.append([xa, xb, fresh, final])
+            for xa, xb, fresh, final in runs:
+                s = scores[:, za:zb, ya:yb, xa:xb]
+                out = (slice(z0 + za, z0 + zb), slice(y0 + ya, y0 + yb), slice(x0 + xa, x0 + xb))
+                if fresh and final:  # this window only
+                    labels[out] = class_argmax(s).numpy()
+                    continue
+                g = weight[za:zb, ya:yb, xa:xb]
+                a = acc[:, za:zb, y0 + ya:y0 + yb, x0 + xa:x0 + xb]
+                if final:
+                    labels[out] = class_argmax(torch.addcmul(a, s, g)).numpy()
+                elif fresh:
+                    torch.mul(s, g, out=a)
+                else:
+                    a.addcmul_(s, g)

@@ -11,7 +11,7 @@ from analysis.infer import loading
 from analysis.infer.manifest import ManifestError, read_manifest
 from analysis.infer.registry import discover
 from analysis.infer.segment import segment
-from analysis.infer.sliding_window import gaussian_importance, running_argmax, sliding_window_labels, window_starts
+from analysis.infer.sliding_window import class_argmax, gaussian_importance, sliding_window_labels, window_starts
 
 THRESHOLD = 100.0
 
@@ -61,12 +61,26 @@ def test_window_starts_cover_the_axis_and_end_flush():
     assert starts[0] == 0 and starts[-1] == 68 and all(b - a <= 24 for a, b in zip(starts, starts[1:], strict=False))
 
 
-def test_running_argmax_matches_numpy_argmax():
+def test_class_argmax_matches_numpy_argmax_and_keeps_the_first_of_tied_classes():
+    import torch
+
     scores = np.random.default_rng(1).normal(size=(5, 7, 8, 9)).astype(np.float32)
-    assert np.array_equal(running_argmax(scores), np.argmax(scores, axis=0))
+    scores[3, :2] = scores[1, :2]  # ties: the lower class wins, as in numpy and torch
+    scores[4, 2:4] = scores[:, 2:4].max(axis=0)
+    labels = class_argmax(torch.from_numpy(scores))
+    assert labels.dtype == torch.uint8 and np.array_equal(labels.numpy(), np.argmax(scores, axis=0))
+    strided = torch.from_numpy(scores)[:, 1:, ::2, 2:7]
+    assert np.array_equal(class_argmax(strided).numpy(), np.argmax(strided.numpy(), axis=0))
+    many = np.random.default_rng(2).normal(size=(300, 4, 5)).astype(np.float32)
+    assert np.array_equal(class_argmax(torch.from_numpy(many)).numpy(), np.argmax(many, axis=0))
+    assert class_argmax(torch.zeros((1, 3, 3))).eq(0).all()
 
 
-def test_sliding_window_equals_full_accumulation_reference():
+@pytest.mark.parametrize(("roi", "overlap"), [((12, 16, 10), 0.5), ((12, 16, 10), 0.25), ((16, 12, 8), 0.75),
+                                             ((40, 16, 10), 0.25)])
+def test_sliding_window_equals_full_accumulation_reference(roi, overlap):
+    """Every box kind (one window, first of several, last of several, in between), overlaps above and
+    below one half, and a volume thinner than the window (padded)."""
     rng = np.random.default_rng(0)
     vol = rng.normal(size=(1, 37, 41, 29)).astype(np.float32)
     w = rng.normal(size=(3, 1)).astype(np.float32)
@@ -74,7 +88,7 @@ def test_sliding_window_equals_full_accumulation_reference():
     def predict(batch):  # position-dependent so that blending matters
         return np.einsum("oc,bczyx->bozyx", w, batch) + np.cos(np.arange(batch.shape[-1]))
 
-    roi, overlap = (12, 16, 10), 0.5
+    vol = np.pad(vol, [(0, 0), (0, max(0, roi[0] - 37)), (0, 0), (0, 0)])  # the reference does not pad
     starts = [window_starts(n, r, overlap) for n, r in zip(vol.shape[1:], roi, strict=True)]
     g = gaussian_importance(roi)
     acc = np.zeros((3, *vol.shape[1:]))
@@ -87,6 +101,7 @@ def test_sliding_window_equals_full_accumulation_reference():
                 count[box] += g
     reference = np.argmax(acc / count, axis=0)
     assert np.array_equal(sliding_window_labels(vol, predict, roi, 3, overlap=overlap), reference)
+    assert np.array_equal(sliding_window_labels(vol, predict, roi, 3, overlap=overlap, batch_size=4), reference)
 
 
 def test_segment_resamples_reorients_and_returns_labels_on_the_image_grid(tmp_path):
@@ -311,4 +326,71 @@ def test_sliding_window_accepts_tensor_scores_and_batches_and_argmax_keeps_the_l
     assert np.array_equal(as_numpy, as_tensor) and np.array_equal(as_numpy, batched)
     tied = np.zeros((3, 2, 2, 2), np.float32)
     tied[2, 0] = 1.0
-    assert running_argmax(tied).tolist() == [[[2, 2], [2, 2]], [[0, 0], [0, 0]]]
+    assert class_argmax(torch.from_numpy(tied)).tolist() == [[[2, 2], [2, 2]], [[0, 0], [0, 0]]]
+
+
+@pytest.mark.parametrize(("c_in", "c_out", "size"), [(24, 3, (5, 7, 6)), (4, 8, (1, 2, 3)), (3, 1, (4, 4, 4))])
+def test_subpixel_weights_reproduce_the_transposed_convolution(c_in, c_out, size):
+    import torch
+
+    from analysis.infer.predict import subpixel_weights
+
+    rng = torch.Generator().manual_seed(7)
+    x = torch.randn(2, c_in, *size, generator=rng)
+    weight, bias = torch.randn(c_in, c_out, 3, 3, 3, generator=rng), torch.randn(c_out, generator=rng)
+    reference = torch.nn.functional.conv_transpose3d(x, weight, bias, 2, 1, 1)
+    wc, bc = subpixel_weights(weight, bias)
+    y = torch.nn.functional.conv3d(x, wc, bc, padding=1)[:, :, 1:, 1:, 1:]
+    n, _, d, h, w = x.shape
+    y = y.reshape(n, 2, 2, 2, c_out, d, h, w).permute(0, 4, 5, 1, 6, 2, 7, 3).reshape(reference.shape)
+    assert (y - reference).abs().max() <= 1e-6 * reference.abs().max() * c_in  # float32 rounding only
+
+
+def test_subpixel_copy_runs_by_default_and_matches_the_network():
+    import torch
+
+    from analysis.infer.predict import SUBPIXEL_TOLERANCE, TorchPredictor, scores_agree, subpixel_copy
+
+    net = _unet_like()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    fast = subpixel_copy(net)
+    assert fast is not None and "conv_transpose3d" not in str(fast.graph)
+    assert "conv_transpose3d" in str(net.inlined_graph)
+    batch = np.random.default_rng(5).normal(size=(2, 1, 16, 32, 24)).astype(np.float32)
+    with torch.inference_mode():
+        exact, candidate = net(torch.from_numpy(batch)), fast(torch.from_numpy(batch))
+    assert scores_agree(candidate.numpy(), exact.numpy(), SUBPIXEL_TOLERANCE)
+    predictor = TorchPredictor(net)
+    assert torch.equal(predictor(batch), exact)  # the first window: the network as loaded
+    assert predictor.subpixel is True and predictor.optimised is False
+    assert torch.equal(predictor(batch), candidate)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert TorchPredictor(net, subpixel=False)(batch) is not None
+    wide = torch.jit.script(torch.nn.ConvTranspose3d(4, 16, 3, stride=2, padding=1, output_padding=1).eval())
+    assert subpixel_copy(wide) is None  # 16 output channels: oneDNN's transposed convolution is kept
+
+
+def test_default_path_gives_monais_labels():
+    """MedWS's default inference (sub-pixel copy, box-wise blending) against MONAI's
+    sliding_window_inference + argmax, on a MONAI UNet with random weights (as bench/infer.py)."""
+    monai = pytest.importorskip("monai")
+    import torch
+    from monai.inferers import sliding_window_inference
+    from monai.networks.nets import UNet
+
+    from analysis.infer.predict import TorchPredictor
+
+    assert monai.__version__
+    torch.manual_seed(0)
+    net = torch.jit.script(UNet(spatial_dims=3, in_channels=1, out_channels=6, channels=(8, 16, 32),
+                                strides=(2, 2)).eval())
+    vol = np.random.default_rng(0).normal(size=(1, 45, 70, 52)).astype(np.float32)
+    vol[:, :, :20] = 0.0  # a flat region, where instance normalisation amplifies rounding
+    roi = (32, 32, 32)
+    with torch.inference_mode():
+        logits = sliding_window_inference(torch.from_numpy(vol)[None], roi, 1, net, overlap=0.25, mode="gaussian")
+    reference = torch.argmax(logits, dim=1)[0].numpy()
+    predictor = TorchPredictor(net)
+    labels = sliding_window_labels(vol, predictor, roi, 6, overlap=0.25)
+    assert predictor.subpixel is True
+    assert (labels == reference).mean() >= 0.999999
