@@ -168,12 +168,13 @@ class LabelPlaneLayer:
         self._uniforms.SetUniformf("highByte", 1.0 if self.ids.dtype == np.uint16 else 0.0)
 
     # ----------------------------------------------------------------- slice
-    def show_slice(self, slice_2d: np.ndarray, corners_lps: np.ndarray, toward_camera: np.ndarray) -> None:
+    def show_slice(self, slice_2d: np.ndarray, corners_lps: np.ndarray, toward_camera: np.ndarray,
+                   focal_lps: np.ndarray | None = None) -> None:
         """Show ``slice_2d`` (``(rows, cols)`` uint8/uint16 ids, copied) on the quad ``corners_lps``.
 
         ``corners_lps``: (4, 3) LPS mm of the slice's outer corners at (row, col) = (−½, −½),
         (−½, cols−½), (rows−½, cols−½), (rows−½, −½). ``toward_camera``: unit LPS vector pointing
-        from the plane to the camera.
+        from the plane to the camera. See :meth:`place` for ``focal_lps``.
         """
         if slice_2d.shape != self.ids.shape or slice_2d.dtype != self.ids.dtype:
             self.ids = np.empty(slice_2d.shape, slice_2d.dtype)
@@ -185,10 +186,21 @@ class LabelPlaneLayer:
             self._set_uniforms()
         np.copyto(self.ids, slice_2d)
         self._ids_modified()
+        self.place(corners_lps, toward_camera, focal_lps)
+
+    def place(self, corners_lps: np.ndarray, toward_camera: np.ndarray, focal_lps: np.ndarray | None = None) -> None:
+        """Put the quad on ``corners_lps``, or, given the camera's ``focal_lps``, on the plane through it.
+
+        Labels on their image's grid lie on the displayed plane already; labels on a coarser grid
+        show their nearest slice, which is moved onto the displayed plane so the image never hides it.
+        """
+        toward = np.asarray(toward_camera, float)
+        corners = np.asarray(corners_lps, float)
+        if focal_lps is not None:
+            corners = corners + float((np.asarray(focal_lps, float) - corners[0]) @ toward) * toward
         points = self._quad.GetPoints()
-        offset = np.asarray(toward_camera, float) * DEPTH_OFFSET_MM
-        for i, corner in enumerate(np.asarray(corners_lps, float)):
-            points.SetPoint(i, *(corner + offset))
+        for i, corner in enumerate(corners + toward * DEPTH_OFFSET_MM):
+            points.SetPoint(i, *corner)
         points.Modified()
         self._quad.Modified()
 

@@ -237,6 +237,7 @@ class LabelSliceVisual:
         self._normals_zyx: np.ndarray | None = None
         self._displayed: tuple[int, int] | None = None  # displayed_slice() for camera MTime + labels
         self._displayed_stamp: tuple[int, int] | None = None
+        self._placed_for = -1  # camera MTime the quad was placed for
         self._update_plane_opacities()
         self._observer = renderer.AddObserver(vtkCommand.StartEvent, self._on_renderer_start)
 
@@ -404,21 +405,34 @@ class LabelSliceVisual:
             self._plane_key = None
         elif key != self._plane_key:
             self._show_plane(key)
-        elif self._plane_dirty:
-            slice_2d = self.labels.array[plane_index(*key)]
-            for window in self._plane_dirty:
-                self.plane.refresh(slice_2d, window)
-            self._plane_dirty = []
+        else:
+            if self._plane_dirty:
+                slice_2d = self.labels.array[plane_index(*key)]
+                for window in self._plane_dirty:
+                    self.plane.refresh(slice_2d, window)
+                self._plane_dirty = []
+            camera = self._renderer.GetActiveCamera()
+            if camera.GetMTime() != self._placed_for:  # same label slice, another image plane (coarser labels)
+                self._place(camera)
         self._update_visibility()
 
     def _show_plane(self, key: tuple[int, int]) -> None:
         assert self.labels is not None
         axis, index = key
-        toward_camera = -np.array(self._renderer.GetActiveCamera().GetDirectionOfProjection())
+        camera = self._renderer.GetActiveCamera()
+        toward_camera = -np.array(camera.GetDirectionOfProjection())
         self.plane.show_slice(self.labels.array[plane_index(axis, index)],
-                              plane_corners_lps(self.labels.geometry, axis, index), toward_camera)
+                              plane_corners_lps(self.labels.geometry, axis, index), toward_camera,
+                              np.array(camera.GetFocalPoint()))
+        self._placed_for = camera.GetMTime()
         self._plane_key = key
         self._plane_dirty = []
+
+    def _place(self, camera) -> None:
+        assert self.labels is not None and self._plane_key is not None
+        self.plane.place(plane_corners_lps(self.labels.geometry, *self._plane_key),
+                         -np.array(camera.GetDirectionOfProjection()), np.array(camera.GetFocalPoint()))
+        self._placed_for = camera.GetMTime()
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:

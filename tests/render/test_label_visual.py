@@ -306,3 +306,23 @@ def test_outline_switch_changes_pixels_not_the_layer(make_view, volume):
     visual.set_fill(False)
     capture_rgb(window)
     assert not visual.drawn  # neither fill nor outline: nothing drawn
+
+
+def test_labels_on_a_coarser_grid_stay_over_the_image_on_every_slice(make_view, volume):
+    """A segmentation with twice the image's slice thickness shows its nearest slice on every image slice."""
+    from app.model.geometry import Geometry
+
+    g = volume.geometry
+    coarse = Geometry((g.shape_zyx[0] // 2, *g.shape_zyx[1:]), (2 * g.spacing_zyx_mm[0], *g.spacing_zyx_mm[1:]),
+                      tuple(g.index_zyx_to_lps(np.array([0.5, 0.0, 0.0]))), g.direction)
+    labels = LabelVolume(coarse, _table())
+    with labels.transaction("setup"):
+        labels.paint((slice(5, 15), slice(20, 44), slice(10, 30)), None, 1)  # image slices 10..29
+    window, scene, visual, _ = make_view(volume, labels)
+    visual.set_fill(True, 1.0)
+    for z in range(10, 30):
+        scene.set_slice_index(z)
+        rgb = capture_rgb(window)
+        r, c = _pixel_of(scene, (z, 25, 20))
+        assert tuple(rgb[r, c]) == RED, z
+        assert visual._plane_key == (0, int(np.rint(coarse.lps_to_index_zyx(scene.focal_lps)[0])))
