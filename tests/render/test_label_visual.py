@@ -326,3 +326,35 @@ def test_labels_on_a_coarser_grid_stay_over_the_image_on_every_slice(make_view, 
         r, c = _pixel_of(scene, (z, 25, 20))
         assert tuple(rgb[r, c]) == RED, z
         assert visual._plane_key == (0, int(np.rint(coarse.lps_to_index_zyx(scene.focal_lps)[0])))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_packed_ids_on_an_odd_sized_slice_match_numpy(make_view, make_volume, dtype):
+    """Ids packed 4 (uint8) or 2 (uint16) per texel on 61 × 77 slices: every voxel's colour is right."""
+    volume = make_volume(shape_zyx=(12, 61, 77))
+    segments = [Segment(1, "red", RED), Segment(2, "green", GREEN)]
+    if dtype == np.uint16:
+        segments.append(Segment(300, "blue", (0, 0, 255)))
+    labels = LabelVolume(volume.geometry, LabelTable(segments))
+    rng = np.random.default_rng(7)
+    blocks = rng.choice([0, 1, 2, 300] if dtype == np.uint16 else [0, 1, 2], size=(13, 16))
+    slice_ids = np.kron(blocks, np.ones((5, 5), int))[:61, :77]  # 5-voxel blocks: every colour many times
+    with labels.transaction("setup"):
+        labels.write((slice(6, 7), slice(0, 61), slice(0, 77)), None, slice_ids[None])
+    assert labels.array.dtype == dtype
+    window, scene, visual, _ = make_view(volume, labels)
+    visual.set_fill(True, 1.0)
+    visual.set_outline(False)
+    scene.set_slice_index(6)
+    scene.crosshair.set_visible(False)
+    scene.annotation.close()
+    rgb = capture_rgb(window)
+    colours = {1: RED, 2: GREEN, 300: (0, 0, 255)}
+    for y in range(61):
+        for x in range(77):
+            r, c = _pixel_of(scene, (6, y, x))
+            px = tuple(int(v) for v in rgb[r, c])
+            if slice_ids[y, x]:
+                assert px == colours[int(slice_ids[y, x])], (y, x)
+            else:
+                assert px[0] == px[1] == px[2], (y, x)
