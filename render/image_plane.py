@@ -2,7 +2,7 @@
 
 A slice view on a native index plane draws its image this way
 (:class:`~render.slice_visual.ImageSliceVisual`): the displayed 2-D slice is copied into an int16
-buffer and uploaded as raw bytes, two per voxel, and the fragment shader decodes the exact values
+buffer and uploaded as raw bytes, two voxels per RGBA8 texel, and the fragment shader decodes the exact values
 with ``texelFetch``, interpolates (bilinear or nearest, like ``vtkImageProperty``) and maps
 ``level ± window / 2`` to black…white. int16 (CT), (u)int8 and uint16 voxels travel exactly
 (uint16 shifted by −32768); other types are stored as ``round((v − offset) / scale)`` over the
@@ -36,20 +36,25 @@ from render._vtk import (
 )
 
 _FRAGMENT = """//VTK::Light::Impl
-  // VTK swizzles 2-channel textures to luminance-alpha: int16 bytes (low, high) read as .r and .a
-  ivec2 size = textureSize(imageBytes, 0);
-  vec2 p = tcoordVCVSOutput * vec2(size) - 0.5;  // texel space, voxel centres at integers
-  ivec2 i0 = ivec2(floor(p));
+  // int16 codes packed two per RGBA8 texel (little-endian bytes: the one texture format software GL
+  // uploads without converting); voxel (row i, col j) is texel (j / 2, i), bytes 2(j % 2) and 2(j % 2)+1.
+#define IMAGE_BYTE(t, c) floor(dot(t, vec4(equal(ivec4(c), ivec4(0, 1, 2, 3)))) * 255.0 + 0.5)
+#define IMAGE_CODE(t, c) (IMAGE_BYTE(t, c) + 256.0 * IMAGE_BYTE(t, c + 1))
+  ivec2 size = ivec2(sliceSize);
+  vec2 p = tcoordVCVSOutput * sliceSize - 0.5;  // voxel space, centres at integers
+  ivec2 i0 = linearInterpolation > 0.5 ? ivec2(floor(p)) : ivec2(floor(p + 0.5));
   vec2 f = linearInterpolation > 0.5 ? p - floor(p) : vec2(0.0);
-  if (linearInterpolation <= 0.5) { i0 = ivec2(floor(p + 0.5)); }
-  float v[4];
-  for (int k = 0; k < 4; ++k) {
-    ivec2 q = clamp(i0 + ivec2(k % 2, k / 2), ivec2(0), size - 1);
-    vec4 b = floor(texelFetch(imageBytes, q, 0) * 255.0 + 0.5);
-    float u = b.r + 256.0 * b.a;
-    v[k] = (u >= 32768.0 ? u - 65536.0 : u) * valueMapping.x + valueMapping.y;
-  }
-  float value = mix(mix(v[0], v[1], f.x), mix(v[2], v[3], f.x), f.y);
+  ivec2 q00 = clamp(i0, ivec2(0), size - 1);
+  ivec2 q11 = clamp(i0 + ivec2(1), ivec2(0), size - 1);
+  vec4 t0 = texelFetch(imageBytes, ivec2(q00.x / 2, q00.y), 0);
+  vec4 t1 = texelFetch(imageBytes, ivec2(q11.x / 2, q00.y), 0);
+  vec4 t2 = texelFetch(imageBytes, ivec2(q00.x / 2, q11.y), 0);
+  vec4 t3 = texelFetch(imageBytes, ivec2(q11.x / 2, q11.y), 0);
+  int c0 = 2 * (q00.x % 2);
+  int c1 = 2 * (q11.x % 2);
+  vec4 u = vec4(IMAGE_CODE(t0, c0), IMAGE_CODE(t1, c1), IMAGE_CODE(t2, c0), IMAGE_CODE(t3, c1));
+  vec4 v = (u - 65536.0 * step(32768.0, u)) * valueMapping.x + valueMapping.y;
+  float value = mix(mix(v.x, v.y, f.x), mix(v.z, v.w, f.x), f.y);
   float grey = clamp((value - (windowLevel.y - 0.5 * windowLevel.x)) / windowLevel.x, 0.0, 1.0);
   gl_FragData[0] = vec4(vec3(grey), 1.0);
 """
@@ -74,14 +79,15 @@ def value_mapping(array: np.ndarray) -> tuple[float, float]:
     return scale, lo + 32768.0 * scale
 
 
-def _bytes_image(array_2d: np.ndarray) -> vtkImageData:
-    """Wrap the raw bytes of a C-contiguous int16 ``(rows, cols)`` array (no copy)."""
-    rows, cols = array_2d.shape
-    raw = array_2d.view(np.uint8).reshape(rows * cols, 2)
+def _packed_codes(shape: tuple[int, int]) -> tuple[np.ndarray, vtkImageData]:
+    """A ``(rows, cols)`` int16 buffer inside an RGBA8 texel image of (rows, ⌈cols / 2⌉) texels (no copy)."""
+    rows, cols = shape
+    texels = np.zeros((rows, -(-cols // 2), 4), np.uint8)
+    codes = texels.reshape(rows, -1).view(np.int16)[:, :cols]  # little-endian bytes, as the shader reads them
     data = vtkImageData()
-    data.SetDimensions(cols, rows, 1)
-    data.GetPointData().SetScalars(numpy_to_vtk(raw, deep=False))
-    return data
+    data.SetDimensions(texels.shape[1], rows, 1)
+    data.GetPointData().SetScalars(numpy_to_vtk(texels.reshape(-1, 4), deep=False))  # keeps ``texels`` alive
+    return codes, data
 
 
 class ImagePlaneLayer:
@@ -121,9 +127,9 @@ class ImagePlaneLayer:
         shader.AddFragmentShaderReplacement("//VTK::Light::Impl", True, _FRAGMENT, False)
         shader.AddFragmentShaderReplacement("//VTK::TCoord::Impl", True, "", False)  # our own sampling only
         self._uniforms = shader.GetFragmentCustomUniforms()
-        self.values = np.zeros((1, 1), np.int16)  # the displayed slice's int16 codes, texture source
         self.mapping = (1.0, 0.0)  # (scale, offset): value = code * scale + offset
-        self._data = _bytes_image(self.values)
+        # the displayed slice's int16 codes: a view into the texture's bytes
+        self.values, self._data = _packed_codes((1, 1))
         self._texture = vtkTexture()
         self._texture.SetInputData(self._data)
         self._texture.SetColorModeToDirectScalars()  # the bytes as they are
@@ -156,14 +162,15 @@ class ImagePlaneLayer:
         self._uniforms.SetUniform2f("windowLevel", list(self.window_level))
         self._uniforms.SetUniformf("linearInterpolation", 1.0 if self.linear else 0.0)
         self._uniforms.SetUniform2f("valueMapping", list(self.mapping))
+        self._uniforms.SetUniform2f("sliceSize", [float(self.values.shape[1]), float(self.values.shape[0])])
 
     def show_slice(self, slice_2d: np.ndarray, corners_lps: np.ndarray) -> None:
         """Show ``slice_2d`` (``(rows, cols)`` voxel values, copied as int16 codes of the current value
         mapping) on the quad with outer corners ``corners_lps`` (:func:`render.index_plane.plane_corners_lps`)."""
         if slice_2d.shape != self.values.shape:
-            self.values = np.empty(slice_2d.shape, np.int16)
-            self._data = _bytes_image(self.values)
+            self.values, self._data = _packed_codes(slice_2d.shape)
             self._texture.SetInputData(self._data)
+            self._set_uniforms()
         scale, offset = self.mapping
         if scale == 1.0 and offset == 0.0 and slice_2d.dtype.itemsize <= 2 and slice_2d.dtype != np.uint16:
             np.copyto(self.values, slice_2d, casting="unsafe")  # int16 / (u)int8: the values themselves

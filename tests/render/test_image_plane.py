@@ -50,11 +50,12 @@ def _volumes():
     rng = np.random.default_rng(5)
     mr = ImageVolume((rng.normal(300.0, 80.0, ct.geometry.shape_zyx)).astype(np.float32), ct.geometry, "MR", "mr")
     u16 = ImageVolume((ct.array.astype(np.int32) + 1024).astype(np.uint16) * 20, ct.geometry, "OT", "u16")
+    odd = make_volume(shape_zyx=(21, 33, 45))  # odd widths: half-filled texels at the right edge
     return {"ct": (ct, (400.0, 40.0)), "tilted": (tilted, (1500.0, -300.0)), "mr": (mr, (300.0, 300.0)),
-            "u16": (u16, (30000.0, 25000.0))}
+            "u16": (u16, (30000.0, 25000.0)), "odd": (odd, (400.0, 40.0))}
 
 
-@pytest.mark.parametrize("name", ["ct", "tilted", "mr", "u16"])
+@pytest.mark.parametrize("name", ["ct", "tilted", "mr", "u16", "odd"])
 @pytest.mark.parametrize("kind", [ViewKind.AXIAL, ViewKind.CORONAL, ViewKind.SAGITTAL])
 @pytest.mark.parametrize("linear", [True, False])
 def test_plane_layer_matches_the_reslice_mapper(name, kind, linear):
