@@ -73,6 +73,8 @@ class SliceScene:
         self._cursor_lps: np.ndarray | None = None
         self.crosshair_visible = True
         self.rotations: dict[ViewKind, np.ndarray] = {k: np.eye(3) for k in _TITLES}
+        self._oblique_for: dict | None = None  # the rotations dict ``_oblique_flag`` was computed for
+        self._oblique_flag = False
         self._crosshair_dirs: list[np.ndarray] = []
         self._oblique_range: tuple[float, float, int] | None = None
         self.fitted = True  # the slice is fitted to the viewport (no zoom/pan since the last reset)
@@ -122,7 +124,10 @@ class SliceScene:
     @property
     def oblique(self) -> bool:
         """True when this view's plane is rotated away from its native index plane."""
-        return is_rotated(self.rotations[self.kind])
+        if self._oblique_for is not self.rotations:  # cached per rotations dict: asked ~10× per slice change
+            self._oblique_flag = is_rotated(self.rotations[self.kind])
+            self._oblique_for = self.rotations
+        return self._oblique_flag
 
     def set_rotations(self, rotations: dict[ViewKind, np.ndarray]) -> None:
         """Apply the slice views' plane rotations (3×3 LPS, identity = native index plane).
@@ -188,15 +193,15 @@ class SliceScene:
         if self._oblique_range is not None:
             first, step, n = self._oblique_range
             along = float(self.focal_lps @ self.axes.view_direction_lps)
-            return int(np.clip(np.rint((along - first) / step), 0, n - 1))
+            return min(max(round((along - first) / step), 0), n - 1)  # plain ints: runs ~10× per slice change
         zyx = self.image.image.geometry.lps_to_index_zyx(self.focal_lps)
-        return int(np.clip(np.rint(zyx[self.axes.slice_axis_zyx]), 0, self.n_slices - 1))
+        return min(max(round(float(zyx[self.axes.slice_axis_zyx])), 0), self.n_slices - 1)
 
     def set_slice_index(self, index: int) -> int:
         """Show slice ``index``, clamped to ``[0, n_slices - 1]``; return the slice shown."""
         if self.image is None or self.axes is None:
             return 0
-        index = int(np.clip(index, 0, self.n_slices - 1))
+        index = min(max(int(index), 0), self.n_slices - 1)
         if self._oblique_range is not None:
             first, step, _ = self._oblique_range
             d = self.axes.view_direction_lps
