@@ -6,30 +6,20 @@ import numpy as np
 import pytest
 
 from app.model.image import ImageVolume
-from render._vtk import vtkRenderer, vtkRenderWindow
 from render.capture import capture_rgb
-from render.image_data import VtkImage
 from render.image_plane import value_mapping
 from render.orientation import ViewKind
-from render.slice_scene import SliceScene
 from tests._volumes import make_volume
 
-SIZE = 240
 
-
-def _scene(volume: ImageVolume, kind: ViewKind):
-    window = vtkRenderWindow()
-    window.SetOffScreenRendering(1)
-    window.SetMultiSamples(0)
-    window.SetSize(SIZE, SIZE)
-    renderer = vtkRenderer()
-    window.AddRenderer(renderer)
-    scene = SliceScene(renderer, lambda: None, kind)
-    window.Render()
-    scene.set_image(VtkImage(volume))
+def _scene(make_scene, volume: ImageVolume, kind: ViewKind):
+    """(window, renderer, scene) showing only the image (no crosshair or text)."""
+    scene = make_scene(volume, kind)
     scene.crosshair.set_visible(False)
-    scene.annotation.close()
-    return window, renderer, scene
+    scene.annotation.set_title("")
+    scene.annotation.set_letters({})
+    scene.annotation.set_footer("")
+    return scene.renderer.GetRenderWindow(), scene.renderer, scene
 
 
 def _both(window, renderer, scene) -> tuple[np.ndarray, np.ndarray]:
@@ -58,9 +48,9 @@ def _volumes():
 @pytest.mark.parametrize("name", ["ct", "tilted", "mr", "u16", "odd"])
 @pytest.mark.parametrize("kind", [ViewKind.AXIAL, ViewKind.CORONAL, ViewKind.SAGITTAL])
 @pytest.mark.parametrize("linear", [True, False])
-def test_plane_layer_matches_the_reslice_mapper(name, kind, linear):
+def test_plane_layer_matches_the_reslice_mapper(make_scene, name, kind, linear):
     volume, (width, level) = _volumes()[name]
-    window, renderer, scene = _scene(volume, kind)
+    window, renderer, scene = _scene(make_scene, volume, kind)
     scene.image_visual.set_window_level(width, level)
     scene.image_visual.set_interpolation(linear)
     scene.zoom(2.0)  # magnified: interpolation between voxels is visible
@@ -69,7 +59,6 @@ def test_plane_layer_matches_the_reslice_mapper(name, kind, linear):
     diff = np.abs(shader - reference).max(axis=2)
     assert len(np.unique(reference)) > 3  # a real picture, not a blank view
     assert np.mean(diff <= 2) > 0.995, f"{np.mean(diff > 2):.4f} of pixels differ by more than 2 grey levels"
-    window.Finalize()
 
 
 def test_value_mapping_is_exact_for_integer_types():
@@ -82,9 +71,9 @@ def test_value_mapping_is_exact_for_integer_types():
     np.testing.assert_allclose(codes * scale + offset, [0.0, 0.5, 1.0], atol=scale)
 
 
-def test_slice_change_uploads_one_slice_and_oblique_views_reslice():
+def test_slice_change_uploads_one_slice_and_oblique_views_reslice(make_scene):
     volume = make_volume()
-    window, renderer, scene = _scene(volume, ViewKind.AXIAL)
+    window, renderer, scene = _scene(make_scene, volume, ViewKind.AXIAL)
     visual = scene.image_visual
     capture_rgb(window)
     values = visual.plane.values
@@ -96,4 +85,3 @@ def test_slice_change_uploads_one_slice_and_oblique_views_reslice():
     scene.set_rotations({ViewKind.AXIAL: rotation})
     capture_rgb(window)
     assert visual.plane_key is None and visual.actor.GetVisibility() and not visual.plane.actor.GetVisibility()
-    window.Finalize()
