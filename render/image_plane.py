@@ -23,17 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from render._vtk import (
-    numpy_to_vtk,
-    vtkActor,
-    vtkCellArray,
-    vtkFloatArray,
-    vtkImageData,
-    vtkPoints,
-    vtkPolyData,
-    vtkPolyDataMapper,
-    vtkTexture,
-)
+from render._vtk import numpy_to_vtk, vtkImageData
+from render.shader_quad import ShaderQuad, raw_texture
 
 _FRAGMENT = """//VTK::Light::Impl
   // int16 codes packed two per RGBA8 texel (little-endian bytes: the one texture format software GL
@@ -100,48 +91,17 @@ class ImagePlaneLayer:
     """
 
     def __init__(self, renderer) -> None:
-        self._renderer = renderer
-        points = vtkPoints()
-        points.SetNumberOfPoints(4)
-        tcoords = vtkFloatArray()
-        tcoords.SetNumberOfComponents(2)
-        tcoords.SetName("tcoords")
-        for st in ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)):
-            tcoords.InsertNextTuple(st)
-        cells = vtkCellArray()
-        cells.InsertNextCell(4)
-        for i in range(4):
-            cells.InsertCellPoint(i)
-        self._quad = vtkPolyData()
-        self._quad.SetPoints(points)
-        self._quad.SetPolys(cells)
-        self._quad.GetPointData().SetTCoords(tcoords)
-        mapper = vtkPolyDataMapper()
-        mapper.SetInputData(self._quad)
-        self.actor = vtkActor()
-        self.actor.SetMapper(mapper)
-        self.actor.PickableOff()
-        self.actor.VisibilityOff()
-        self.actor.GetProperty().LightingOff()
-        shader = self.actor.GetShaderProperty()
-        shader.AddFragmentShaderReplacement("//VTK::Light::Impl", True, _FRAGMENT, False)
-        shader.AddFragmentShaderReplacement("//VTK::TCoord::Impl", True, "", False)  # our own sampling only
-        self._uniforms = shader.GetFragmentCustomUniforms()
+        self._quad = ShaderQuad(renderer, _FRAGMENT)
+        self.actor = self._quad.actor
+        self._uniforms = self._quad.uniforms
         self.mapping = (1.0, 0.0)  # (scale, offset): value = code * scale + offset
         # the displayed slice's int16 codes: a view into the texture's bytes
         self.values, self._data = _packed_codes((1, 1))
-        self._texture = vtkTexture()
-        self._texture.SetInputData(self._data)
-        self._texture.SetColorModeToDirectScalars()  # the bytes as they are
-        self._texture.InterpolateOff()
-        self._texture.RepeatOff()
-        self._texture.EdgeClampOn()
-        self._texture.MipmapOff()
-        self.actor.GetProperty().SetTexture("imageBytes", self._texture)
+        self._texture = raw_texture(self._data)
+        self._quad.set_texture("imageBytes", self._texture)
         self.window_level = (400.0, 40.0)
         self.linear = True
         self._set_uniforms()
-        renderer.AddActor(self.actor)
 
     def set_window_level(self, width: float, level: float) -> None:
         """Map ``level ± width / 2`` (image units) to black…white."""
@@ -180,12 +140,8 @@ class ImagePlaneLayer:
                       casting="unsafe")
         self._data.GetPointData().GetScalars().Modified()
         self._data.Modified()
-        points = self._quad.GetPoints()
-        for i, corner in enumerate(np.asarray(corners_lps, float)):
-            points.SetPoint(i, *corner)
-        points.Modified()
-        self._quad.Modified()
+        self._quad.set_corners(corners_lps)
 
     def close(self) -> None:
         """Remove the actor from the renderer."""
-        self._renderer.RemoveActor(self.actor)
+        self._quad.close()

@@ -23,17 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from render._vtk import (
-    numpy_to_vtk,
-    vtkActor,
-    vtkCellArray,
-    vtkFloatArray,
-    vtkImageData,
-    vtkPoints,
-    vtkPolyData,
-    vtkPolyDataMapper,
-    vtkTexture,
-)
+from render._vtk import numpy_to_vtk, vtkImageData
+from render.shader_quad import ShaderQuad, raw_texture
 
 #: Distance (mm) the quad sits in front of the image slice, towards the camera.
 DEPTH_OFFSET_MM = 0.01
@@ -71,17 +62,6 @@ _FRAGMENT = """//VTK::Light::Impl
 """
 
 
-def _texture(data: vtkImageData) -> vtkTexture:
-    texture = vtkTexture()
-    texture.SetInputData(data)
-    texture.SetColorModeToDirectScalars()  # upload the values as they are: ids / RGBA bytes
-    texture.InterpolateOff()
-    texture.RepeatOff()
-    texture.EdgeClampOn()
-    texture.MipmapOff()
-    return texture
-
-
 def _image_2d(array_2d: np.ndarray) -> vtkImageData:
     """Wrap a C-contiguous ``(rows, cols[, components])`` array as ``vtkImageData`` (no copy)."""
     data = vtkImageData()
@@ -102,46 +82,19 @@ class LabelPlaneLayer:
     """
 
     def __init__(self, renderer) -> None:
-        self._renderer = renderer
-        points = vtkPoints()
-        points.SetNumberOfPoints(4)
-        tcoords = vtkFloatArray()
-        tcoords.SetNumberOfComponents(2)
-        tcoords.SetName("tcoords")
-        for st in ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)):
-            tcoords.InsertNextTuple(st)
-        cells = vtkCellArray()
-        cells.InsertNextCell(4)
-        for i in range(4):
-            cells.InsertCellPoint(i)
-        self._quad = vtkPolyData()
-        self._quad.SetPoints(points)
-        self._quad.SetPolys(cells)
-        self._quad.GetPointData().SetTCoords(tcoords)
-        mapper = vtkPolyDataMapper()
-        mapper.SetInputData(self._quad)
-        self.actor = vtkActor()
-        self.actor.SetMapper(mapper)
-        self.actor.ForceTranslucentOn()  # drawn after the opaque image slice, blended over it
-        self.actor.PickableOff()
-        self.actor.VisibilityOff()
-        prop = self.actor.GetProperty()
-        prop.LightingOff()
-        shader = self.actor.GetShaderProperty()
-        shader.AddFragmentShaderReplacement("//VTK::Light::Impl", True, _FRAGMENT, False)
-        shader.AddFragmentShaderReplacement("//VTK::TCoord::Impl", True, "", False)  # our own sampling only
-        self._uniforms = shader.GetFragmentCustomUniforms()
+        self._quad = ShaderQuad(renderer, _FRAGMENT, translucent=True)  # blended over the opaque image slice
+        self.actor = self._quad.actor
+        self._uniforms = self._quad.uniforms
         self.fill_opacity = 0.5
         self.outline_opacity = 1.0
         self.ids = np.zeros((1, 1), np.uint8)  # the displayed slice's ids: a view into the texture bytes
-        self._ids_texture = _texture(vtkImageData())
+        self._ids_texture = raw_texture(vtkImageData())
         self._allocate_ids((1, 1), np.dtype(np.uint8))
         self.colors = np.zeros((1, LUT_WIDTH, 4), np.uint8)
         self._colors_data = _image_2d(self.colors)
-        self._colors_texture = _texture(self._colors_data)
-        prop.SetTexture("labelIds", self._ids_texture)
-        prop.SetTexture("labelColors", self._colors_texture)
-        renderer.AddActor(self.actor)
+        self._colors_texture = raw_texture(self._colors_data)
+        self._quad.set_texture("labelIds", self._ids_texture)
+        self._quad.set_texture("labelColors", self._colors_texture)
 
     # ----------------------------------------------------------------- style
     def set_colors(self, rgba: np.ndarray) -> None:
@@ -206,11 +159,7 @@ class LabelPlaneLayer:
         corners = np.asarray(corners_lps, float)
         if focal_lps is not None:
             corners = corners + float((np.asarray(focal_lps, float) - corners[0]) @ toward) * toward
-        points = self._quad.GetPoints()
-        for i, corner in enumerate(corners + toward * DEPTH_OFFSET_MM):
-            points.SetPoint(i, *corner)
-        points.Modified()
-        self._quad.Modified()
+        self._quad.set_corners(corners + toward * DEPTH_OFFSET_MM)
 
     def refresh(self, slice_2d: np.ndarray, window: tuple[slice, slice]) -> None:
         """Copy the ``(rows, cols)`` ``window`` of ``slice_2d`` (the displayed slice) again and re-upload."""
@@ -223,4 +172,4 @@ class LabelPlaneLayer:
 
     def close(self) -> None:
         """Remove the actor from the renderer."""
-        self._renderer.RemoveActor(self.actor)
+        self._quad.close()
