@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from render._vtk import numpy_to_vtk, vtkImageData
-from render.shader_quad import ShaderQuad, raw_texture
+from render.shader_quad import ShaderQuad, packed_texels, raw_texture
 
 _FRAGMENT = """//VTK::Light::Impl
   // int16 codes packed two per RGBA8 texel (little-endian bytes: the one texture format software GL
@@ -70,17 +69,6 @@ def value_mapping(array: np.ndarray) -> tuple[float, float]:
     return scale, lo + 32768.0 * scale
 
 
-def _packed_codes(shape: tuple[int, int]) -> tuple[np.ndarray, vtkImageData]:
-    """A ``(rows, cols)`` int16 buffer inside an RGBA8 texel image of (rows, ⌈cols / 2⌉) texels (no copy)."""
-    rows, cols = shape
-    texels = np.zeros((rows, -(-cols // 2), 4), np.uint8)
-    codes = texels.reshape(rows, -1).view(np.int16)[:, :cols]  # little-endian bytes, as the shader reads them
-    data = vtkImageData()
-    data.SetDimensions(texels.shape[1], rows, 1)
-    data.GetPointData().SetScalars(numpy_to_vtk(texels.reshape(-1, 4), deep=False))  # keeps ``texels`` alive
-    return codes, data
-
-
 class ImagePlaneLayer:
     """The image slice of an index plane, windowed on the GL side.
 
@@ -96,7 +84,7 @@ class ImagePlaneLayer:
         self._uniforms = self._quad.uniforms
         self.mapping = (1.0, 0.0)  # (scale, offset): value = code * scale + offset
         # the displayed slice's int16 codes: a view into the texture's bytes
-        self.values, self._data = _packed_codes((1, 1))
+        self.values, self._data = packed_texels((1, 1), np.int16)
         self._texture = raw_texture(self._data)
         self._quad.set_texture("imageBytes", self._texture)
         self.window_level = (400.0, 40.0)
@@ -128,7 +116,7 @@ class ImagePlaneLayer:
         """Show ``slice_2d`` (``(rows, cols)`` voxel values, copied as int16 codes of the current value
         mapping) on the quad with outer corners ``corners_lps`` (:func:`render.index_plane.plane_corners_lps`)."""
         if slice_2d.shape != self.values.shape:
-            self.values, self._data = _packed_codes(slice_2d.shape)
+            self.values, self._data = packed_texels(slice_2d.shape, np.int16)
             self._texture.SetInputData(self._data)
             self._set_uniforms()
         scale, offset = self.mapping

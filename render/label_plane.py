@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from render._vtk import numpy_to_vtk, vtkImageData
-from render.shader_quad import ShaderQuad, raw_texture
+from render._vtk import vtkImageData
+from render.shader_quad import ShaderQuad, image_2d, packed_texels, raw_texture
 
 #: Distance (mm) the quad sits in front of the image slice, towards the camera.
 DEPTH_OFFSET_MM = 0.01
@@ -62,16 +62,6 @@ _FRAGMENT = """//VTK::Light::Impl
 """
 
 
-def _image_2d(array_2d: np.ndarray) -> vtkImageData:
-    """Wrap a C-contiguous ``(rows, cols[, components])`` array as ``vtkImageData`` (no copy)."""
-    data = vtkImageData()
-    rows, cols = array_2d.shape[:2]
-    data.SetDimensions(cols, rows, 1)
-    components = array_2d.shape[2] if array_2d.ndim == 3 else 1
-    data.GetPointData().SetScalars(numpy_to_vtk(array_2d.reshape(rows * cols, components), deep=False))
-    return data
-
-
 class LabelPlaneLayer:
     """Fill and outline of one index-plane label slice, coloured on the GL side.
 
@@ -91,7 +81,7 @@ class LabelPlaneLayer:
         self._ids_texture = raw_texture(vtkImageData())
         self._allocate_ids((1, 1), np.dtype(np.uint8))
         self.colors = np.zeros((1, LUT_WIDTH, 4), np.uint8)
-        self._colors_data = _image_2d(self.colors)
+        self._colors_data = image_2d(self.colors)
         self._colors_texture = raw_texture(self._colors_data)
         self._quad.set_texture("labelIds", self._ids_texture)
         self._quad.set_texture("labelColors", self._colors_texture)
@@ -105,7 +95,7 @@ class LabelPlaneLayer:
         table.reshape(-1, 4)[:len(rgba)] = rgba
         if table.shape != self.colors.shape:
             self.colors = table
-            self._colors_data = _image_2d(self.colors)
+            self._colors_data = image_2d(self.colors)
             self._colors_texture.SetInputData(self._colors_data)
         else:
             self.colors[...] = table
@@ -125,12 +115,8 @@ class LabelPlaneLayer:
         self._uniforms.SetUniform2f("sliceSize", [float(self.ids.shape[1]), float(self.ids.shape[0])])
 
     def _allocate_ids(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        """A ``(rows, cols)`` id buffer inside an RGBA8 texel buffer (rows, ⌈cols / ids per texel⌉, 4)."""
-        rows, cols = shape
-        per_texel = 4 // dtype.itemsize
-        texels = np.zeros((rows, -(-cols // per_texel), 4), np.uint8)
-        self.ids = texels.reshape(rows, -1).view(dtype)[:, :cols]  # little-endian bytes, as the shader reads them
-        self._ids_data = _image_2d(texels)
+        """A ``(rows, cols)`` id buffer packed into RGBA8 texels (:func:`render.shader_quad.packed_texels`)."""
+        self.ids, self._ids_data = packed_texels(shape, dtype)
         self._ids_texture.SetInputData(self._ids_data)
         self._set_uniforms()
 

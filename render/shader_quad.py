@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from render._vtk import (
+    numpy_to_vtk,
     vtkActor,
     vtkCellArray,
     vtkFloatArray,
@@ -20,6 +21,30 @@ from render._vtk import (
     vtkPolyDataMapper,
     vtkTexture,
 )
+
+
+def image_2d(array_2d: np.ndarray) -> vtkImageData:
+    """Wrap a C-contiguous ``(rows, cols[, components])`` array as ``vtkImageData`` (no copy)."""
+    data = vtkImageData()
+    rows, cols = array_2d.shape[:2]
+    data.SetDimensions(cols, rows, 1)
+    components = array_2d.shape[2] if array_2d.ndim == 3 else 1
+    data.GetPointData().SetScalars(numpy_to_vtk(array_2d.reshape(rows * cols, components), deep=False))
+    return data
+
+
+def packed_texels(shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray, vtkImageData]:
+    """A ``(rows, cols)`` buffer of 1- or 2-byte ``dtype`` inside RGBA8 texels, and their image.
+
+    Values sit 4 (1 byte) or 2 (2 bytes) per texel, little-endian, in row order: value ``(i, j)``
+    is texel ``(j // per_texel, i)``. RGBA8 is the texture format software GL uploads without a
+    conversion (~0.06 ms for 512 KB vs ~0.4 ms for one-channel bytes).
+    """
+    rows, cols = shape
+    per_texel = 4 // np.dtype(dtype).itemsize
+    texels = np.zeros((rows, -(-cols // per_texel), 4), np.uint8)
+    values = texels.reshape(rows, -1).view(dtype)[:, :cols]
+    return values, image_2d(texels)  # the image's array keeps ``texels`` alive
 
 
 def raw_texture(data: vtkImageData) -> vtkTexture:
