@@ -61,12 +61,14 @@ class ImageSliceVisual:
         self.plane = ImagePlaneLayer(renderer)
         self.plane_key: tuple[int, int] | None = None  # (slice axis zyx, index) the plane layer shows
         self._normals_zyx: np.ndarray | None = None
+        self._checked_for = -1  # camera MTime of the last plane check
         self._observer = renderer.AddObserver(vtkCommand.StartEvent, self._on_renderer_start)
 
     def set_image(self, image: VtkImage | None) -> None:
         """Show ``image`` (shared, not copied) or nothing when None."""
         self.image = image
         self.plane_key = None
+        self._checked_for = -1  # camera MTime of the last plane check
         if image is None:
             self.actor.VisibilityOff()
             self.plane.actor.VisibilityOff()
@@ -82,6 +84,9 @@ class ImageSliceVisual:
         if self.image is None or self._normals_zyx is None:
             return
         camera = self._renderer.GetActiveCamera()
+        if camera.GetMTime() == self._checked_for:
+            return  # a redraw with the camera where it was (W/L, overlays): the same plane
+        self._checked_for = camera.GetMTime()
         geometry = self.image.image.geometry
         key = displayed_plane(geometry, self._normals_zyx, np.array(camera.GetDirectionOfProjection()),
                               np.array(camera.GetFocalPoint()))
