@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 
 from app.model.labels import LabelTable, LabelVolume, Segment
-from render._vtk import vtkRenderer, vtkRenderWindow
 from render.capture import capture_rgb
-from render.image_data import VtkImage
 from render.label_visual import LabelSliceVisual, label_lookup_table, outline_2d
 from render.orientation import ViewKind
 from render.slice_scene import SliceScene
+from tests.render.conftest import SCENE_SIZE
 
-SIZE = 200
+SIZE = SCENE_SIZE
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)
 
@@ -23,30 +22,21 @@ def _table() -> LabelTable:
 
 
 @pytest.fixture
-def make_view():
+def make_view(make_scene):
+    """``make(volume, labels, kind) -> (window, scene, visual, renders)`` on the shared offscreen scene."""
     made = []
 
     def make(volume, labels: LabelVolume, kind: ViewKind = ViewKind.AXIAL):
-        window = vtkRenderWindow()
-        window.SetOffScreenRendering(1)
-        window.SetMultiSamples(0)
-        window.SetSize(SIZE, SIZE)
-        renderer = vtkRenderer()
-        window.AddRenderer(renderer)
+        scene = make_scene(volume, kind)
         renders = []
-        scene = SliceScene(renderer, lambda: None, kind)
-        window.Render()
-        scene.set_image(VtkImage(volume))
-        visual = LabelSliceVisual(renderer, lambda: renders.append(1))
+        visual = LabelSliceVisual(scene.renderer, lambda: renders.append(1))
         visual.set_labels(labels)
-        made.append((window, scene, visual))
-        return window, scene, visual, renders
+        made.append(visual)
+        return scene.renderer.GetRenderWindow(), scene, visual, renders
 
     yield make
-    for window, scene, visual in made:
+    for visual in made:
         visual.close()
-        scene.close()
-        window.Finalize()
 
 
 def _labels(volume) -> LabelVolume:
