@@ -36,6 +36,13 @@ class PlaneTask:
     columns: int
     slope: float
     intercept: float
+    transfer_syntax: str = ""
+
+
+#: Transfer syntaxes GDCM may retry when pylibjpeg fails: the JPEG family (baseline, extended,
+#: lossless, JPEG-LS, JPEG 2000), where GDCM reads a few variants pylibjpeg rejects. Not RLE: on a
+#: damaged RLE frame GDCM spends seconds before failing too, and pydicom's RLE decoder is complete.
+_GDCM_RETRY_PREFIX = "1.2.840.10008.1.2.4."
 
 
 @dataclass(frozen=True)
@@ -103,8 +110,13 @@ def _decode(task: PlaneTask) -> np.ndarray:
         if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
             raise
         # GDCM reads a few JPEG variants pylibjpeg rejects; it rereads the whole file, so only try
-        # it for single-frame files whose codec failed (not for broken encapsulation).
-        arr = _decode_with_gdcm(task) if isinstance(exc, RuntimeError) and task.n_frames == 1 else None
+        # it for single-frame JPEG-family files whose codec failed (not for broken encapsulation).
+        retry = (
+            isinstance(exc, RuntimeError)
+            and task.n_frames == 1
+            and task.transfer_syntax.startswith(_GDCM_RETRY_PREFIX)
+        )
+        arr = _decode_with_gdcm(task) if retry else None
         if arr is None:
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
             raise DicomFileError(task.path, f"cannot decode pixel data ({reason})") from None

@@ -133,6 +133,7 @@ def _tasks(series: DicomSeries) -> list[PlaneTask]:
             columns=inst.columns,
             slope=inst.rescale_slope,
             intercept=inst.rescale_intercept,
+            transfer_syntax=inst.pixel_format.transfer_syntax,
         )
         for inst in series.instances
     ]
