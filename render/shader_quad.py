@@ -79,6 +79,7 @@ class ShaderQuad:
         cells.InsertNextCell(4)
         for i in range(4):
             cells.InsertCellPoint(i)
+        self._base_corners = np.zeros((4, 3))  # the points' LPS mm; the actor is translated from them
         self.polydata = vtkPolyData()
         self.polydata.SetPoints(points)
         self.polydata.SetPolys(cells)
@@ -103,12 +104,29 @@ class ShaderQuad:
         self.actor.GetProperty().SetTexture(name, texture)
 
     def set_corners(self, corners_lps: np.ndarray) -> None:
-        """Put the quad's corners (texture (0,0), (1,0), (1,1), (0,1)) at ``corners_lps`` (4, 3) LPS mm."""
+        """Put the quad's corners (texture (0,0), (1,0), (1,1), (0,1)) at ``corners_lps`` (4, 3) LPS mm.
+
+        Corners that are the current quad shifted as a whole (the next slice of the same plane, a
+        depth offset) only translate the actor: a modified polydata makes VTK regenerate the layer's
+        shader source before the next frame (~1 ms in software GL), a moved actor costs nothing.
+        """
+        corners = np.asarray(corners_lps, float)
+        shift = corners - self._base_corners
+        if np.abs(shift - shift[0]).max() <= 1e-6 * (1.0 + np.abs(corners).max()):
+            self.actor.SetPosition(*shift[0])
+            return
         points = self.polydata.GetPoints()
-        for i, corner in enumerate(np.asarray(corners_lps, float)):
+        for i, corner in enumerate(corners):
             points.SetPoint(i, *corner)
         points.Modified()
         self.polydata.Modified()
+        self._base_corners = corners.copy()
+        self.actor.SetPosition(0.0, 0.0, 0.0)
+
+    @property
+    def corners_lps(self) -> np.ndarray:
+        """The quad's corners as drawn, (4, 3) LPS mm."""
+        return self._base_corners + np.array(self.actor.GetPosition())
 
     def close(self) -> None:
         """Remove the actor from the renderer."""

@@ -104,6 +104,7 @@ class SliceScene:
         self._place_camera(self._cursor_lps)
         self.reset_view()
         self.set_cursor(self._cursor_lps)
+        self._update_title()
 
     def _set_axes(self) -> None:
         """Lay out this view and its crosshair directions from the geometry and ``self.rotations``."""
@@ -149,6 +150,7 @@ class SliceScene:
             self._move_plane_to(centre)
         else:
             self.set_slice_through(centre)
+        self._update_title()
         self._draw_crosshair()
         self._request_render()
 
@@ -241,8 +243,9 @@ class SliceScene:
         d = self.axes.view_direction_lps
         focal = self.focal_lps
         shift = float((np.asarray(point_on_plane_lps) - focal) @ d)
-        if abs(shift) > 1e-9:  # only a real move touches the camera: its MTime makes the mappers reslice
-            self._place_camera(focal + shift * d)
+        if abs(shift) <= 1e-9:
+            return  # the same plane: camera, title and crosshair stay (a camera MTime makes the layers re-check)
+        self._place_camera(focal + shift * d)
         self._update_title()
         if self._cursor_lps is not None:
             self._draw_crosshair()

@@ -136,6 +136,8 @@ class SliceViewport(VtkViewport):
         self._drag_mode = ""
         self._last_xy = (0.0, 0.0)
         self._emitted_slice: tuple | None = None  # what slice_changed last said (see _emit_slice)
+        self._key_axes: object = None  # the scene axes ``_key_direction`` was rounded from
+        self._key_direction: tuple = ()
         self._slice_emits = 0
         state.image_changed.connect(self._on_state_image_changed)
         state.cursor_changed.connect(self._on_state_cursor_changed)
@@ -186,10 +188,13 @@ class SliceViewport(VtkViewport):
     def _slice_key(self) -> tuple:
         """What the listeners of ``slice_changed`` depend on: slice, count and the displayed plane."""
         scene = self.scene
-        if scene.axes is None:
+        axes = scene.axes
+        if axes is None:
             return scene.slice_index, scene.n_slices, None
-        d = scene.axes.view_direction_lps
-        return scene.slice_index, scene.n_slices, tuple(np.round(d, 9)), round(float(scene.focal_lps @ d), 6)
+        if axes is not self._key_axes:  # new axes (image, rotation): their rounded direction once
+            self._key_axes, self._key_direction = axes, tuple(np.round(axes.view_direction_lps, 9))
+        d = axes.view_direction_lps
+        return scene.slice_index, scene.n_slices, self._key_direction, round(float(scene.focal_lps @ d), 6)
 
     def _emit_slice(self, force: bool = False) -> None:
         """Emit ``slice_changed`` when the displayed plane changed (or ``force``).

@@ -85,3 +85,38 @@ def test_slice_change_uploads_one_slice_and_oblique_views_reslice(make_scene):
     scene.set_rotations({ViewKind.AXIAL: rotation})
     capture_rgb(window)
     assert visual.plane_key is None and visual.actor.GetVisibility() and not visual.plane.actor.GetVisibility()
+
+
+def test_scrolling_translates_the_quad_and_still_matches_the_reslice_mapper(make_scene):
+    """Later slices of one plane move the quad's actor (no polydata change: VTK would regenerate the
+    layer's shader source, ~1 ms per frame in software GL) and still draw exactly where the reslice mapper does."""
+    volume = make_volume(direction=(0.96, -0.28, 0.0, 0.28, 0.96, 0.0, 0.0, 0.0, 1.0))
+    window, renderer, scene = _scene(make_scene, volume, ViewKind.CORONAL)
+    scene.zoom(2.0)
+    capture_rgb(window)
+    quad = scene.image_visual.plane._quad
+    points_mtime = quad.polydata.GetMTime()
+    for index in (3, scene.n_slices - 2):
+        scene.set_slice_index(index)
+        shader, reference = _both(window, renderer, scene)
+        assert quad.polydata.GetMTime() == points_mtime and quad.actor.GetPosition() != (0.0, 0.0, 0.0)
+        assert np.mean(np.abs(shader - reference).max(axis=2) <= 2) > 0.995
+        visual = scene.image_visual
+        visual.actor.VisibilityOff()
+        visual._observer = renderer.AddObserver("StartEvent", visual._on_renderer_start)
+        visual._checked_for = -1
+    np.testing.assert_allclose(quad.corners_lps[0], volume.geometry.index_zyx_to_lps([-0.5, scene.n_slices - 2, -0.5]))
+
+
+def test_a_quad_of_another_shape_rebuilds_its_points(make_scene):
+    scene = make_scene(make_volume(), ViewKind.AXIAL)
+    quad = scene.image_visual.plane._quad
+    square = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    quad.set_corners(square)
+    quad.set_corners(square + [0.0, 0.0, 2.5])
+    assert quad.actor.GetPosition() == (0.0, 0.0, 2.5)
+    quad.set_corners(square * 2.0)
+    assert quad.actor.GetPosition() == (0.0, 0.0, 0.0)
+    points = quad.polydata.GetPoints()
+    np.testing.assert_allclose([points.GetPoint(i) for i in range(4)], square * 2.0)
+    np.testing.assert_allclose(quad.corners_lps, square * 2.0)
