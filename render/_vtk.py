@@ -1,21 +1,42 @@
 """The only place MedWS imports VTK: limited imports from ``vtkmodules.<kit>``.
 
 Importing this module also registers the OpenGL2 rendering back-ends (the ``vtkRenderingOpenGL2``,
-``vtkRenderingVolumeOpenGL2``, ``vtkRenderingFreeType`` and ``vtkInteractionStyle`` factory
-overrides) and selects the STDThread SMP back-end, so multi-threaded VTK filters (reslice, the
+``vtkRenderingFreeType`` and ``vtkInteractionStyle`` factory overrides; ``vtkRenderingVolumeOpenGL2``
+with the first volume mapper) and selects the STDThread SMP back-end, so multi-threaded VTK filters (reslice, the
 fixed-point ray caster) use every core without TBB/OpenMP. Any thread may import it; VTK objects
 attached to a window are used on the GUI thread only.
+
+Kits the first slice frame does not need (volume rendering, surfaces, the orientation widget, PNG
+writing) load on first use of one of their names (``render._vtk.vtkSmartVolumeMapper``): modules
+that use them refer to ``_vtk.<name>`` at call time, not in a module-level ``from`` import.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # loaded on first use, see _LATE
+    from vtkmodules.vtkFiltersCore import vtkSurfaceNets3D, vtkSurfaceNetsAtlas, vtkTriangleMeshPointNormals
+    from vtkmodules.vtkInteractionWidgets import vtkOrientationMarkerWidget
+    from vtkmodules.vtkIOImage import vtkPNGWriter
+    from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
+    from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper
+    from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 
 # Factory overrides: without these imports the abstract classes below cannot be instantiated.
 import vtkmodules.vtkInteractionStyle  # noqa: F401
 import vtkmodules.vtkRenderingFreeType  # noqa: F401
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
-import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
-from vtkmodules.vtkCommonCore import vtkCommand, vtkFloatArray, vtkLookupTable, vtkObject, vtkPoints, vtkSMPTools
+from vtkmodules.vtkCommonCore import (
+    vtkCommand,
+    vtkFloatArray,
+    vtkLookupTable,
+    vtkObject,
+    vtkPoints,
+    vtkSMPTools,
+)
 from vtkmodules.vtkCommonDataModel import (
     vtkCellArray,
     vtkImageData,
@@ -23,11 +44,7 @@ from vtkmodules.vtkCommonDataModel import (
     vtkPolyData,
 )
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
-from vtkmodules.vtkFiltersCore import vtkSurfaceNets3D, vtkSurfaceNetsAtlas, vtkTriangleMeshPointNormals
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera, vtkInteractorStyleUser
-from vtkmodules.vtkInteractionWidgets import vtkOrientationMarkerWidget
-from vtkmodules.vtkIOImage import vtkPNGWriter
-from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
 from vtkmodules.vtkRenderingCore import (
     vtkActor,
     vtkActor2D,
@@ -47,8 +64,31 @@ from vtkmodules.vtkRenderingCore import (
     vtkWindowToImageFilter,
 )
 from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
-from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper
-from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
+
+#: Names from kits the first slice frame does not need: imported on first use (``__getattr__``),
+#: ~10 ms of library loading each. Volume rendering also registers its OpenGL2 overrides then.
+_LATE = {
+    "vtkSurfaceNets3D": "vtkFiltersCore",
+    "vtkSurfaceNetsAtlas": "vtkFiltersCore",
+    "vtkTriangleMeshPointNormals": "vtkFiltersCore",
+    "vtkOrientationMarkerWidget": "vtkInteractionWidgets",
+    "vtkPNGWriter": "vtkIOImage",
+    "vtkAnnotatedCubeActor": "vtkRenderingAnnotation",
+    "vtkFixedPointVolumeRayCastMapper": "vtkRenderingVolume",
+    "vtkSmartVolumeMapper": "vtkRenderingVolumeOpenGL2",
+}
+
+
+def __getattr__(name: str):
+    kit = _LATE.get(name)
+    if kit is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if kit.startswith("vtkRenderingVolume"):
+        importlib.import_module("vtkmodules.vtkRenderingVolumeOpenGL2")  # GPU mapper overrides
+    value = getattr(importlib.import_module(f"vtkmodules.{kit}"), name)
+    globals()[name] = value
+    return value
+
 
 vtkSMPTools.SetBackend("STDThread")
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from render._vtk import numpy_to_vtk, vtk_to_numpy, vtkImageData, vtkPNGWriter, vtkWindowToImageFilter
+from render import _vtk
+from render._vtk import numpy_to_vtk, vtk_to_numpy, vtkImageData, vtkWindowToImageFilter
 
 if TYPE_CHECKING:
     from render._vtk import vtkRenderWindow
@@ -60,7 +61,7 @@ def write_png(rgb: np.ndarray, path: str | os.PathLike[str]) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
     os.close(fd)
     try:
-        writer = vtkPNGWriter()
+        writer = _vtk.vtkPNGWriter()
         writer.SetFileName(tmp)
         writer.SetInputData(image)
         writer.Write()

@@ -77,6 +77,10 @@ class SliceScene:
         self._oblique_flag = False
         self._crosshair_dirs: list[np.ndarray] = []
         self._oblique_range: tuple[float, float, int] | None = None
+        self._index_row: tuple[tuple[float, float, float], float] = ((0.0, 0.0, 0.0), 0.0)
+        self._index_stamp: tuple | None = None  # (camera MTime, oblique range) of ``_index``
+        self._index_axes: SliceAxes | None = None  # and the axes it was computed with
+        self._index = 0
         self.fitted = True  # the slice is fitted to the viewport (no zoom/pan since the last reset)
         self._aspect = 1.0  # viewport width / height when the framing was last set
         self.annotation.set_title(_TITLES[kind])
@@ -111,6 +115,8 @@ class SliceScene:
         assert self.image is not None
         geometry = self.image.image.geometry
         self.axes = rotated_axes(slice_axes(geometry, self.kind), self.rotations[self.kind])
+        inverse = np.linalg.inv(geometry.index_xyz_to_lps_matrix)[2 - self.axes.slice_axis_zyx]  # that xyz row
+        self._index_row = (tuple(float(v) for v in inverse[:3]), float(inverse[3]))
         # crosshair lines = intersections of the other two views' planes with this one
         n = self.axes.view_direction_lps
         self._crosshair_dirs = []
@@ -192,12 +198,26 @@ class SliceScene:
         """The displayed slice along ``axes.slice_axis_zyx`` (0-based; oblique: along the view normal)."""
         if self.image is None or self.axes is None:
             return 0
+        stamp = (self.camera.GetMTime(), self._oblique_range)
+        if stamp == self._index_stamp and self._index_axes is self.axes:  # asked ~10× per slice change
+            return self._index
         if self._oblique_range is not None:
             first, step, n = self._oblique_range
             along = float(self.focal_lps @ self.axes.view_direction_lps)
-            return min(max(round((along - first) / step), 0), n - 1)  # plain ints: runs ~10× per slice change
-        zyx = self.image.image.geometry.lps_to_index_zyx(self.focal_lps)
-        return min(max(round(float(zyx[self.axes.slice_axis_zyx])), 0), self.n_slices - 1)
+            index = min(max(round((along - first) / step), 0), n - 1)
+        else:
+            index = self._index_of(self.focal_lps)
+        self._index_stamp, self._index_axes, self._index = stamp, self.axes, index
+        return index
+
+    def _index_of(self, lps_mm) -> int:
+        """The index-plane slice (clamped) nearest to the point ``lps_mm``: one row of the inverse
+        index transform in plain floats (this runs for every view on every cursor move)."""
+        assert self.image is not None and self.axes is not None
+        row, offset = self._index_row
+        x, y, z = (float(v) for v in lps_mm)
+        along = row[0] * x + row[1] * y + row[2] * z + offset
+        return min(max(round(along), 0), self.axes.n_slices - 1)
 
     def set_slice_index(self, index: int) -> int:
         """Show slice ``index``, clamped to ``[0, n_slices - 1]``; return the slice shown."""
@@ -358,8 +378,9 @@ class SliceScene:
     def set_cursor(self, lps_mm: np.ndarray, *, move_slice: bool = True) -> None:
         """Move the linked cursor; optionally show the slice through it."""
         self._cursor_lps = np.asarray(lps_mm, dtype=float)
-        if move_slice:
-            self.set_slice_through(self._cursor_lps)
+        if move_slice and not (self._oblique_range is None and self.axes is not None and self.image is not None
+                               and self._index_of(self._cursor_lps) == self.slice_index):
+            self.set_slice_through(self._cursor_lps)  # not on the displayed index plane
         self._draw_crosshair()
 
     def set_crosshair_visible(self, visible: bool) -> None:

@@ -28,13 +28,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from render import _vtk
 from render._vtk import (
     vtkActor,
     vtkPolyData,
     vtkPolyDataMapper,
-    vtkSurfaceNets3D,
-    vtkSurfaceNetsAtlas,
-    vtkTriangleMeshPointNormals,
 )
 from render.label_visual import wrap_label_array
 
@@ -112,7 +110,7 @@ def surface_nets(labels_array: np.ndarray, geometry: Geometry, label_ids: Sequen
     and them are kept (the listed label's surface stays closed), faces among them are not made.
     """
     image, _flat = wrap_label_array(labels_array, geometry)  # _flat keeps the buffer alive
-    nets = vtkSurfaceNets3D()
+    nets = _vtk.vtkSurfaceNets3D()
     nets.SetInputData(image)
     nets.SetNumberOfLabels(len(label_ids))
     for i, label_id in enumerate(label_ids):
@@ -179,7 +177,7 @@ def build_surfaces(labels_array: np.ndarray, geometry: Geometry, label_ids: Sequ
     _step(ctx, 0.7, "splitting segments")
     if mesh.GetNumberOfCells() == 0:
         return {}
-    atlas = vtkSurfaceNetsAtlas()
+    atlas = _vtk.vtkSurfaceNetsAtlas()
     atlas.SetInputDataObject(0, mesh)
     atlas.SetGenerateRegions(True)
     atlas.SetGeneratePatches(False)
@@ -207,7 +205,7 @@ def _detach(part: vtkPolyData, normals: bool) -> vtkPolyData:
     poly.SetPoints(part.GetPoints())
     poly.SetPolys(part.GetPolys())
     if normals:
-        filt = vtkTriangleMeshPointNormals()
+        filt = _vtk.vtkTriangleMeshPointNormals()
         filt.SetInputData(poly)
         filt.Update()
         poly = vtkPolyData()

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from render import _vtk
 from render._vtk import (
     vtkActor,
-    vtkAnnotatedCubeActor,
     vtkCellArray,
-    vtkOrientationMarkerWidget,
     vtkPoints,
     vtkPolyData,
     vtkPolyDataMapper,
@@ -23,7 +22,7 @@ from render.orientation import SLICE_KINDS, VIEW_COLORS, ViewKind
 from render.volume_visual import VolumeRenderVisual
 
 if TYPE_CHECKING:
-    from render._vtk import vtkRenderer
+    from render._vtk import vtkAnnotatedCubeActor, vtkOrientationMarkerWidget, vtkRenderer
     from render.image_data import VtkImage
 
 
@@ -103,7 +102,7 @@ class SlicePlanesVisual:
 
 def make_orientation_cube() -> vtkAnnotatedCubeActor:
     """Return a cube labelled with LPS patient directions (+x = L, +y = P, +z = S)."""
-    cube = vtkAnnotatedCubeActor()
+    cube = _vtk.vtkAnnotatedCubeActor()
     cube.SetXPlusFaceText("L")
     cube.SetXMinusFaceText("R")
     cube.SetYPlusFaceText("P")
@@ -180,7 +179,7 @@ class VolumeScene:
         ``interactor`` is the view's ``vtkRenderWindowInteractor`` (it must stay alive until
         :meth:`close`).
         """
-        widget = vtkOrientationMarkerWidget()
+        widget = _vtk.vtkOrientationMarkerWidget()
         widget.SetOrientationMarker(make_orientation_cube())
         widget.SetInteractor(interactor)
         widget.SetCurrentRenderer(self.renderer)

@@ -20,18 +20,17 @@ import numpy as np
 
 from app.model.geometry import Geometry
 from app.model.image import ImageVolume
+from render import _vtk
 from render._vtk import (
     vtkColorTransferFunction,
-    vtkFixedPointVolumeRayCastMapper,
     vtkPiecewiseFunction,
-    vtkSmartVolumeMapper,
     vtkVolume,
     vtkVolumeProperty,
 )
 from render.image_data import VtkImage
 
 if TYPE_CHECKING:
-    from render._vtk import vtkRenderer, vtkRenderWindow
+    from render._vtk import vtkFixedPointVolumeRayCastMapper, vtkRenderer, vtkRenderWindow, vtkSmartVolumeMapper
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +163,10 @@ class VolumeRenderVisual:
         if self.mapper_kind is None:
             self.mapper_kind = choose_mapper_kind(self._renderer.GetRenderWindow())
         if self.mapper_kind == "cpu":
-            mapper = vtkFixedPointVolumeRayCastMapper()
+            mapper = _vtk.vtkFixedPointVolumeRayCastMapper()
             mapper.SetNumberOfThreads(os.cpu_count() or 1)
         else:
-            mapper = vtkSmartVolumeMapper()
+            mapper = _vtk.vtkSmartVolumeMapper()
             mapper.SetRequestedRenderModeToDefault()
             mapper.SetInteractiveAdjustSampleDistances(True)
         mapper.SetAutoAdjustSampleDistances(True)  # coarser sampling while dragging

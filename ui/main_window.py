@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox
 
@@ -298,7 +298,12 @@ class MainWindow(QMainWindow):
         for view in self.grid.slice_views.values():
             view.hovered.connect(self._on_view_hovered)
             view.slice_changed.connect(self.status.set_slice)
-        self.state.cursor_changed.connect(self._on_view_hovered)
+        # the cursor's position and value: once per event-loop turn, after the views' frames
+        self._cursor_info_timer = QTimer(self)
+        self._cursor_info_timer.setSingleShot(True)
+        self._cursor_info_timer.setInterval(0)
+        self._cursor_info_timer.timeout.connect(lambda: self._on_view_hovered(self.state.cursor_lps))
+        self.state.cursor_changed.connect(lambda _lps: self._cursor_info_timer.start())
 
     # ------------------------------------------------------------------ open
     def open_paths(self, specs: list[str], labels: str | None = None) -> Job:

@@ -46,7 +46,15 @@ class VolumeViewport(VtkViewport):
         # While dragging, the interactor's 15 fps budget coarsens the sampling (LOD).
         self.state = state
         self.scene = VolumeScene(self.renderer, self.request_render, mapper_kind)
-        self.scene.attach_orientation_cube(self._Iren)
+        if not dormant:  # a dormant view gets its cube when woken (fast start: after the first slice frame)
+            self.scene.attach_orientation_cube(self._Iren)
+        # Plane outlines follow the slice views once their own frames are drawn (one update per
+        # event-loop turn, however many slices were scrolled).
+        self._pending_planes: dict[ViewKind, int] = {}
+        self._plane_timer = QTimer(self)
+        self._plane_timer.setSingleShot(True)
+        self._plane_timer.setInterval(0)
+        self._plane_timer.timeout.connect(self._update_planes)
         self._surfaces: list[tuple[SegmentSurfaces, QTimer]] = []
         self._surface_jobs: set[Job] = set()
         # Slice-plane outlines re-render the 3D view after scrolling pauses, so a CPU-rendered
@@ -113,24 +121,38 @@ class VolumeViewport(VtkViewport):
             surfaces.set_visible(image is not None and labels is not None
                                  and labels.geometry.same_grid(image.geometry))
 
+    def wake(self) -> None:
+        """Create the GL context (see :meth:`VtkViewport.wake`) and the orientation cube."""
+        was_dormant = self.dormant
+        super().wake()
+        if was_dormant and not self._closed and self.scene._marker is None:
+            self.scene.attach_orientation_cube(self._Iren)
+
     def on_slice_changed(self, kind: str, index: int, n_slices: int) -> None:
         """Move the outline of a slice view's plane (slot for ``SliceViewport.slice_changed``).
 
-        A rotated view's plane (see :meth:`ui.viewer_state.ViewerState.rotate_views`) passes through
-        the linked cursor; it is outlined by its polygon across the volume box.
+        Applied when control returns to the event loop (:meth:`_update_planes`), after the slice
+        view's own frame: scrolling pays nothing here. A rotated view's plane (see
+        :meth:`ui.viewer_state.ViewerState.rotate_views`) passes through the linked cursor; it is
+        outlined by its polygon across the volume box.
         """
+        self._pending_planes[ViewKind(kind)] = index
+        self._plane_timer.start()
+
+    def _update_planes(self) -> None:
+        pending, self._pending_planes = self._pending_planes, {}
         image = self.scene.image
-        if image is None:
+        if image is None or self._closed:
             return
-        view = ViewKind(kind)
         geometry = image.image.geometry
         self._lazy = True
         try:
-            if is_rotated(self.state.rotations[view]):  # oblique plane through the linked cursor
-                normal = self.state.view_normal_lps(view)
-                self.scene.planes.set_polygon(view, plane_box_polygon(geometry, self.state.cursor_lps, normal))
-            else:
-                self.scene.planes.set_plane(view, image, slice_axes(geometry, view).slice_axis_zyx, index)
+            for view, index in pending.items():
+                if is_rotated(self.state.rotations[view]):  # oblique plane through the linked cursor
+                    normal = self.state.view_normal_lps(view)
+                    self.scene.planes.set_polygon(view, plane_box_polygon(geometry, self.state.cursor_lps, normal))
+                else:
+                    self.scene.planes.set_plane(view, image, slice_axes(geometry, view).slice_axis_zyx, index)
         finally:
             self._lazy = False
 
@@ -167,6 +189,7 @@ class VolumeViewport(VtkViewport):
     def close_scene(self) -> None:
         """Disconnect from the state and remove the visuals."""
         self._lazy_timer.stop()
+        self._plane_timer.stop()
         self.state.image_changed.disconnect(self._on_state_image_changed)
         for job in list(self._surface_jobs):
             job.cancel()
