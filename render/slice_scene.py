@@ -76,6 +76,9 @@ class SliceScene:
         self._oblique_for: dict | None = None  # the rotations dict ``_oblique_flag`` was computed for
         self._oblique_flag = False
         self._crosshair_dirs: list[np.ndarray] = []
+        # (centre, directions, half length) the crosshair lines were last drawn with; they are a
+        # world-coordinate 2-D overlay in a parallel projection, so depth along the view does not show
+        self._crosshair_drawn: tuple[np.ndarray, list, float] | None = None
         self._oblique_range: tuple[float, float, int] | None = None
         self._index_row: tuple[tuple[float, float, float], float] = ((0.0, 0.0, 0.0), 0.0)
         self._index_stamp: tuple | None = None  # (camera MTime, oblique range) of ``_index``
@@ -395,6 +398,13 @@ class SliceScene:
             return
         d = self.axes.view_direction_lps
         on_plane = self._cursor_lps - float((self._cursor_lps - self.focal_lps) @ d) * d
+        drawn = self._crosshair_drawn
+        if drawn is not None and drawn[1] is self._crosshair_dirs and drawn[2] == self._distance_mm \
+                and self.crosshair.actor.GetVisibility():
+            step = on_plane - drawn[0]
+            if float(np.abs(step - float(step @ d) * d).max()) <= 1e-9:
+                return  # moved along the view direction only (this view scrolled): the same lines on screen
+        self._crosshair_drawn = (on_plane, self._crosshair_dirs, self._distance_mm)
         self.crosshair.set_lines(on_plane, *self._crosshair_dirs, self._distance_mm)
 
     def set_window_level(self, width: float, level: float) -> None:

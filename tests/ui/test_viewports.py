@@ -218,6 +218,21 @@ def test_scrolling_moves_the_linked_cursor_and_the_other_crosshairs(window, volu
     assert horizontal_z == {round(float(window.state.cursor_lps[2]), 6)}
 
 
+def test_scrolling_leaves_the_scrolled_views_crosshair_lines_as_they_are(window, volume):
+    """Its lines move only along the view direction: the same on screen, so not uploaded again."""
+    axial = window.grid.slice_views[ViewKind.AXIAL]
+    axial.GetRenderWindow().Render()
+    mtime = axial.scene.crosshair.polydata.GetPoints().GetMTime()
+    axial.set_slice_index(3)
+    assert axial.scene.crosshair.polydata.GetPoints().GetMTime() == mtime
+    points = axial.scene.crosshair.polydata.GetPoints()
+    centre = (np.array(points.GetPoint(0)) + np.array(points.GetPoint(1))) / 2
+    shown = axial.scene.lps_to_display(centre)
+    assert np.allclose(shown, axial.scene.lps_to_display(window.state.cursor_lps), atol=1e-6)
+    window.state.set_cursor(window.state.cursor_lps + np.array([4.0, 0.0, 0.0]))  # a move in the plane: redrawn
+    assert axial.scene.crosshair.polydata.GetPoints().GetMTime() > mtime
+
+
 def test_crosshair_can_be_hidden_and_shown(window):
     window.crosshair_action.trigger()
     actors = [v.scene.crosshair.actor for v in window.grid.slice_views.values()]
