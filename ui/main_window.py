@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox
 
@@ -298,12 +298,7 @@ class MainWindow(QMainWindow):
         for view in self.grid.slice_views.values():
             view.hovered.connect(self._on_view_hovered)
             view.slice_changed.connect(self.status.set_slice)
-        # the cursor's position and value: once per event-loop turn, after the views' frames
-        self._cursor_info_timer = QTimer(self)
-        self._cursor_info_timer.setSingleShot(True)
-        self._cursor_info_timer.setInterval(0)
-        self._cursor_info_timer.timeout.connect(lambda: self._on_view_hovered(self.state.cursor_lps))
-        self.state.cursor_changed.connect(lambda _lps: self._cursor_info_timer.start())
+        self.status.follow_cursor(self.state)
 
     # ------------------------------------------------------------------ open
     def open_paths(self, specs: list[str], labels: str | None = None) -> Job:
@@ -434,9 +429,7 @@ class MainWindow(QMainWindow):
         self.grid.volume_view.add_labels(labels)
 
     def _on_view_hovered(self, lps_mm: np.ndarray) -> None:
-        zyx, value = self.state.probe(lps_mm)
-        volume = self.state.volume
-        self.status.set_cursor_info(lps_mm, zyx, value, volume.units if volume is not None else "")
+        self.status.show_probe(self.state, lps_mm)
 
     def _on_grid_layout_changed(self, name: str) -> None:
         if name in self.layout_actions:

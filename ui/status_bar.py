@@ -1,14 +1,20 @@
 """``MedwsStatusBar``: cursor position, voxel value, W/L, slice, and a progress bar with cancel.
 
-Only formats numbers it is given; GUI thread only.
+Formats what it is given, or what it probes from the viewer state; GUI thread only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ui.viewer_state import ViewerState
 
 
 class MedwsStatusBar(QStatusBar):
@@ -73,6 +79,21 @@ class MedwsStatusBar(QStatusBar):
             self.voxel_label.setText("zyx ({}, {}, {})".format(*zyx))
             shown = f"{value:.0f}" if float(value).is_integer() else f"{value:.4g}"
             self.value_label.setText(f"{shown} {units}".strip())
+
+    def show_probe(self, state: ViewerState, lps_mm: np.ndarray) -> None:
+        """Show the point ``lps_mm`` with its voxel and value in ``state``'s image."""
+        zyx, value = state.probe(lps_mm)
+        volume = state.volume
+        self.set_cursor_info(lps_mm, zyx, value, volume.units if volume is not None else "")
+
+    def follow_cursor(self, state: ViewerState) -> None:
+        """Show ``state``'s linked cursor whenever it moves, once per event-loop turn (after the
+        views' frames: scrolling does not wait for the status text)."""
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(0)
+        timer.timeout.connect(lambda: self.show_probe(state, state.cursor_lps))
+        state.cursor_changed.connect(lambda _lps: timer.start())
 
     def set_window_level(self, width: float, level: float) -> None:
         """Show the current window/level."""
