@@ -44,7 +44,6 @@ class CrosshairVisual:
         self._request_render = request_render
         self._points = vtkPoints()
         self._points.SetNumberOfPoints(4)
-        self._drawn: tuple | None = None  # what set_lines last drew
         lines = vtkCellArray()
         lines.InsertNextCell(2, [0, 1])
         lines.InsertNextCell(2, [2, 3])
@@ -79,10 +78,6 @@ class CrosshairVisual:
         """
         c = np.asarray(center_lps, dtype=float)
         h, v = np.asarray(horizontal_lps, dtype=float), np.asarray(vertical_lps, dtype=float)
-        key = (*c.tolist(), *h.tolist(), *v.tolist(), float(half_length_mm))
-        if key == self._drawn and self.actor.GetVisibility():
-            return  # the same lines (a linked view scrolled along them): nothing to redraw
-        self._drawn = key
         for i, p in enumerate((c - h * half_length_mm, c + h * half_length_mm,
                                c - v * half_length_mm, c + v * half_length_mm)):
             self._points.SetPoint(i, *p)
