@@ -118,7 +118,7 @@ class SliceScene:
         assert self.image is not None
         geometry = self.image.image.geometry
         self.axes = rotated_axes(slice_axes(geometry, self.kind), self.rotations[self.kind])
-        inverse = np.linalg.inv(geometry.index_xyz_to_lps_matrix)[2 - self.axes.slice_axis_zyx]  # that xyz row
+        inverse = geometry.lps_to_index_xyz_matrix[2 - self.axes.slice_axis_zyx]  # that axis's xyz row
         self._index_row = (tuple(float(v) for v in inverse[:3]), float(inverse[3]))
         # crosshair lines = intersections of the other two views' planes with this one
         n = self.axes.view_direction_lps

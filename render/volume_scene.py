@@ -145,6 +145,11 @@ class VolumeScene:
         self.image: VtkImage | None = None
         self._marker: vtkOrientationMarkerWidget | None = None
 
+    @property
+    def orientation_cube(self) -> vtkOrientationMarkerWidget | None:
+        """The orientation cube widget, or None before :meth:`attach_orientation_cube`."""
+        return self._marker
+
     def set_image(self, image: VtkImage | None, default_window: tuple[float, float] | None = None) -> None:
         """Show ``image`` from the front (anterior view, superior up) or nothing."""
         self.image = image
@@ -177,8 +182,10 @@ class VolumeScene:
         """Show the L/R/A/P/S/I cube in the lower-left corner, following the camera.
 
         ``interactor`` is the view's ``vtkRenderWindowInteractor`` (it must stay alive until
-        :meth:`close`).
+        :meth:`close`). Attached once: later calls return the same widget.
         """
+        if self._marker is not None:
+            return self._marker
         widget = _vtk.vtkOrientationMarkerWidget()
         widget.SetOrientationMarker(make_orientation_cube())
         widget.SetInteractor(interactor)

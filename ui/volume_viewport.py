@@ -125,7 +125,7 @@ class VolumeViewport(VtkViewport):
         """Create the GL context (see :meth:`VtkViewport.wake`) and the orientation cube."""
         was_dormant = self.dormant
         super().wake()
-        if was_dormant and not self._closed and self.scene._marker is None:
+        if was_dormant and not self._closed:
             self.scene.attach_orientation_cube(self._Iren)
 
     def on_slice_changed(self, kind: str, index: int, n_slices: int) -> None:

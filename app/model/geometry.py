@@ -85,6 +85,11 @@ class Geometry:
         """Return the 4×4 affine mapping homogeneous (x, y, z, 1) index to LPS mm (read-only)."""
         return self._matrix
 
+    @property
+    def lps_to_index_xyz_matrix(self) -> np.ndarray:
+        """Return the inverse 4×4 affine: homogeneous LPS mm to (x, y, z, 1) index (read-only)."""
+        return self._inverse
+
     def ras_affine(self) -> np.ndarray:
         """Return the 4×4 NIfTI-style affine mapping (x, y, z, 1) index to RAS mm."""
         m = self._matrix.copy()

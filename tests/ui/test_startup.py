@@ -56,7 +56,7 @@ def test_medws_view_first_frame_shows_ct_and_labels_then_the_rest_arrives(qapp, 
             seen["axial_image"] = axial.scene.image is window.state.image is not None
             seen["overlays"] = [v.labels.name for v in axial.label_visuals]
             seen["dormant_at_first_frame"] = sorted(k.value for k, v in window.grid.viewports.items() if v.dormant)
-            seen["cube_at_first_frame"] = window.grid.volume_view.scene._marker is not None
+            seen["cube_at_first_frame"] = window.grid.volume_view.scene.orientation_cube is not None
 
         def on_ready(t: float) -> None:
             seen["ready"] = t
@@ -68,7 +68,7 @@ def test_medws_view_first_frame_shows_ct_and_labels_then_the_rest_arrives(qapp, 
             seen["segment_editor_labels"] = window.segment_editor.controller.labels is not None
             seen["icons"] = not window.open_file_action.icon().isNull()
             seen["dormant_when_ready"] = [k for k, v in window.grid.viewports.items() if v.dormant]
-            seen["cube_when_ready"] = window.grid.volume_view.scene._marker is not None
+            seen["cube_when_ready"] = window.grid.volume_view.scene.orientation_cube is not None
             seen["other_views"] = {k.value: _coloured_and_grey(window.grid.viewports[k].capture())
                                    for k in (ViewKind.CORONAL, ViewKind.SAGITTAL)}
             QTimer.singleShot(0, window.close)
