@@ -2,15 +2,15 @@
 
 Same TorchScript 3-D UNet (MONAI ``UNet(spatial_dims=3, channels=(16, 32, 64, 128),
 strides=(2, 2, 2), out_channels=6)``, random weights, fixed seed), same volume, roi 96³,
-overlap 0.25, Gaussian blending in both; MedWS (by default with its sub-pixel network copy, see
-``analysis/infer/predict.py``) also with bf16 autocast (off by default) and, with
-``--kinds ...,medws-optimised``, with its opt-in CPU-optimised network copy. Each run is a fresh process
+overlap 0.25, Gaussian blending in both; MedWS (by default with its oneDNN network copy, see
+``analysis/infer/predict.py``; ``medws-plain``: the network as loaded) also with bf16 autocast (off by
+default). Each run is a fresh process
 (peak RSS from ``ru_maxrss``); runs alternate. Prints JSON: medians, ratios, time inside MedWS's
 network calls (``*_forward_s``), identical-label fraction against MONAI, peak RSS, load average
 (the machine may be shared: the alternation keeps ratios meaningful).
 
     .venv/bin/pip install monai   # bench-only dependency
-    .venv/bin/python bench/infer.py [--shape 300,512,512] [--runs 3] [--kinds monai,medws,medws-optimised]
+    .venv/bin/python bench/infer.py [--shape 300,512,512] [--runs 3] [--kinds monai,medws,medws-plain,medws-bf16]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _worker(kind: str, work: Path, out: Path) -> dict:
         from analysis.infer.sliding_window import sliding_window_labels
 
         predict_net = TorchPredictor(net, "cpu", "softmax", "bf16" if kind == "medws-bf16" else "fp32",
-                                     optimise=kind == "medws-optimised")
+                                     onednn=kind != "medws-plain")
         forward_s = [0.0]
 
         def predict(batch):
@@ -92,13 +92,12 @@ def _worker(kind: str, work: Path, out: Path) -> dict:
     np.save(out, labels)
     result = {"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if kind.startswith("medws"):
-        result["forward_s"] = forward_s[0]  # network calls (incl. the first-window check of an optimised copy)
-        result["optimised"] = predict_net.optimised
-        result["subpixel"] = predict_net.subpixel
+        result["forward_s"] = forward_s[0]  # network calls (incl. the first-window check of the oneDNN copy)
+        result["onednn"] = predict_net.onednn
     return result
 
 
-KINDS = ("monai", "medws", "medws-optimised", "medws-bf16")
+KINDS = ("monai", "medws", "medws-plain", "medws-bf16")
 
 
 def main() -> None:
@@ -106,7 +105,7 @@ def main() -> None:
     parser.add_argument("--shape", default="300,512,512")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--kinds", default="monai,medws,medws-bf16",
-                        help="comma list of " + ",".join(KINDS) + " (medws-optimised: opt-in optimised copy)")
+                        help="comma list of " + ",".join(KINDS) + " (medws-plain: without the oneDNN copy)")
     parser.add_argument("--worker", choices=KINDS)
     parser.add_argument("--work")
     parser.add_argument("--out")
@@ -149,8 +148,7 @@ def main() -> None:
             report[f"{key}_forward_s_median"] = round(statistics.median(r["forward_s"] for r in results[kind]), 2)
             report[f"{key}_identical_label_fraction"] = float((labels == reference).mean())
             report[f"{key}_peak_rss_mb"] = round(max(r["peak_rss_mb"] for r in results[kind]))
-            report[f"{key}_optimised_network"] = all(r["optimised"] for r in results[kind])
-            report[f"{key}_subpixel_network"] = all(r["subpixel"] for r in results[kind])
+            report[f"{key}_onednn_network"] = all(r["onednn"] for r in results[kind])
         report["runs_s"] = {k: [round(r["wall_s"], 2) for r in v] for k, v in results.items()}
         print(json.dumps(report, indent=2))
 

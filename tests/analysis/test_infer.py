@@ -253,60 +253,79 @@ def _unet_like():
     return torch.jit.script(Net().eval())
 
 
-def test_cpu_optimised_copy_agrees_and_leaves_the_loaded_network_alone():
+def test_onednn_copy_runs_by_default_agrees_and_leaves_the_loaded_network_alone():
     import torch
 
-    from analysis.infer.predict import SCORE_TOLERANCE, TorchPredictor, cpu_optimised, scores_agree
+    from analysis.infer.predict import SCORE_TOLERANCE, TorchPredictor, onednn_copy, scores_agree
 
     net = _unet_like()
     before = {k: v.clone() for k, v in net.state_dict().items()}
+    fast = onednn_copy(net)
+    assert fast is not None and onednn_copy(net) is fast  # cached per network
+    graph = str(fast.graph)
+    assert "aten::conv3d" not in graph and graph.count("aten::mkldnn_convolution") == 2
+    assert "aten::conv_transpose3d" in graph and "aten::contiguous" in graph
+    assert "aten::conv3d" in str(net.inlined_graph)  # the loaded network is not rewritten
+    batch = np.random.default_rng(5).normal(size=(2, 1, 16, 32, 24)).astype(np.float32)
+    with torch.inference_mode():
+        exact, candidate = net(torch.from_numpy(batch)), fast(torch.from_numpy(batch))
+    assert candidate.is_contiguous(memory_format=torch.channels_last_3d)
+    assert scores_agree(candidate.numpy(), exact.numpy(), 1e-5)  # float32 rounding only
+    predictor = TorchPredictor(net)
+    assert predictor.onednn is None
+    first = predictor(batch)
+    assert torch.equal(first, exact) and first.is_contiguous()  # the first window: the network as loaded
+    assert predictor.onednn is True
+    second = predictor(batch)
+    assert torch.equal(second, candidate) and second.is_contiguous()
+    plain = TorchPredictor(net, onednn=False)
+    assert torch.equal(plain(batch), exact) and torch.equal(plain(batch), exact) and plain.onednn is False
     vol = np.random.default_rng(3).normal(size=(1, 40, 56, 48)).astype(np.float32)
-    fast = TorchPredictor(net, optimise=True)
-    labels = sliding_window_labels(vol, fast, (16, 32, 32), 3, overlap=0.25)
-    assert fast.optimised is True and cpu_optimised(net) is not None
-    plain = TorchPredictor(net)  # the default: the network as loaded
-    reference = sliding_window_labels(vol, plain, (16, 32, 32), 3, overlap=0.25)
-    assert plain.optimised is False
+    labels = sliding_window_labels(vol, TorchPredictor(net), (16, 32, 32), 3, overlap=0.25)
+    reference = sliding_window_labels(vol, TorchPredictor(net, onednn=False), (16, 32, 32), 3, overlap=0.25)
     assert (labels == reference).mean() >= 0.9999
     x = torch.from_numpy(vol[None, :, :16, :32, :32].copy())
     with torch.inference_mode():
-        assert scores_agree(cpu_optimised(net)(x).numpy(), net(x).numpy(), SCORE_TOLERANCE)
+        assert scores_agree(fast(x).numpy(), net(x).numpy(), SCORE_TOLERANCE)
     after = net.state_dict()
     assert all(torch.equal(before[k], after[k]) and after[k].is_contiguous() for k in before)
 
 
-def test_optimised_copy_is_refused_beyond_the_tolerance():
+def test_a_copy_beyond_the_tolerance_is_refused_and_the_original_runs():
     import torch
 
-    from analysis.infer.predict import TorchPredictor, cpu_optimised, scores_agree
+    from analysis.infer.predict import TorchPredictor, onednn_copy, scores_agree
 
     ref = np.array([[1.0, -2.0, 3.0]], np.float32)
     assert scores_agree(ref + 3e-3, ref) and not scores_agree(ref + 5e-3, ref) and not scores_agree(ref[:, :2], ref)
     net = _unet_like()
     batch = np.random.default_rng(4).normal(size=(1, 1, 16, 32, 32)).astype(np.float32)
     with torch.inference_mode():
-        diff = (cpu_optimised(net)(torch.from_numpy(batch)) - net(torch.from_numpy(batch))).abs().max().item()
         exact = net(torch.from_numpy(batch))
+        diff = (onednn_copy(net)(torch.from_numpy(batch)) - exact).abs().max().item()
     if diff == 0.0:
-        pytest.skip("optimised copy is bit-identical on this CPU: nothing to refuse")
-    strict = TorchPredictor(net, optimise=True, tolerance=0.0)
+        pytest.skip("oneDNN copy is bit-identical on this CPU: nothing to refuse")
+    strict = TorchPredictor(net, tolerance=0.0)
     strict(batch)
-    assert strict.optimised is False
+    assert strict.onednn is False
     assert torch.equal(strict(batch), exact)  # later windows run the original network too
 
 
-def test_eager_modules_and_bf16_run_without_the_optimised_copy():
+def test_onednn_copy_leaves_what_it_cannot_rewrite():
     import torch
 
-    from analysis.infer.predict import TorchPredictor
+    from analysis.infer.predict import TorchPredictor, onednn_copy
 
     conv = torch.nn.Conv3d(1, 2, 1).eval()
     batch = np.ones((1, 1, 4, 4, 4), np.float32)
-    eager = TorchPredictor(conv, optimise=True)
-    assert eager(batch).shape == (1, 2, 4, 4, 4) and eager.optimised is False
-    bf16 = TorchPredictor(_unet_like(), precision="bf16", optimise=True)
+    eager = TorchPredictor(conv)
+    assert eager(batch).shape == (1, 2, 4, 4, 4) and eager.onednn is False  # eager module: no TorchScript copy
+    assert onednn_copy(torch.jit.script(torch.nn.Conv2d(1, 2, 3).eval())) is None  # nothing 3-D to rewrite
+    same = torch.jit.script(torch.nn.Conv3d(1, 2, 3, padding="same").eval())
+    assert onednn_copy(same) is None  # string padding: another aten::conv3d overload, kept
+    bf16 = TorchPredictor(_unet_like(), precision="bf16")
     bf16(np.zeros((1, 1, 8, 8, 8), np.float32))
-    assert bf16.optimised is False
+    assert bf16.onednn is False
     with pytest.raises(ValueError, match="precision"):
         TorchPredictor(conv, precision="fp8")
 
@@ -329,49 +348,8 @@ def test_sliding_window_accepts_tensor_scores_and_batches_and_argmax_keeps_the_l
     assert class_argmax(torch.from_numpy(tied)).tolist() == [[[2, 2], [2, 2]], [[0, 0], [0, 0]]]
 
 
-@pytest.mark.parametrize(("c_in", "c_out", "size"), [(24, 3, (5, 7, 6)), (4, 8, (1, 2, 3)), (3, 1, (4, 4, 4))])
-def test_subpixel_weights_reproduce_the_transposed_convolution(c_in, c_out, size):
-    import torch
-
-    from analysis.infer.predict import subpixel_weights
-
-    rng = torch.Generator().manual_seed(7)
-    x = torch.randn(2, c_in, *size, generator=rng)
-    weight, bias = torch.randn(c_in, c_out, 3, 3, 3, generator=rng), torch.randn(c_out, generator=rng)
-    reference = torch.nn.functional.conv_transpose3d(x, weight, bias, 2, 1, 1)
-    wc, bc = subpixel_weights(weight, bias)
-    y = torch.nn.functional.conv3d(x, wc, bc, padding=1)[:, :, 1:, 1:, 1:]
-    n, _, d, h, w = x.shape
-    y = y.reshape(n, 2, 2, 2, c_out, d, h, w).permute(0, 4, 5, 1, 6, 2, 7, 3).reshape(reference.shape)
-    assert (y - reference).abs().max() <= 1e-6 * reference.abs().max() * c_in  # float32 rounding only
-
-
-def test_subpixel_copy_runs_by_default_and_matches_the_network():
-    import torch
-
-    from analysis.infer.predict import SUBPIXEL_TOLERANCE, TorchPredictor, scores_agree, subpixel_copy
-
-    net = _unet_like()
-    before = {k: v.clone() for k, v in net.state_dict().items()}
-    fast = subpixel_copy(net)
-    assert fast is not None and "conv_transpose3d" not in str(fast.graph)
-    assert "conv_transpose3d" in str(net.inlined_graph)
-    batch = np.random.default_rng(5).normal(size=(2, 1, 16, 32, 24)).astype(np.float32)
-    with torch.inference_mode():
-        exact, candidate = net(torch.from_numpy(batch)), fast(torch.from_numpy(batch))
-    assert scores_agree(candidate.numpy(), exact.numpy(), SUBPIXEL_TOLERANCE)
-    predictor = TorchPredictor(net)
-    assert torch.equal(predictor(batch), exact)  # the first window: the network as loaded
-    assert predictor.subpixel is True and predictor.optimised is False
-    assert torch.equal(predictor(batch), candidate)
-    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
-    assert TorchPredictor(net, subpixel=False)(batch) is not None
-    wide = torch.jit.script(torch.nn.ConvTranspose3d(4, 16, 3, stride=2, padding=1, output_padding=1).eval())
-    assert subpixel_copy(wide) is None  # 16 output channels: oneDNN's transposed convolution is kept
-
-
 def test_default_path_gives_monais_labels():
-    """MedWS's default inference (sub-pixel copy, box-wise blending) against MONAI's
+    """MedWS's default inference (oneDNN copy, box-wise blending) against MONAI's
     sliding_window_inference + argmax, on a MONAI UNet with random weights (as bench/infer.py)."""
     monai = pytest.importorskip("monai")
     import torch
@@ -392,5 +370,5 @@ def test_default_path_gives_monais_labels():
     reference = torch.argmax(logits, dim=1)[0].numpy()
     predictor = TorchPredictor(net)
     labels = sliding_window_labels(vol, predictor, roi, 6, overlap=0.25)
-    assert predictor.subpixel is True
+    assert predictor.onednn is True
     assert (labels == reference).mean() >= 0.999999
