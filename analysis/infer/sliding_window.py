@@ -14,10 +14,20 @@ and whether a later one will ("final" if none will):
 * neither: accumulator += g · scores.
 
 No pass over a finished accumulator is needed, every voxel's argmax is taken once, right after its
-last window. The accumulator is one slab, C × roi_z × Y × X float32 (not C × Z × Y × X); moving to
-the next slab copies the planes the two slabs share. Measured on ``bench/infer.py`` (300×512×512,
-roi 96³, overlap 0.25, 6 classes, 2 cores): 3.9 s of work besides the network calls before (a whole
-slab added with ``addcmul_``, then a NumPy running argmax per finished plane), 1.9–2.3 s now.
+last window. Nor is a C × Z × Y × X accumulator; two buffers hold what is still open:
+
+* the **carry**: the planes a z-slab of windows shares with the previous slab and those it shares
+  with the next, C × Y × X each (at most ``max(lo + roi_z - hi)`` planes, ``[0, lo)`` and
+  ``[hi, roi_z)`` being the shared planes of a slab); moving to the next slab copies the second part
+  to the front. With overlap > 0.5 a plane can be shared with both neighbours: then the carry is
+  the whole slab (roi_z planes, no compaction);
+* the **row buffer**: the slab's own planes (shared with no other slab) for one row of windows,
+  C × roi_z × roi_y × X; moving to the next row copies the rows the two share.
+
+Measured on ``bench/infer.py`` (300×512×512, roi 96³, overlap 0.25, 6 classes, 2 cores): 3.9 s of work
+besides the network calls with a whole slab added by ``addcmul_`` and a NumPy running argmax per
+finished plane, 1.0–2.3 s box-wise; a whole-slab accumulator (604 MB) became a 377 MB carry and a
+113 MB row buffer of which ~57 MB is ever touched (pages never written are never resident).
 
 Call from a worker thread; progress and cancel through ``ctx`` (checked between windows).
 """
@@ -81,11 +91,17 @@ def class_argmax(scores):
 
 def _pieces(starts: Sequence[int], i: int, roi: int) -> list[tuple[int, int, bool, bool]]:
     """Window ``i``'s pieces along one axis: ``(a, b, also_previous, also_next)``, window-relative [a, b)."""
-    s = starts[i]
-    lo = min(max(starts[i - 1] + roi - s, 0), roi) if i > 0 else 0  # [0, lo): the previous window covers it too
-    hi = min(max(starts[i + 1] - s, 0), roi) if i + 1 < len(starts) else roi  # [hi, roi): so does the next
+    lo, hi = _shared_planes(starts, i, roi)
     cuts = sorted({0, lo, hi, roi})
     return [(a, b, a < lo, a >= hi) for a, b in zip(cuts, cuts[1:], strict=False)]
+
+
+def _shared_planes(starts: Sequence[int], i: int, roi: int) -> tuple[int, int]:
+    """Window ``i``'s (lo, hi) along one axis: [0, lo) is covered by the previous window, [hi, roi) by the next."""
+    s = starts[i]
+    lo = min(max(starts[i - 1] + roi - s, 0), roi) if i > 0 else 0
+    hi = min(max(starts[i + 1] - s, 0), roi) if i + 1 < len(starts) else roi
+    return lo, hi
 
 
 def sliding_window_labels(
@@ -138,16 +154,25 @@ def sliding_window_labels(
     y_pieces = [_pieces(ys, i, roi[1]) for i in range(len(ys))]
     x_pieces = [_pieces(xs, i, roi[2]) for i in range(len(xs))]
     labels = np.zeros(padded, np.uint8 if n_classes <= 256 else np.uint16)
-    # plane 0 is the current slab's first plane; every cell is written (fresh box) before it is read
-    acc = torch.empty((n_classes, roi[0], Y, X), dtype=torch.float32)
+    z_pieces = [_pieces(zs, i, roi[0]) for i in range(len(zs))]
+    bounds = [_shared_planes(zs, i, roi[0]) for i in range(len(zs))]  # (lo, hi) per slab
+    compact = all(lo <= hi for lo, hi in bounds)
+    carry_planes = max((lo + roi[0] - hi for lo, hi in bounds), default=0) if compact else roi[0]
+    # every cell is written (a fresh box) before it is read; pages never written never become resident
+    carry = torch.empty((n_classes, carry_planes, Y, X), dtype=torch.float32)
+    rows = torch.empty((n_classes, roi[0], roi[1], X), dtype=torch.float32)
     windows_yx = [(yi, xi) for yi in range(len(ys)) for xi in range(len(xs))]
     total, done = len(zs) * len(windows_yx), 0
     with reuse_freed_memory():  # the network's temporaries are reused, not page-faulted in per window
         for zi, z0 in enumerate(zs):
-            shift = z0 - zs[zi - 1] if zi else 0
-            for dz in range(roi[0] - shift if zi else 0):  # planes shared with the previous slab
-                acc[:, dz].copy_(acc[:, dz + shift])
-            z_pieces = _pieces(zs, zi, roi[0])
+            lo, hi = bounds[zi]
+            next_offset = lo - hi if compact else 0  # carry plane of slab plane z ≥ hi: z + next_offset
+            if zi:  # the previous slab's planes shared with this one move to the front of the carry
+                p_lo, p_hi = bounds[zi - 1]
+                src = p_hi + (p_lo - p_hi if compact else 0)
+                for dz in range(roi[0] - p_hi):
+                    carry[:, dz].copy_(carry[:, src + dz])
+            row = -1
             for b0 in range(0, len(windows_yx), batch_size):
                 group = windows_yx[b0:b0 + batch_size]
                 ctx.step(done / total, "inference")
@@ -160,22 +185,35 @@ def sliding_window_labels(
                     raise ValueError(f"network returned {tuple(scores.shape)}, "
                                      f"expected {(len(group), n_classes, *roi)}")
                 for (yi, xi), window_scores in zip(group, scores, strict=True):
-                    _blend(window_scores, weight, acc, labels, (z0, ys[yi], xs[xi]),
-                           (z_pieces, y_pieces[yi], x_pieces[xi]))
+                    if yi != row:  # the previous row's rows shared with this one move to the top
+                        for dy in range(roi[1] - (ys[yi] - ys[row]) if row >= 0 else 0):
+                            rows[:, lo:hi, dy].copy_(rows[:, lo:hi, dy + ys[yi] - ys[row]])
+                        row = yi
+                    _blend(window_scores, weight, (carry, next_offset, rows), labels, (z0, ys[yi], xs[xi]),
+                           (z_pieces[zi], y_pieces[yi], x_pieces[xi]))
                 done += len(group)
     ctx.step(1.0, "inference")
     return labels[: shape[0], : shape[1], : shape[2]]
 
 
-def _blend(scores, weight, acc, labels: np.ndarray, origin: tuple[int, int, int], pieces) -> None:
+def _blend(scores, weight, buffers, labels: np.ndarray, origin: tuple[int, int, int], pieces) -> None:
     """Add one window's (C, rz, ry, rx) ``scores`` box by box (see the module docstring).
 
+    ``buffers`` = (carry, next_offset, rows): z pieces shared with the previous slab live in carry planes
+    [za, zb), those shared with the next in [za + next_offset, zb + next_offset) (one piece can be both
+    only when next_offset is 0), the slab's own planes in ``rows`` (y relative to the window's row).
     Neighbouring x pieces with the same action are one box: longer rows, fewer calls.
     """
     import torch
 
+    carry, next_offset, rows = buffers
     z0, y0, x0 = origin
     for za, zb, zp, zn in pieces[0]:
+        if zp or zn:
+            zoff = next_offset if zn and not zp else 0
+            z_view, y_base = carry[:, za + zoff:zb + zoff], y0
+        else:
+            z_view, y_base = rows[:, za:zb], 0
         for ya, yb, yp, yn in pieces[1]:
             runs: list[list] = []  # [xa, xb, fresh, final]
             for xa, xb, xp, xn in pieces[2]:
@@ -191,7 +229,7 @@ def _blend(scores, weight, acc, labels: np.ndarray, origin: tuple[int, int, int]
                     labels[out] = class_argmax(s).numpy()
                     continue
                 g = weight[za:zb, ya:yb, xa:xb]
-                a = acc[:, za:zb, y0 + ya:y0 + yb, x0 + xa:x0 + xb]
+                a = z_view[:, :, y_base + ya:y_base + yb, x0 + xa:x0 + xb]
                 if final:
                     labels[out] = class_argmax(torch.addcmul(a, s, g)).numpy()
                 elif fresh:

@@ -77,10 +77,12 @@ def test_class_argmax_matches_numpy_argmax_and_keeps_the_first_of_tied_classes()
 
 
 @pytest.mark.parametrize(("roi", "overlap"), [((12, 16, 10), 0.5), ((12, 16, 10), 0.25), ((16, 12, 8), 0.75),
-                                             ((40, 16, 10), 0.25)])
+                                             ((40, 16, 10), 0.25), ((10, 12, 9), 0.3)])
 def test_sliding_window_equals_full_accumulation_reference(roi, overlap):
     """Every box kind (one window, first of several, last of several, in between), overlaps above and
-    below one half, and a volume thinner than the window (padded)."""
+    below one half (a plane shared with both neighbouring slabs: the uncompacted carry), last windows
+    shifted less than the others (carry parts of different sizes), and a volume thinner than the window
+    (padded)."""
     rng = np.random.default_rng(0)
     vol = rng.normal(size=(1, 37, 41, 29)).astype(np.float32)
     w = rng.normal(size=(3, 1)).astype(np.float32)
