@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psygnal import Signal as EventSignal
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
-from render._vtk import vtkInteractorStyleUser, vtkRenderer
+from render._vtk import new_render_window, vtkInteractorStyleUser, vtkRenderer
 from render.capture import capture_rgb
 from render.label_visual import LabelSliceVisual
 from render.orientation import ViewKind
@@ -49,7 +50,7 @@ class VtkViewport(QVTKRenderWindowInteractor):
     maximize_requested = Signal()
 
     def __init__(self, kind: ViewKind, parent=None, *, dormant: bool = False) -> None:
-        super().__init__(parent)
+        super().__init__(parent, rw=new_render_window(QGuiApplication.platformName()))
         self.kind = kind
         self.renderer = vtkRenderer()
         window = self.GetRenderWindow()

@@ -175,3 +175,24 @@ def test_start_up_finishes_whatever_view_is_shown(qtbot, ct_and_labels, layout):
     if layout == "coronal":  # a real coronal frame, well before the 3 s fallback
         assert watcher.shows_loaded_data(ViewKind.CORONAL) and watcher.first_frame_time - loaded_at[0] < 1.5
     window.close()
+
+
+def test_viewports_get_the_x11_render_window_without_the_factory_probe(qtbot):
+    """On X11 the viewports' render windows are made as GLX windows directly (VTK's factory probes the
+    OpenGL back-ends on every call, ~10 ms each); other platforms keep the factory's choice."""
+    from PySide6.QtGui import QGuiApplication
+
+    from render._vtk import new_render_window, vtkRenderWindow
+    from ui.viewer_state import ViewerState
+    from ui.viewport import SliceViewport
+
+    assert new_render_window("xcb").GetClassName() == "vtkXOpenGLRenderWindow"
+    assert isinstance(new_render_window("wayland"), vtkRenderWindow)
+    if QGuiApplication.platformName() != "xcb":
+        pytest.skip("needs the xcb platform (xvfb-run)")
+    view = SliceViewport(ViewKind.AXIAL, ViewerState())
+    qtbot.addWidget(view)
+    view.show()
+    view.GetRenderWindow().Render()
+    assert view.GetRenderWindow().GetClassName() == "vtkXOpenGLRenderWindow"
+    assert view.capture().shape[2] == 3  # it draws: a real GL context on the widget's X window
