@@ -80,7 +80,7 @@ def test_rotated_scene_reslices_through_the_cursor_with_turned_axes_and_letters(
     assert scene.axes.letters() == {"right": "LA", "left": "RP", "top": "S", "bottom": "I"}
     assert scene.annotation.letters["right"].GetInput() == "LA"
     assert scene.annotation.note.GetInput() == OBLIQUE_NOTE
-    assert "oblique" in scene.annotation.title.GetInput()
+    assert "oblique" in scene.annotation.title.text
     # picking on the rotated plane: display → LPS → voxel and back
     point = cursor + 6.0 * scene.axes.right_lps - 4.0 * scene.axes.up_lps
     scene.renderer.GetRenderWindow().Render()

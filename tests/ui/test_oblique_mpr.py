@@ -116,7 +116,7 @@ def test_r_resets_the_rotation_to_axis_aligned_views(window, volume, qtbot):
         assert view.scene.n_slices == base.n_slices
         assert view.scene.slice_index == cursor_zyx[base.slice_axis_zyx]
         assert view.scene.annotation.note.GetInput() == ""
-        assert "oblique" not in view.scene.annotation.title.GetInput()
+        assert "oblique" not in view.scene.annotation.title.text
     # View ▸ Reset views (Ctrl+R) resets it as well
     window.grid.slice_views[ViewKind.AXIAL].rotate_crosshair(0.3)
     window.reset_views()
