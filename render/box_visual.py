@@ -267,13 +267,16 @@ class BoxSliceVisual(_BoxSetFollower):
         """Redraw everything from the set (cheap; called on every change)."""
         if not hasattr(self, "lines"):
             return  # during __init__
+        visible = self._visible_boxes()
+        if not visible and not self.shown and not self.labels:
+            return  # nothing drawn, nothing to draw: a slice change of a study without boxes costs nothing
         mm_px = self._mm_per_px()
         self.shown = {}
         pieces: list[np.ndarray] = []
         rgbs: list[RGB] = []
         sel_pieces: list[np.ndarray] = []
         handle_pts: list[np.ndarray] = []
-        for box in self._visible_boxes():
+        for box in visible:
             poly = self._polygon(box)
             if poly is None:
                 continue
