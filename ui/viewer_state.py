@@ -90,7 +90,7 @@ class ViewerState:
     def set_cursor(self, lps_mm: np.ndarray) -> None:
         """Move the linked cursor (all views show the slices through it)."""
         self.cursor_lps = np.asarray(lps_mm, dtype=float)
-        self.cursor_changed.emit(self.cursor_lps)
+        self.cursor_changed.emit_fast(self.cursor_lps)  # GUI thread; see SliceViewport._emit_slice
 
     @property
     def rotated(self) -> bool:
