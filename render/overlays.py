@@ -83,11 +83,12 @@ class CrosshairVisual:
         plane: screen-horizontal and screen-vertical for orthogonal grids, slanted for sheared
         (gantry-tilt) grids.
         """
-        c = np.asarray(center_lps, dtype=float)
-        h, v = np.asarray(horizontal_lps, dtype=float), np.asarray(vertical_lps, dtype=float)
-        for i, p in enumerate((c - h * half_length_mm, c + h * half_length_mm,
-                               c - v * half_length_mm, c + v * half_length_mm)):
-            self._points.SetPoint(i, *p)
+        (cx, cy, cz), half = np.asarray(center_lps, dtype=float).tolist(), float(half_length_mm)
+        points = self._points  # plain floats: on every linked slice change, numpy's per-call overhead dominates
+        for i, direction in ((0, horizontal_lps), (2, vertical_lps)):
+            dx, dy, dz = (half * float(t) for t in direction)
+            points.SetPoint(i, cx - dx, cy - dy, cz - dz)
+            points.SetPoint(i + 1, cx + dx, cy + dy, cz + dz)
         self._points.Modified()
         self.actor.VisibilityOn()
         self._request_render()

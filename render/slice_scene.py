@@ -378,13 +378,16 @@ class SliceScene:
         return float(x), float(y)
 
     # ---------------------------------------------------------- cursor, W/L
-    def set_cursor(self, lps_mm: np.ndarray, *, move_slice: bool = True) -> None:
-        """Move the linked cursor; optionally show the slice through it."""
+    def set_cursor(self, lps_mm: np.ndarray, *, move_slice: bool = True) -> bool:
+        """Move the linked cursor; optionally show the slice through it. Return False when the displayed
+        plane certainly stayed where it was (the cursor lies on it), True when it may have moved."""
         self._cursor_lps = np.asarray(lps_mm, dtype=float)
-        if move_slice and not (self._oblique_range is None and self.axes is not None and self.image is not None
-                               and self._index_of(self._cursor_lps) == self.slice_index):
+        moved = move_slice and not (self._oblique_range is None and self.axes is not None and self.image is not None
+                                    and self._index_of(self._cursor_lps) == self.slice_index)
+        if moved:
             self.set_slice_through(self._cursor_lps)  # not on the displayed index plane
         self._draw_crosshair()
+        return moved
 
     def set_crosshair_visible(self, visible: bool) -> None:
         """Show or hide the crosshair lines (the linked cursor keeps moving)."""

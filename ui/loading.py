@@ -132,8 +132,9 @@ def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
         outcome.errors.extend(one.errors)
     if labels:
         # after the images, in this thread: a second reader thread beside the image reader and the GUI
-        # thread building the window (2 cores) made fast start slower (first frame, 8 alternated runs after
-        # napari: median 543 ms, three runs 700-742 ms, vs 528 ms and at most 606 ms read one after the other)
+        # thread building the window (2 cores) made fast start slower (first frame, 8 alternated pairs after
+        # a napari run each: median 543 vs 528 ms read one after the other; with bench/viewer.py's own
+        # child, 576 vs 543 ms)
         from app.io.labelmap import place_labelmap, read_labelmap_file
 
         try:

@@ -173,8 +173,8 @@ class SliceViewport(VtkViewport):
                                and labels.geometry.same_grid(image.geometry))
 
     def _on_state_cursor_changed(self, lps_mm: np.ndarray) -> None:
-        self.scene.set_cursor(lps_mm)
-        self._emit_slice()
+        if self.scene.set_cursor(lps_mm):  # the plane may have moved (else the listeners' key is unchanged)
+            self._emit_slice()
 
     def _on_state_window_level_changed(self, width: float, level: float) -> None:
         self.scene.set_window_level(width, level)
