@@ -156,6 +156,7 @@ class ComposedText:
         self._images: dict[str, tuple[np.ndarray, int, int]] = {}  # string → (rgba rows bottom-up, advance, line h)
         self._image = vtkImageData()
         self._pixels = np.zeros((0, 0, 4), np.uint8)
+        self._drawn = ("", 0)  # (name drawn at the left, end of the columns that may hold ink)
         self._texture = vtkTexture()
         self._texture.InterpolateOff()
         self._texture.SetInputData(self._image)
@@ -197,7 +198,9 @@ class ComposedText:
             if not renderer.RenderString(self.property, text, image, dims, dpi):
                 raise RuntimeError(f"FreeType could not render {text!r}")
             w, h, _ = image.GetDimensions()
-            pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(h, w, -1)[:, :, :4].copy()
+            pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(h, w, -1)[:, :, :4]
+            inked = np.nonzero(pixels[:, :, 3].any(axis=0))[0]
+            pixels = pixels[:, :int(inked[-1]) + 1 if inked.size else 0].copy()  # without the power-of-two padding
             advance = dims[0]
             if len(text) == 1:  # the pen's advance, not the ink width: "xx" minus "x"
                 box1, box2 = [0] * 4, [0] * 4
@@ -219,28 +222,41 @@ class ComposedText:
         while cut > 0 and text[cut - 1] in self.COMPOSED:
             cut -= 1
         parts = ([self._rasterised(text[:cut])] if cut else []) + [self._rasterised(c) for c in text[cut:]]
-        width = sum(advance for _, advance, _ in parts[:-1]) + parts[-1][0].shape[1]
-        height = max(pixels.shape[0] for pixels, _, _ in parts)
-        line = max(h for _, _, h in parts)
+        width = height = line = pen = 0
+        for part, advance, part_line in parts:
+            width, pen = max(width, pen + part.shape[1]), pen + advance
+            height, line = max(height, part.shape[0]), max(line, part_line)
         pixels = self._pixels
         if pixels.shape[0] < height or pixels.shape[1] < width:  # grow (rarely): a new texture image and quad
             pixels = self._pixels = np.zeros((height, max(width, 2 * pixels.shape[1]), 4), np.uint8)
             self._image = vtkImageData()
             self._image.SetDimensions(pixels.shape[1], pixels.shape[0], 1)
-            self._image.GetPointData().SetScalars(numpy_to_vtk(pixels.reshape(-1, 4), deep=False))
+            self._scalars = numpy_to_vtk(pixels.reshape(-1, 4), deep=False)
+            self._image.GetPointData().SetScalars(self._scalars)
             self._texture.SetInputData(self._image)
             w, h = pixels.shape[1], pixels.shape[0]
             for i, (px, py) in enumerate(((0, -line), (w, -line), (w, h - line), (0, h - line))):
                 self._points.SetPoint(i, px, py, 0.0)  # rows bottom-up; the text line's top at the anchor
             self._points.Modified()
-        pixels[:] = 0
-        pen = 0
-        for part, advance, _ in parts:
+            self._drawn = ("", 0)
+        first, pen = 0, 0
+        prefix = text[:cut]
+        if cut and self._drawn[0] == prefix:  # the same name: only the composed run is drawn again
+            first, pen = 1, parts[0][1]
+        pixels[:, pen:max(self._drawn[1], pen)] = 0
+        if first and parts[0][0].shape[1] > pen:  # the name's ink reaching past its advance
+            part = parts[0][0][:, pen:pixels.shape[1]]
+            np.maximum(pixels[:part.shape[0], pen:pen + part.shape[1]], part,
+                       out=pixels[:part.shape[0], pen:pen + part.shape[1]])
+        end = pen
+        for part, advance, _ in parts[first:]:
             h, w = part.shape[:2]
             w = min(w, pixels.shape[1] - pen)
             np.maximum(pixels[:h, pen:pen + w], part[:, :w], out=pixels[:h, pen:pen + w])  # shadows overlap
+            end = max(end, pen + w)
             pen += advance
-        self._image.GetPointData().GetScalars().Modified()
+        self._drawn = (prefix, end)  # the name drawn at the left; columns [0, end) may hold ink
+        self._scalars.Modified()
         self._image.Modified()
         self.actor.VisibilityOn()
 

@@ -120,6 +120,10 @@ class SliceScene:
         self.axes = rotated_axes(slice_axes(geometry, self.kind), self.rotations[self.kind])
         inverse = geometry.lps_to_index_xyz_matrix[2 - self.axes.slice_axis_zyx]  # that axis's xyz row
         self._index_row = (tuple(float(v) for v in inverse[:3]), float(inverse[3]))
+        direction = tuple(float(v) for v in self.axes.view_direction_lps)
+        self._view_direction = direction
+        along = sum(r * d for r, d in zip(self._index_row[0], direction, strict=True))  # slices per mm along it
+        self._slice_pitch_mm = 1.0 / along if abs(along) > 1e-12 else 0.0
         # crosshair lines = intersections of the other two views' planes with this one
         n = self.axes.view_direction_lps
         self._crosshair_dirs = []
@@ -233,10 +237,10 @@ class SliceScene:
             focal = self.focal_lps
             self._move_plane_to(focal + (first + index * step - float(focal @ d)) * d)
             return index
-        geometry = self.image.image.geometry
-        zyx = geometry.lps_to_index_zyx(self.focal_lps)
-        zyx[self.axes.slice_axis_zyx] = index
-        self._move_plane_to(geometry.index_zyx_to_lps(zyx))
+        # the focal point moves along the view direction onto plane ``index``: plain floats (per scrolled slice)
+        (rx, ry, rz), offset = self._index_row
+        x, y, z = self.camera.GetFocalPoint()
+        self._shift_plane((index - (rx * x + ry * y + rz * z + offset)) * self._slice_pitch_mm)
         return index
 
     def step_slice(self, delta: int) -> int:
@@ -263,12 +267,18 @@ class SliceScene:
 
     def _move_plane_to(self, point_on_plane_lps: np.ndarray) -> None:
         assert self.axes is not None
-        d = self.axes.view_direction_lps
-        focal = self.focal_lps
-        shift = float((np.asarray(point_on_plane_lps) - focal) @ d)
-        if abs(shift) <= 1e-9:
+        self._shift_plane(float((np.asarray(point_on_plane_lps) - self.focal_lps) @ self.axes.view_direction_lps))
+
+    def _shift_plane(self, shift_mm: float) -> None:
+        """Move the camera ``shift_mm`` along the view direction (the displayed plane with it)."""
+        if abs(shift_mm) <= 1e-9:
             return  # the same plane: camera, title and crosshair stay (a camera MTime makes the layers re-check)
-        self._place_camera(focal + shift * d)
+        camera, (dx, dy, dz) = self.camera, self._view_direction
+        x, y, z = camera.GetFocalPoint()
+        x, y, z = x + shift_mm * dx, y + shift_mm * dy, z + shift_mm * dz
+        back = self._distance_mm
+        camera.SetFocalPoint(x, y, z)  # the rest of _place_camera (view up, clipping) is unchanged
+        camera.SetPosition(x - back * dx, y - back * dy, z - back * dz)
         self._update_title()
         if self._cursor_lps is not None:
             self._draw_crosshair()
