@@ -33,7 +33,7 @@ from render._vtk import (
     vtkImageSlice,
     vtkLookupTable,
 )
-from render.index_plane import displayed_plane, plane_corners_lps, plane_index, plane_normals_zyx
+from render.index_plane import PlaneFinder, plane_corners_lps, plane_index
 from render.label_plane import LabelPlaneLayer
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ class LabelSliceVisual:
         # the index plane the layer shows: (slice axis zyx, index), and edited windows to copy again
         self._plane_key: tuple[int, int] | None = None
         self._plane_dirty: list[tuple[slice, slice]] = []
-        self._normals_zyx: np.ndarray | None = None
+        self._finder: PlaneFinder | None = None
         self._displayed: tuple[int, int] | None = None  # displayed_slice() for camera MTime + labels
         self._displayed_stamp: tuple[int, int] | None = None
         self._placed_for = -1  # camera MTime the quad was placed for
@@ -254,7 +254,7 @@ class LabelSliceVisual:
             self._request_render()
             return
         self._wrap()
-        self._normals_zyx = plane_normals_zyx(labels.geometry)
+        self._finder = PlaneFinder(labels.geometry)
         self._refill_lut()
         labels.changed.connect(self._on_labels_changed)
         labels.table.changed.connect(self._on_table_changed)
@@ -385,14 +385,12 @@ class LabelSliceVisual:
         crosshair). The axis is the index axis whose plane normal is closest to the view direction.
         The fill follows oblique planes (it is resliced); the outline is drawn on index planes only.
         """
-        if self.labels is None or self._normals_zyx is None:
+        if self.labels is None or self._finder is None:
             return None
         camera = self._renderer.GetActiveCamera()
         stamp = (camera.GetMTime(), id(self.labels))
         if stamp != self._displayed_stamp:  # asked several times per paint dab: once per camera move
-            self._displayed = displayed_plane(self.labels.geometry, self._normals_zyx,
-                                              np.array(camera.GetDirectionOfProjection()),
-                                              np.array(camera.GetFocalPoint()))
+            self._displayed = self._finder(camera.GetDirectionOfProjection(), camera.GetFocalPoint())
             self._displayed_stamp = stamp
         return self._displayed
 

@@ -15,11 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from render._vtk import vtkCommand, vtkImageProperty, vtkImageResliceMapper, vtkImageSlice
 from render.image_plane import ImagePlaneLayer, value_mapping
-from render.index_plane import displayed_plane, plane_corners_lps, plane_index, plane_normals_zyx
+from render.index_plane import PlaneFinder, plane_corners_lps, plane_index
 
 if TYPE_CHECKING:
     from render._vtk import vtkRenderer
@@ -60,7 +58,7 @@ class ImageSliceVisual:
         renderer.AddViewProp(self.actor)
         self.plane = ImagePlaneLayer(renderer)
         self.plane_key: tuple[int, int] | None = None  # (slice axis zyx, index) the plane layer shows
-        self._normals_zyx: np.ndarray | None = None
+        self._finder: PlaneFinder | None = None
         self._checked_for = -1  # camera MTime of the last plane check
         self._observer = renderer.AddObserver(vtkCommand.StartEvent, self._on_renderer_start)
 
@@ -74,22 +72,21 @@ class ImageSliceVisual:
             self.plane.actor.VisibilityOff()
         else:
             self.mapper.SetInputData(image.data)
-            self._normals_zyx = plane_normals_zyx(image.image.geometry)
+            self._finder = PlaneFinder(image.image.geometry)
             self.plane.set_value_mapping(value_mapping(image.image.array))
             self.actor.VisibilityOn()
         self._request_render()
 
     def _on_renderer_start(self, _caller: object, _event: str) -> None:
         """Show the displayed index plane with the plane layer, an oblique one resliced (renderer StartEvent)."""
-        if self.image is None or self._normals_zyx is None:
+        if self.image is None or self._finder is None:
             return
         camera = self._renderer.GetActiveCamera()
         if camera.GetMTime() == self._checked_for:
             return  # a redraw with the camera where it was (W/L, overlays): the same plane
         self._checked_for = camera.GetMTime()
         geometry = self.image.image.geometry
-        key = displayed_plane(geometry, self._normals_zyx, np.array(camera.GetDirectionOfProjection()),
-                              np.array(camera.GetFocalPoint()))
+        key = self._finder(camera.GetDirectionOfProjection(), camera.GetFocalPoint())
         if key is not None and key != self.plane_key:
             self.plane.show_slice(self.image.image.array[plane_index(*key)], plane_corners_lps(geometry, *key))
         self.plane_key = key

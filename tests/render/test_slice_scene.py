@@ -127,3 +127,33 @@ def test_crosshair_lines_follow_the_other_planes_in_a_sheared_grid(make_scene, m
     coronal_line = np.array(points.GetPoint(3)) - np.array(points.GetPoint(2))
     z_axis = geometry.direction_matrix[:, 2] / np.linalg.norm(geometry.direction_matrix[:, 2])
     assert abs(abs(coronal_line @ z_axis) / np.linalg.norm(coronal_line) - 1) < 1e-9
+
+
+def test_plane_finder_matches_the_index_transform(make_volume):
+    """PlaneFinder (plain floats, axis cached per direction) against the whole inverse index transform,
+    on a gantry-tilted grid: aligned views along each axis, outside points, oblique directions."""
+    from render.index_plane import ALIGNED_COS, PlaneFinder
+
+    t = np.radians(12)
+    volume = make_volume(direction=(1, 0, 0, 0, 1, np.sin(t), 0, 0, np.cos(t)))
+    geometry = volume.geometry
+    finder = PlaneFinder(geometry)
+    rng = np.random.default_rng(7)
+    lo, hi = geometry.bounds_lps_mm()
+    checked = {None: 0, 0: 0, 1: 0, 2: 0}
+    for _ in range(600):
+        if rng.random() < 0.8:
+            axis = int(rng.integers(3))
+            direction = finder.normals_zyx[axis] * rng.choice([-1.0, 1.0])
+        else:
+            direction = rng.normal(size=3)
+        focal = rng.uniform(lo - 5, hi + 5)
+        dots = np.abs(finder.normals_zyx @ direction)
+        axis = int(np.argmax(dots))
+        expected = None
+        if dots[axis] >= ALIGNED_COS * np.linalg.norm(direction):
+            index = int(np.rint(geometry.lps_to_index_zyx(focal)[axis]))
+            expected = (axis, index) if 0 <= index < geometry.shape_zyx[axis] else None
+        assert finder(tuple(direction), tuple(focal)) == expected
+        checked[None if expected is None else expected[0]] += 1
+    assert min(checked.values()) > 20  # every axis and the None cases were exercised
