@@ -17,7 +17,6 @@ from render._vtk import (
     vtkActor2D,
     vtkCellArray,
     vtkCoordinate,
-    vtkFloatArray,
     vtkImageData,
     vtkPoints,
     vtkPolyData,
@@ -28,6 +27,7 @@ from render._vtk import (
     vtkTexture,
     vtkTexturedActor2D,
 )
+from render.shader_quad import textured_quad
 
 if TYPE_CHECKING:
     from render._vtk import vtkRenderer
@@ -160,20 +160,8 @@ class ComposedText:
         self._texture = vtkTexture()
         self._texture.InterpolateOff()
         self._texture.SetInputData(self._image)
-        self._points = vtkPoints()
-        self._points.SetNumberOfPoints(4)
-        tcoords = vtkFloatArray()
-        tcoords.SetNumberOfComponents(2)
-        for st in ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)):
-            tcoords.InsertNextTuple(st)
-        cells = vtkCellArray()
-        cells.InsertNextCell(4)
-        for i in range(4):
-            cells.InsertCellPoint(i)
-        quad = vtkPolyData()
-        quad.SetPoints(self._points)
-        quad.SetPolys(cells)
-        quad.GetPointData().SetTCoords(tcoords)
+        quad = textured_quad()
+        self._points = quad.GetPoints()  # display px relative to the anchor, set when the texture grows
         mapper = vtkPolyDataMapper2D()
         mapper.SetInputData(quad)
         self.actor = vtkTexturedActor2D()

@@ -47,6 +47,27 @@ def packed_texels(shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray, 
     return values, image_2d(texels)  # the image's array keeps ``texels`` alive
 
 
+def textured_quad() -> vtkPolyData:
+    """One quad: 4 points (to be placed by the caller) with texture coordinates (0, 0), (1, 0), (1, 1),
+    (0, 1) in that order, and one polygon through them."""
+    points = vtkPoints()
+    points.SetNumberOfPoints(4)
+    tcoords = vtkFloatArray()
+    tcoords.SetNumberOfComponents(2)
+    tcoords.SetName("tcoords")
+    for st in ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)):
+        tcoords.InsertNextTuple(st)
+    cells = vtkCellArray()
+    cells.InsertNextCell(4)
+    for i in range(4):
+        cells.InsertCellPoint(i)
+    quad = vtkPolyData()
+    quad.SetPoints(points)
+    quad.SetPolys(cells)
+    quad.GetPointData().SetTCoords(tcoords)
+    return quad
+
+
 def raw_texture(data: vtkImageData) -> vtkTexture:
     """A texture that uploads ``data``'s bytes as they are (no colour mapping, nearest, clamped)."""
     texture = vtkTexture()
@@ -68,22 +89,8 @@ class ShaderQuad:
 
     def __init__(self, renderer, fragment_impl: str, *, translucent: bool = False) -> None:
         self._renderer = renderer
-        points = vtkPoints()
-        points.SetNumberOfPoints(4)
-        tcoords = vtkFloatArray()
-        tcoords.SetNumberOfComponents(2)
-        tcoords.SetName("tcoords")
-        for st in ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)):
-            tcoords.InsertNextTuple(st)
-        cells = vtkCellArray()
-        cells.InsertNextCell(4)
-        for i in range(4):
-            cells.InsertCellPoint(i)
         self._base_corners = np.zeros((4, 3))  # the points' LPS mm; the actor is translated from them
-        self.polydata = vtkPolyData()
-        self.polydata.SetPoints(points)
-        self.polydata.SetPolys(cells)
-        self.polydata.GetPointData().SetTCoords(tcoords)
+        self.polydata = textured_quad()
         mapper = vtkPolyDataMapper()
         mapper.SetInputData(self.polydata)
         self.actor = vtkActor()
