@@ -34,6 +34,21 @@ def plane_index(axis: int, index: int) -> tuple[int | slice, ...]:
     return tuple(index if a == axis else slice(None) for a in range(3))
 
 
+def index_row(geometry: Geometry, axis_zyx: int) -> tuple[tuple[float, float, float], float]:
+    """``((rx, ry, rz), offset)``: the continuous index along ``zyx`` axis ``axis_zyx`` of a point p (LPS mm)
+    is ``rx·px + ry·py + rz·pz + offset`` — one row of the inverse index transform, as plain floats for
+    code that runs per frame or per cursor move."""
+    row = geometry.lps_to_index_xyz_matrix[2 - axis_zyx]
+    return (float(row[0]), float(row[1]), float(row[2])), float(row[3])
+
+
+def along_row(row: tuple[tuple[float, float, float], float], lps_mm) -> float:
+    """The continuous index of point ``lps_mm`` for an :func:`index_row` (plain floats)."""
+    (rx, ry, rz), offset = row
+    x, y, z = lps_mm
+    return rx * float(x) + ry * float(y) + rz * float(z) + offset
+
+
 class PlaneFinder:
     """Which index plane a camera shows, for one grid: ``finder(direction_of_projection, focal_lps)`` is
     ``(slice axis zyx, index)``, or None when the camera looks obliquely or the plane is outside the volume.
@@ -47,8 +62,7 @@ class PlaneFinder:
     def __init__(self, geometry: Geometry) -> None:
         self.geometry = geometry
         self.normals_zyx = plane_normals_zyx(geometry)
-        inverse = geometry.lps_to_index_xyz_matrix
-        self._rows = [(tuple(float(v) for v in inverse[2 - a][:3]), float(inverse[2 - a][3])) for a in range(3)]
+        self._rows = [index_row(geometry, a) for a in range(3)]
         self._direction: tuple[float, ...] | None = None
         self._axis: int | None = None
 
@@ -63,9 +77,7 @@ class PlaneFinder:
         axis = self._axis
         if axis is None:
             return None
-        (rx, ry, rz), offset = self._rows[axis]
-        x, y, z = (float(v) for v in focal_lps)
-        index = round(rx * x + ry * y + rz * z + offset)  # half to even, as np.rint
+        index = round(along_row(self._rows[axis], focal_lps))  # half to even, as np.rint
         if not 0 <= index < self.geometry.shape_zyx[axis]:
             return None
         return axis, index

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from render.index_plane import along_row, index_row
 from render.orientation import VIEW_COLORS, SliceAxes, ViewKind, is_rotated, rotated_axes, slice_axes
 from render.overlays import AnnotationVisual, CrosshairVisual
 from render.plane_geometry import slice_range
@@ -118,8 +119,7 @@ class SliceScene:
         assert self.image is not None
         geometry = self.image.image.geometry
         self.axes = rotated_axes(slice_axes(geometry, self.kind), self.rotations[self.kind])
-        inverse = geometry.lps_to_index_xyz_matrix[2 - self.axes.slice_axis_zyx]  # that axis's xyz row
-        self._index_row = (tuple(float(v) for v in inverse[:3]), float(inverse[3]))
+        self._index_row = index_row(geometry, self.axes.slice_axis_zyx)
         direction = tuple(float(v) for v in self.axes.view_direction_lps)
         self._view_direction = direction
         along = sum(r * d for r, d in zip(self._index_row[0], direction, strict=True))  # slices per mm along it
@@ -221,10 +221,7 @@ class SliceScene:
         """The index-plane slice (clamped) nearest to the point ``lps_mm``: one row of the inverse
         index transform in plain floats (this runs for every view on every cursor move)."""
         assert self.image is not None and self.axes is not None
-        row, offset = self._index_row
-        x, y, z = (float(v) for v in lps_mm)
-        along = row[0] * x + row[1] * y + row[2] * z + offset
-        return min(max(round(along), 0), self.axes.n_slices - 1)
+        return min(max(round(along_row(self._index_row, lps_mm)), 0), self.axes.n_slices - 1)
 
     def set_slice_index(self, index: int) -> int:
         """Show slice ``index``, clamped to ``[0, n_slices - 1]``; return the slice shown."""
@@ -238,9 +235,7 @@ class SliceScene:
             self._move_plane_to(focal + (first + index * step - float(focal @ d)) * d)
             return index
         # the focal point moves along the view direction onto plane ``index``: plain floats (per scrolled slice)
-        (rx, ry, rz), offset = self._index_row
-        x, y, z = self.camera.GetFocalPoint()
-        self._shift_plane((index - (rx * x + ry * y + rz * z + offset)) * self._slice_pitch_mm)
+        self._shift_plane((index - along_row(self._index_row, self.camera.GetFocalPoint())) * self._slice_pitch_mm)
         return index
 
     def step_slice(self, delta: int) -> int:

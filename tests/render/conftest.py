@@ -37,17 +37,33 @@ SCENE_SIZE = 240
 
 
 @pytest.fixture
-def make_scene():
+def offscreen_window():
+    """``make(width, height) -> (window, renderer)``: an offscreen render window (MSAA off) with one
+    renderer, finalized after the test."""
+    windows = []
+
+    def make(width: int, height: int):
+        window = vtkRenderWindow()
+        window.SetOffScreenRendering(1)
+        window.SetMultiSamples(0)
+        window.SetSize(width, height)
+        renderer = vtkRenderer()
+        window.AddRenderer(renderer)
+        windows.append(window)
+        return window, renderer
+
+    yield make
+    for window in windows:
+        window.Finalize()
+
+
+@pytest.fixture
+def make_scene(offscreen_window):
     """``make(image, kind) -> SliceScene`` in its own offscreen window (``scene.renderer.GetRenderWindow()``)."""
     windows = []
 
     def make(image, kind: ViewKind = ViewKind.AXIAL) -> SliceScene:
-        window = vtkRenderWindow()
-        window.SetOffScreenRendering(1)
-        window.SetMultiSamples(0)
-        window.SetSize(SCENE_SIZE, SCENE_SIZE)
-        renderer = vtkRenderer()
-        window.AddRenderer(renderer)
+        window, renderer = offscreen_window(SCENE_SIZE, SCENE_SIZE)
         scene = SliceScene(renderer, lambda: None, kind)
         window.Render()
         scene.set_image(VtkImage(image))
@@ -55,6 +71,5 @@ def make_scene():
         return scene
 
     yield make
-    for window, scene in windows:
-        scene.close()
-        window.Finalize()
+    for _window, scene in windows:
+        scene.close()  # before offscreen_window finalizes the window

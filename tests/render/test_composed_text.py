@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from render._vtk import vtkRenderer, vtkRenderWindow, vtkTextActor
+from render._vtk import vtkTextActor
 from render.capture import capture_rgb
 from render.overlays import ComposedText, _text
 
@@ -15,17 +15,11 @@ RED = (1.0, 0.2, 0.2)
 
 
 @pytest.fixture
-def window():
-    window = vtkRenderWindow()
-    window.SetOffScreenRendering(1)
-    window.SetMultiSamples(0)
-    window.SetSize(260, 120)
-    renderer = vtkRenderer()
+def window(offscreen_window):
+    window, renderer = offscreen_window(260, 120)
     renderer.SetBackground(*GREY)
-    window.AddRenderer(renderer)
     window.Render()
-    yield window, renderer
-    window.Finalize()
+    return window, renderer
 
 
 def _ink(rgb: np.ndarray) -> np.ndarray:

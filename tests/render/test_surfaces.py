@@ -13,7 +13,7 @@ from vtkmodules.vtkIOPLY import vtkPLYReader
 
 from app.model.geometry import Geometry
 from app.model.labels import LabelTable, LabelVolume, Segment
-from render._vtk import vtk_to_numpy, vtkRenderer, vtkRenderWindow, vtkSMPTools
+from render._vtk import vtk_to_numpy, vtkSMPTools
 from render.capture import capture_rgb
 from render.surface_export import SurfaceExportError, export_surfaces, read_space, write_surface
 from render.surface_visual import (
@@ -110,13 +110,8 @@ def test_unlisted_labels_still_close_a_neighbour_and_smoothing_can_be_off():
 
 # ------------------------------------------------------------------ visual
 @pytest.fixture
-def scene():
-    window = vtkRenderWindow()
-    window.SetOffScreenRendering(1)
-    window.SetMultiSamples(0)
-    window.SetSize(160, 160)
-    renderer = vtkRenderer()
-    window.AddRenderer(renderer)
+def scene(offscreen_window):
+    window, renderer = offscreen_window(160, 160)
     calls = {"render": 0, "rebuild": 0}
 
     def render():
@@ -128,7 +123,6 @@ def scene():
     surfaces = SegmentSurfaces(renderer, render, rebuild)
     yield window, renderer, surfaces, calls
     surfaces.close()
-    window.Finalize()
 
 
 def _label_volume():
