@@ -12,6 +12,8 @@ function the ``medws`` entry point calls), with a hook that only listens:
 * ``first_frame_s``: the axial view's render window finished a ``Render()`` that shows the CT and
   the label overlay (:class:`ui.startup.StartupWatcher`, a VTK ``EndEvent``). The frame is then
   checked on screen pixels (``frame_check``: grey CT and label colour in the axial view);
+* ``at_first_frame``: what the process had spent by then: resident and anonymous memory, page
+  faults, storage reads, user/system CPU, and CPU per thread;
 * ``ready_s``: the deferred parts are installed (docks, menus, study index, 3D image);
 * ``full_3d_s``: the 3D view has rendered the volume;
 * ``settled_s``: the start-up's background jobs (3D label surfaces, thumbnails) are done; the
@@ -91,6 +93,44 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
+def _costs_so_far() -> dict:
+    """What the process has spent up to now (called at the first frame): memory, faults, CPU.
+
+    ``threads``: user and system CPU seconds per thread (``name#tid``, those over 0.02 s). This is
+    how slow starts were traced to the loader thread's system time (fresh pages for a read volume
+    on a cold VM), which the mapped read removed.
+    """
+    import glob
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    status_mb = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon"):
+                status_mb[key] = round(int(value.split()[0]) / 1024, 1)
+    ticks = os.sysconf("SC_CLK_TCK")
+    threads = {}
+    for stat_path in glob.glob("/proc/self/task/*/stat"):
+        try:
+            with open(stat_path) as stat_file:
+                text = stat_file.read()
+        except OSError:
+            continue  # the thread ended
+        name = text[text.index("(") + 1:text.rindex(")")]
+        stat = text[text.rindex(")") + 2:].split()
+        user_s, system_s = int(stat[11]) / ticks, int(stat[12]) / ticks
+        if user_s + system_s > 0.02:
+            threads[f"{name}#{stat_path.split('/')[-2]}"] = [round(user_s, 2), round(system_s, 2)]
+    with open("/proc/self/io") as io:  # bytes this process caused to be fetched from storage
+        read_bytes = next((int(line.split()[1]) for line in io if line.startswith("read_bytes:")), 0)
+    return {"rss_mb": status_mb.get("VmRSS"), "anon_rss_mb": status_mb.get("RssAnon"),
+            "storage_read_mb": round(read_bytes / 2**20, 1), "minor_faults": usage.ru_minflt,
+            "major_faults": usage.ru_majflt, "cpu_user_s": round(usage.ru_utime, 3),
+            "cpu_system_s": round(usage.ru_stime, 3), "threads_cpu_user_system_s": threads}
+
+
 _NAPARI_CHILD = r"""
 import json, resource, statistics, sys, time
 t0, path, labels_path, repeats = float(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -155,7 +195,11 @@ def _medws_child(ct: str, labels: str, t0: float, repeats: int) -> None:
         app = application()
         axial = window.grid.slice_views[ViewKind.AXIAL]
         volume = window.grid.volume_view
-        window.startup.first_frame.connect(lambda t: result.setdefault("first_frame_s", round(t - t0, 3)))
+        def on_first_frame(t: float) -> None:
+            result.setdefault("first_frame_s", round(t - t0, 3))
+            result["at_first_frame"] = _costs_so_far()
+
+        window.startup.first_frame.connect(on_first_frame)
         window.startup.ready.connect(lambda t: result.setdefault("ready_s", round(t - t0, 3)))
 
         def on_3d_end(*_: object) -> None:

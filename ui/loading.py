@@ -6,6 +6,10 @@ which then never import the DICOM stack). An optional labelmap is read onto the 
 (``medws view IMAGE --labels LABELMAP``). A middle-slice preview is handed to the GUI thread
 as soon as the reader produces one; the images and one error line per failed input come back
 when the job finishes. Stale results of a superseded load are dropped by generation number.
+
+Uncompressed NIfTI images are mapped rather than read (:mod:`app.io.mapped_voxels`): their first
+frames are drawn from the page cache, and a second job copies the voxels into memory right after
+(``LoadController.detach_job``), so the viewer never depends on the file for long.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from analysis._task import Cancelled, TaskContext
 from app.controllers.jobs import Job
@@ -60,11 +64,12 @@ def resolve_input(spec: str, ctx: TaskContext | None = None) -> Path:
     return Path(sample_path(name or spec, fetch=True, ctx=ctx))
 
 
-def _read_one(path: Path, ctx: TaskContext, on_preview: Callable[[int, np.ndarray], None]) -> LoadOutcome:
+def _read_one(path: Path, ctx: TaskContext, on_preview: Callable[[int, np.ndarray], None], *,
+              map_files: bool = False) -> LoadOutcome:
     from app.io.volume_files import is_volume_file, read_volume
 
     if path.is_file() and is_volume_file(path):  # what load_path does for it, without the DICOM imports
-        return LoadOutcome([read_volume(path, ctx=ctx)])
+        return LoadOutcome([read_volume(path, ctx=ctx, map_file=map_files)])
     from app.io.loader import load_path
 
     result = load_path(path, ctx=ctx, on_preview=on_preview)
@@ -96,7 +101,7 @@ def _read_indexed_series(series_uid: str, ctx: TaskContext,
 
 def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
                 on_preview: Callable[[int, np.ndarray], None] | None = None,
-                labels: str | None = None) -> LoadOutcome:
+                labels: str | None = None, map_files: bool = False) -> LoadOutcome:
     """Read every input in ``specs``; worker thread (no Qt, no VTK).
 
     Parameters
@@ -110,6 +115,10 @@ def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
         Called as ``on_preview(z, slice_yx)`` with a middle slice while reading (any thread).
     labels
         A labelmap file to open as a segmentation of the first image (resampled onto its grid).
+    map_files
+        Map the voxels of uncompressed NIfTI images instead of reading them (never the labelmap,
+        which is edited); the caller must then call :func:`detach_images` (see
+        :mod:`app.io.mapped_voxels`).
     """
     outcome = LoadOutcome()
     n = max(1, len(specs))
@@ -121,7 +130,7 @@ def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
             if spec.startswith(SERIES_PREFIX):
                 one = _read_indexed_series(spec[len(SERIES_PREFIX):], sub, preview)
             else:
-                one = _read_one(resolve_input(spec, sub), sub, preview)
+                one = _read_one(resolve_input(spec, sub), sub, preview, map_files=map_files)
         except Cancelled:
             raise
         except Exception as exc:  # noqa: BLE001 - reported to the user, one line per input
@@ -149,6 +158,23 @@ def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
     return outcome
 
 
+def detach_images(images: Sequence[ImageVolume], *, ctx: TaskContext) -> int:
+    """Move mapped image voxels into the process's memory (:func:`detach_from_file`); worker thread.
+
+    Returns how many images were detached. An image the kernel cannot copy stays mapped (logged).
+    """
+    from app.io.mapped_voxels import detach_from_file
+
+    done = 0
+    for image in images:
+        ctx.check()
+        try:
+            done += detach_from_file(image.array)
+        except OSError as exc:
+            log.warning("%s stays mapped from its file: %s", image.name, exc)
+    return done
+
+
 class LoadController(QObject):
     """Runs loads one at a time and reports on the GUI thread.
 
@@ -170,6 +196,7 @@ class LoadController(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.job: Job | None = None
+        self.detach_job: Job | None = None  # the latest copy of mapped voxels into memory
         self.specs: list[str] = []  # what the latest load opens
         self._generation = 0
 
@@ -189,11 +216,11 @@ class LoadController(QObject):
         def on_preview(z: int, slice_yx: np.ndarray) -> None:  # worker thread
             holder[0].emit_partial((z, slice_yx))
 
-        job = Job(load_inputs, list(specs), on_preview=on_preview, labels=labels)
+        job = Job(load_inputs, list(specs), on_preview=on_preview, labels=labels, map_files=True)
         holder.append(job)
         job.signals.progress.connect(lambda f, m: self._relay(gen, self.progress.emit, f, m))
         job.signals.partial.connect(lambda zv: self._relay(gen, self.preview.emit, *zv))
-        job.signals.finished.connect(lambda out: self._done(gen, self.loaded.emit, out))
+        job.signals.finished.connect(lambda out: self._loaded(gen, out))
         job.signals.failed.connect(
             lambda exc: self._done(gen, self.loaded.emit, LoadOutcome(errors=[f"{type(exc).__name__}: {exc}"])))
         job.signals.cancelled.connect(lambda: self._done(gen, self.cancelled.emit))
@@ -204,6 +231,23 @@ class LoadController(QObject):
     def _relay(self, gen: int, emit: Callable[..., Any], *args: Any) -> None:
         if gen == self._generation:
             emit(*args)
+
+    def _loaded(self, gen: int, outcome: LoadOutcome) -> None:
+        if gen != self._generation:
+            return
+        self._done(gen, self.loaded.emit, outcome)
+        # the images were mapped, not read: the frames their ``loaded`` listeners asked for are drawn
+        # from the page cache first (render timers started during the emit run before this zero
+        # timer), then the voxels are copied into memory on a worker thread
+        QTimer.singleShot(0, lambda: self._detach(outcome.images))
+
+    def _detach(self, images: list[ImageVolume]) -> None:
+        from app.io.mapped_voxels import is_file_mapped
+
+        mapped = [image for image in images if is_file_mapped(image.array)]
+        if mapped:
+            self.detach_job = Job(detach_images, mapped)
+            self.detach_job.start()
 
     def _done(self, gen: int, emit: Callable[..., Any], *args: Any) -> None:
         if gen != self._generation:

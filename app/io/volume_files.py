@@ -93,7 +93,7 @@ _SITK_IDS = {np.dtype(t): getattr(sitk, name) for t, name in (
     (np.float32, "sitkFloat32"), (np.float64, "sitkFloat64"))}
 
 
-def _raw_nifti_voxels(path: Path, reader: sitk.ImageFileReader) -> np.ndarray | None:
+def _raw_nifti_voxels(path: Path, reader: sitk.ImageFileReader, *, map_file: bool = False) -> np.ndarray | None:
     """The voxels of an uncompressed single-file NIfTI-1 read straight from the file, or None.
 
     ``np.fromfile`` reads into the array with the GIL released (ITK's reader holds it and copies
@@ -102,6 +102,8 @@ def _raw_nifti_voxels(path: Path, reader: sitk.ImageFileReader) -> np.ndarray | 
     (``scl_slope`` 0 or 1 with ``scl_inter`` 0), a plain numeric datatype, and ITK's own header
     read agreeing on size and pixel type; everything else (and any doubt) returns None for ITK.
     A file shorter than its header says raises :class:`MedwsIOError` (ITK pads it silently).
+    ``map_file``: map the voxels (read-only, see :mod:`app.io.mapped_voxels`) where possible instead
+    of reading them; the caller detaches them from the file later.
     ``reader`` has run ``ReadImageInformation()``; any thread.
     """
     try:
@@ -123,6 +125,12 @@ def _raw_nifti_voxels(path: Path, reader: sitk.ImageFileReader) -> np.ndarray | 
                     or reader.GetNumberOfComponents() != 1 or vox_offset < 348 or vox_offset != int(vox_offset)):
                 return None
             count = nx * ny * nz
+            if map_file:
+                from app.io.mapped_voxels import map_file_voxels
+
+                array = map_file_voxels(f.fileno(), int(vox_offset), dtype, (nz, ny, nx))
+                if array is not None:
+                    return array
             array = np.fromfile(f, dtype=dtype, count=count, offset=int(vox_offset) - 348)
     except (OSError, ValueError):
         return None
@@ -133,8 +141,13 @@ def _raw_nifti_voxels(path: Path, reader: sitk.ImageFileReader) -> np.ndarray | 
     return array.reshape(nz, ny, nx)
 
 
-def read_volume(path: str | os.PathLike[str], *, ctx: TaskContext = NULL_CONTEXT) -> ImageVolume:
+def read_volume(path: str | os.PathLike[str], *, ctx: TaskContext = NULL_CONTEXT,
+                map_file: bool = False) -> ImageVolume:
     """Read a NIfTI / NRRD / MHA file as an :class:`ImageVolume` in LPS.
+
+    ``map_file``: an uncompressed NIfTI's voxels are mapped rather than read (the viewer's loader,
+    which shows them at once and then calls :func:`app.io.mapped_voxels.detach_from_file`); other
+    files are read as usual.
 
     Raises
     ------
@@ -155,7 +168,7 @@ def read_volume(path: str | os.PathLike[str], *, ctx: TaskContext = NULL_CONTEXT
         except RuntimeError:
             pass  # the full read below reports the problem
         else:
-            array = _raw_nifti_voxels(path, reader)
+            array = _raw_nifti_voxels(path, reader, map_file=map_file)
     if array is not None:
         ctx.check()
         geometry = Geometry(tuple(array.shape), tuple(reader.GetSpacing()[::-1]), tuple(reader.GetOrigin()),

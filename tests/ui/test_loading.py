@@ -55,6 +55,25 @@ def test_open_paths_loads_in_a_job_and_shows_the_volume(main_window, nifti, qtbo
 
 
 @pytest.mark.gl
+def test_an_uncompressed_nifti_is_shown_mapped_then_moved_into_memory(main_window, volume, tmp_path, qtbot):
+    from app.io.mapped_voxels import is_file_mapped
+
+    path = write_image(volume, tmp_path / "ct.nii", compress=False)
+    when_loaded = []
+    main_window.loader.loaded.connect(lambda outcome: when_loaded.append(is_file_mapped(outcome.images[0].array)))
+    with qtbot.waitSignal(main_window.loader.finished, timeout=20000):
+        main_window.open_paths([str(path)])
+    assert when_loaded == [True]  # handed to the views as the file's pages
+    image = main_window.session.active_image
+    qtbot.waitUntil(lambda: main_window.loader.detach_job is not None and main_window.loader.detach_job.done,
+                    timeout=20000)
+    assert not is_file_mapped(image.array)
+    path.write_bytes(b"")  # the file emptied in place afterwards: the image is the process's own
+    np.testing.assert_array_equal(image.array, volume.array)
+    assert main_window.grid.slice_views[ViewKind.AXIAL].scene.n_slices == 40
+
+
+@pytest.mark.gl
 def test_errors_are_shown_one_line_per_file(main_window, tmp_path, qtbot, monkeypatch):
     shown = []
     monkeypatch.setattr("ui.main_window.QMessageBox.warning", lambda parent, title, text: shown.append(text))

@@ -20,7 +20,7 @@ def _assert_same_as_itk(path, monkeypatch, *, fast: bool) -> None:
     calls = []
     original = volume_files._raw_nifti_voxels
     monkeypatch.setattr(volume_files, "_raw_nifti_voxels",
-                        lambda *a: calls.append(r := original(*a)) or r)
+                        lambda *a, **k: calls.append(r := original(*a, **k)) or r)
     volume = read_volume(path)
     expected, image = _itk_read(path)
     assert bool(calls and calls[0] is not None) == fast
