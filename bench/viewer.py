@@ -46,13 +46,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+# Only what ``medws`` itself imports at start lives up here: the MedWS child runs this file, and its
+# start-up is timed. The parent's tools (statistics, subprocess, tempfile, platform) are imported
+# where they are used.
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -60,6 +60,8 @@ sys.path.insert(0, str(ROOT))
 
 def _volume_files(shape_zyx: tuple[int, int, int]) -> tuple[Path, Path]:
     """Write (once) the phantom CT and its labelmap as uncompressed NIfTI (+ .npy); return their paths."""
+    import tempfile
+
     folder = Path(tempfile.gettempdir()) / "medws-bench"
     stem = "phantom_{}x{}x{}".format(*shape_zyx)
     ct_path, labels_path = folder / f"{stem}.nii", folder / f"{stem}_labels.nii"
@@ -82,6 +84,8 @@ def _volume_files(shape_zyx: tuple[int, int, int]) -> tuple[Path, Path]:
 
 
 def _stats(times: list[float]) -> dict:
+    import statistics
+
     times = sorted(times)
     return {"mean": round(statistics.fmean(times), 2), "median": round(statistics.median(times), 2),
             "p95": round(times[int(0.95 * (len(times) - 1))], 2), "n": len(times)}
@@ -132,7 +136,7 @@ def _costs_so_far() -> dict:
 
 
 _NAPARI_CHILD = r"""
-import json, resource, statistics, sys, time
+import sys, time
 t0, path, labels_path, repeats = float(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 width, height = int(sys.argv[5]), int(sys.argv[6])
 import numpy as np
@@ -145,6 +149,7 @@ viewer.add_image(arr, contrast_limits=(-1000, 1000), name="ct")
 viewer.add_labels(np.load(labels_path), name="labels", opacity=0.5)
 shot = viewer.screenshot(canvas_only=True, flash=False)
 first = time.time() - t0
+import json, resource, statistics  # the harness's own tools, after the timed start
 n = arr.shape[0]
 indices = [round(i * (n - 1) / max(1, repeats - 1)) for i in range(repeats)]
 def stats(times):
@@ -212,6 +217,8 @@ def _medws_child(ct: str, labels: str, t0: float, repeats: int) -> None:
         volume.GetRenderWindow().AddObserver("EndEvent", on_3d_end)
 
         def measure() -> None:
+            import statistics
+
             from PySide6.QtCore import QThreadPool
 
             from app.controllers.jobs import Job
@@ -272,6 +279,9 @@ def _child_env() -> dict[str, str]:
 
 
 def _spawn(cmd: list[str], cwd: Path | str) -> dict:
+    import subprocess
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="medws-bench-home-") as home:
         env = _child_env()  # a first start: no settings, study index or session folder from earlier runs
         env.update(MEDWS_DATA_DIR=str(Path(home) / "data"), MEDWS_CONFIG_DIR=str(Path(home) / "config"))
@@ -285,6 +295,8 @@ def _spawn(cmd: list[str], cwd: Path | str) -> dict:
 
 
 def _median(runs: list[dict], *keys: str) -> float | None:
+    import statistics
+
     values = []
     for run in runs:
         value = run
@@ -297,6 +309,10 @@ def _median(runs: list[dict], *keys: str) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Prepare the volumes, alternate the children, print one JSON object."""
+    import platform
+    import subprocess
+    import tempfile
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", default="300,512,512", help="z,y,x voxels")
     parser.add_argument("--repeats", type=int, default=100, help="distinct slices to time")
