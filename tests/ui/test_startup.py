@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +18,8 @@ from app.io.volume_files import write_volume
 from app.model.session import Session
 from render.orientation import ViewKind
 from tests._volumes import make_volume
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.gl
 
@@ -196,3 +202,26 @@ def test_viewports_get_the_x11_render_window_without_the_factory_probe(qtbot):
     view.GetRenderWindow().Render()
     assert view.GetRenderWindow().GetClassName() == "vtkXOpenGLRenderWindow"
     assert view.capture().shape[2] == 3  # it draws: a real GL context on the widget's X window
+
+
+@pytest.mark.gl
+def test_viewer_bench_child_reports_a_checked_first_frame_and_its_costs(tmp_path):
+    """``bench/viewer.py`` end to end on a small volume (no napari): the JSON the README quotes has
+    every field, the first frame was checked on screen pixels and the slice timings are sane."""
+    import json
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["TMPDIR"] = str(tmp_path)  # the bench's volume cache and homes
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "viewer.py"), "--runs", "1", "--repeats", "3",
+                           "--shape", "24,64,64"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    (run,) = report["medws"]["runs"]
+    assert "error" not in run, run
+    assert run["frame_check"]["ok"] and run["label_overlays"] == 1
+    assert 0 < run["first_frame_s"] < run["ready_s"] <= run["settled_s"]
+    costs = run["at_first_frame"]
+    assert costs["rss_mb"] > costs["anon_rss_mb"] > 0 and costs["cpu_user_s"] > 0
+    assert any(name.startswith("python") or "#" in name for name in costs["threads_cpu_user_system_s"])
+    assert run["slice_change_ms"]["n"] == run["redraw_floor_ms"]["n"] == 3
+    assert report["medws"]["median"]["slice_change_over_floor"] == run["slice_change_over_floor"] > 0
