@@ -21,10 +21,12 @@ function the ``medws`` entry point calls), with a hook that only listens:
 * ``redraw_floor_ms``: the axial view's ``Render()`` with nothing changed (``--repeats`` times);
 * ``slice_change_ms``: ``set_slice_index`` on ``--repeats`` distinct slices plus the synchronous
   ``Render()`` the coalescing timer would issue; ``slice_change_over_floor`` is the ratio of means.
-  Floor and slice-change samples alternate (floor, slice change, linked renders; each timed render
-  follows a render of the same view), so both see the same machine state: a floor measured in a
-  separate second moved 7.6–11.5 ms between runs. ``redraw_floor_back_to_back_ms`` (100 renders in
-  a row, before) and ``slice_change_over_back_to_back_floor`` are reported too;
+  Floor and slice-change samples are interleaved (settle render, then floor + slice change or slice
+  change + floor, the two orders alternating, then the linked renders), so both see the same machine
+  state: a floor measured in a separate second moved 7.6–11.5 ms between runs, and the first render
+  after the settle one is ~5 % slower than the next, so a fixed order would favour the second.
+  ``redraw_floor_back_to_back_ms`` (100 renders in a row, before) and
+  ``slice_change_over_back_to_back_floor`` are reported too;
 * ``slice_change_all_views_ms``: the same plus the coalesced renders of the coronal and sagittal
   views, whose crosshair follows the scrolled plane;
 * ``peak_rss_mb``: the child's peak resident memory.
@@ -157,14 +159,18 @@ def stats(times):
     return {"mean": round(statistics.fmean(times), 2), "median": round(statistics.median(times), 2),
             "p95": round(times[int(0.95 * (len(times) - 1))], 2), "n": len(times)}
 floor, times = [], []
-for index in indices:  # floor and slice-change samples interleaved, as for MedWS
+def draw_ms(index=None):
     start = time.perf_counter()
+    if index is not None:
+        viewer.dims.set_current_step(0, index)
     viewer.screenshot(canvas_only=True, flash=False)
-    floor.append((time.perf_counter() - start) * 1000)
-    start = time.perf_counter()
-    viewer.dims.set_current_step(0, index)
-    viewer.screenshot(canvas_only=True, flash=False)
-    times.append((time.perf_counter() - start) * 1000)
+    return (time.perf_counter() - start) * 1000
+for k, index in enumerate(indices):  # floor and slice-change samples interleaved, in alternating order, as for MedWS
+    if k % 2 == 0:
+        floor.append(draw_ms())
+    times.append(draw_ms(index))
+    if k % 2 == 1:
+        floor.append(draw_ms())
 print(json.dumps({"first_frame_s": round(first, 3), "redraw_floor_ms": stats(floor), "slice_change_ms": stats(times),
     "slice_change_over_floor": round(statistics.fmean(times) / statistics.fmean(floor), 3),
     "canvas_px": list(shot.shape[1::-1]),
@@ -234,21 +240,25 @@ def _medws_child(ct: str, labels: str, t0: float, repeats: int) -> None:
             indices = [round(i * (n - 1) / max(1, repeats - 1)) for i in range(repeats)]
             app.processEvents()
             back_to_back, floor, scrolled, linked = [], [], [], []
+
+            def timed_ms(call) -> float:
+                start = time.perf_counter()
+                call()
+                return (time.perf_counter() - start) * 1000
+
             for _ in indices:
                 start = time.perf_counter()
                 render()
                 back_to_back.append((time.perf_counter() - start) * 1000)
-            for index in indices:  # floor and slice-change samples interleaved: the same machine state
+            for k, index in enumerate(indices):  # floor and slice-change samples interleaved: the same machine state
                 render()  # settle after the previous linked renders (untimed)
-                start = time.perf_counter()
-                render()
-                floor.append((time.perf_counter() - start) * 1000)
-                start = time.perf_counter()
-                axial.set_slice_index(index)
-                render()
-                scrolled.append((time.perf_counter() - start) * 1000)
-                app.processEvents()  # the coalesced renders of the linked coronal/sagittal crosshairs
-                linked.append((time.perf_counter() - start) * 1000)
+                if k % 2 == 0:  # the two orders alternate: a render right after the settle one is ~5 % slower
+                    floor.append(timed_ms(render))
+                scrolled.append(timed_ms(lambda index=index: (axial.set_slice_index(index), render())))
+                if k % 2 == 1:
+                    floor.append(timed_ms(render))
+                # + the coalesced renders of the linked coronal/sagittal crosshairs
+                linked.append(scrolled[-1] + timed_ms(app.processEvents))
             result["redraw_floor_ms"] = _stats(floor)
             result["redraw_floor_back_to_back_ms"] = _stats(back_to_back)
             result["slice_change_ms"] = _stats(scrolled)
