@@ -9,7 +9,8 @@ with ``texelFetch``, interpolates (bilinear or nearest, like ``vtkImageProperty`
 image's value range (65,536 levels, far below what a display shows) and the shader applies
 ``scale``/``offset`` back (:func:`value_mapping`).
 
-A slice change is one copy + upload of the raw slice (512 KB for a 512×512 CT slice);
+A slice change is one upload of the raw slice (512 KB for a 512×512 CT slice; straight from the
+volume when the slice's bytes already have the texture's layout, else after a copy);
 window/level, interpolation and every redraw are per-pixel work on the GL side (llvmpipe in
 software), with no CPU reslice or colour mapping per slice. Tests compare it with VTK's reslice
 mapper pixel for pixel.
@@ -23,7 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from render.shader_quad import ShaderQuad, packed_texels, raw_texture
+from render._vtk import vtkImageData
+from render.shader_quad import ShaderQuad, SliceTexels, raw_texture
 
 _FRAGMENT = """//VTK::Light::Impl
   // int16 codes packed two per RGBA8 texel (little-endian bytes: the one texture format software GL
@@ -83,9 +85,8 @@ class ImagePlaneLayer:
         self.actor = self._quad.actor
         self._uniforms = self._quad.uniforms
         self.mapping = (1.0, 0.0)  # (scale, offset): value = code * scale + offset
-        # the displayed slice's int16 codes: a view into the texture's bytes
-        self.values, self._data = packed_texels((1, 1), np.int16)
-        self._texture = raw_texture(self._data)
+        self._texture = raw_texture(vtkImageData())
+        self._texels = SliceTexels(self._texture, np.int16)  # the displayed slice's int16 codes, as uploaded
         self._quad.set_texture("imageBytes", self._texture)
         self.window_level = (400.0, 40.0)
         self.linear = True
@@ -112,23 +113,34 @@ class ImagePlaneLayer:
         self._uniforms.SetUniform2f("valueMapping", list(self.mapping))
         self._uniforms.SetUniform2f("sliceSize", [float(self.values.shape[1]), float(self.values.shape[0])])
 
+    @property
+    def values(self) -> np.ndarray:
+        """The displayed slice as int16 codes (``(rows, cols)``): the volume's own slice when the
+        texture reads it in place, else the packed copy."""
+        return self._texels.values
+
     def show_slice(self, slice_2d: np.ndarray, corners_lps: np.ndarray) -> None:
-        """Show ``slice_2d`` (``(rows, cols)`` voxel values, copied as int16 codes of the current value
-        mapping) on the quad with outer corners ``corners_lps`` (:func:`render.index_plane.plane_corners_lps`)."""
-        if slice_2d.shape != self.values.shape:
-            self.values, self._data = packed_texels(slice_2d.shape, np.int16)
-            self._texture.SetInputData(self._data)
-            self._set_uniforms()
+        """Show ``slice_2d`` (``(rows, cols)`` voxel values as int16 codes of the current value mapping)
+        on the quad with outer corners ``corners_lps`` (:func:`render.index_plane.plane_corners_lps`).
+
+        An int16 slice whose bytes already have the texture's layout (a CT's axial slice) is uploaded
+        from the volume itself; others are copied (and converted) into the texture's buffer first.
+        """
         scale, offset = self.mapping
         if scale == 1.0 and offset == 0.0 and slice_2d.dtype.itemsize <= 2 and slice_2d.dtype != np.uint16:
-            np.copyto(self.values, slice_2d, casting="unsafe")  # int16 / (u)int8: the values themselves
+            convert = None  # int16 / (u)int8: the values themselves
         else:
-            codes = (np.asarray(slice_2d, np.float64) - offset) / scale
-            np.copyto(self.values, np.clip(np.rint(np.nan_to_num(codes, nan=-32768.0)), -32768, 32767),
-                      casting="unsafe")
-        self._data.GetPointData().GetScalars().Modified()
-        self._data.Modified()
+            def convert(values: np.ndarray, codes: np.ndarray) -> None:
+                scaled = (np.asarray(values, np.float64) - offset) / scale
+                np.copyto(codes, np.clip(np.rint(np.nan_to_num(scaled, nan=-32768.0)), -32768, 32767),
+                          casting="unsafe")
+        if self._texels.show(slice_2d, convert):
+            self._set_uniforms()
         self._quad.set_corners(corners_lps)
+
+    def release(self) -> None:
+        """Forget the displayed slice (its image is going away)."""
+        self._texels.release()
 
     def close(self) -> None:
         """Remove the actor from the renderer."""

@@ -1,8 +1,9 @@
 """``LabelPlaneLayer``: one label slice drawn as a textured quad coloured by a fragment shader.
 
 A slice view on a native index plane shows labels this way (:class:`~render.label_visual.LabelSliceVisual`):
-the displayed 2-D label slice is copied into a small buffer (256 KB for 512×512 uint8) that is
-uploaded as a texture, unchanged: label ids, not colours (packed 4 uint8 or 2 uint16 ids per RGBA8
+the displayed 2-D label slice (256 KB for 512×512 uint8; read in place when its bytes already have
+the texture's layout, as an axial slice does, else copied into a buffer first) is uploaded as a
+texture, unchanged: label ids, not colours (packed 4 uint8 or 2 uint16 ids per RGBA8
 texel, the format software GL uploads fastest: ~0.06 ms vs ~0.4 ms for one-channel bytes). The fragment shader looks
 each id up in a colour-table texture (id → RGBA, hidden segments and id 0 transparent), draws the
 fill at the fill opacity and, where one of the 4 in-plane neighbours holds another id (or lies
@@ -24,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from render._vtk import vtkImageData
-from render.shader_quad import ShaderQuad, image_2d, packed_texels, raw_texture
+from render.shader_quad import ShaderQuad, SliceTexels, image_2d, raw_texture
 
 #: Distance (mm) the quad sits in front of the image slice, towards the camera.
 DEPTH_OFFSET_MM = 0.01
@@ -77,9 +78,9 @@ class LabelPlaneLayer:
         self._uniforms = self._quad.uniforms
         self.fill_opacity = 0.5
         self.outline_opacity = 1.0
-        self.ids = np.zeros((1, 1), np.uint8)  # the displayed slice's ids: a view into the texture bytes
         self._ids_texture = raw_texture(vtkImageData())
-        self._allocate_ids((1, 1), np.dtype(np.uint8))
+        self._texels = SliceTexels(self._ids_texture, np.uint8)  # the displayed slice's ids, as uploaded
+        self._set_uniforms()
         self.colors = np.zeros((1, LUT_WIDTH, 4), np.uint8)
         self._colors_data = image_2d(self.colors)
         self._colors_texture = raw_texture(self._colors_data)
@@ -114,11 +115,11 @@ class LabelPlaneLayer:
         self._uniforms.SetUniformi("idsPerTexel", 4 // self.ids.itemsize)
         self._uniforms.SetUniform2f("sliceSize", [float(self.ids.shape[1]), float(self.ids.shape[0])])
 
-    def _allocate_ids(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        """A ``(rows, cols)`` id buffer packed into RGBA8 texels (:func:`render.shader_quad.packed_texels`)."""
-        self.ids, self._ids_data = packed_texels(shape, dtype)
-        self._ids_texture.SetInputData(self._ids_data)
-        self._set_uniforms()
+    @property
+    def ids(self) -> np.ndarray:
+        """The displayed slice's ids (``(rows, cols)``): the labelmap's own slice when the texture
+        reads it in place (an axial slice of 4k uint8 / 2k uint16 columns), else the packed copy."""
+        return self._texels.values
 
     # ----------------------------------------------------------------- slice
     def show_slice(self, slice_2d: np.ndarray, corners_lps: np.ndarray, toward_camera: np.ndarray,
@@ -129,10 +130,11 @@ class LabelPlaneLayer:
         (−½, cols−½), (rows−½, cols−½), (rows−½, −½). ``toward_camera``: unit LPS vector pointing
         from the plane to the camera. See :meth:`place` for ``focal_lps``.
         """
-        if slice_2d.shape != self.ids.shape or slice_2d.dtype != self.ids.dtype:
-            self._allocate_ids(slice_2d.shape, slice_2d.dtype)
-        np.copyto(self.ids, slice_2d)
-        self._ids_modified()
+        retyped = slice_2d.dtype != self._texels.dtype
+        if retyped:
+            self._texels = SliceTexels(self._ids_texture, slice_2d.dtype)
+        if self._texels.show(slice_2d) or retyped:
+            self._set_uniforms()
         self.place(corners_lps, toward_camera, focal_lps)
 
     def place(self, corners_lps: np.ndarray, toward_camera: np.ndarray, focal_lps: np.ndarray | None = None) -> None:
@@ -148,13 +150,15 @@ class LabelPlaneLayer:
         self._quad.set_corners(corners + toward * DEPTH_OFFSET_MM)
 
     def refresh(self, slice_2d: np.ndarray, window: tuple[slice, slice]) -> None:
-        """Copy the ``(rows, cols)`` ``window`` of ``slice_2d`` (the displayed slice) again and re-upload."""
-        np.copyto(self.ids[window], slice_2d[window])
-        self._ids_modified()
+        """The ``(rows, cols)`` ``window`` of ``slice_2d`` (the displayed slice) was edited: copy it
+        again (unless the texture reads the slice in place) and re-upload."""
+        if not np.may_share_memory(self._texels.values, slice_2d):
+            np.copyto(self._texels.values[window], slice_2d[window])
+        self._texels.modified()
 
-    def _ids_modified(self) -> None:
-        self._ids_data.GetPointData().GetScalars().Modified()
-        self._ids_data.Modified()
+    def release(self) -> None:
+        """Forget the displayed slice (its labelmap is going away)."""
+        self._texels.release()
 
     def close(self) -> None:
         """Remove the actor from the renderer."""

@@ -247,6 +247,7 @@ class LabelSliceVisual:
         self._disconnect()
         self.labels = labels
         self._plane_key = None
+        self.plane.release()  # the texture may read the previous labelmap's slice in place
         if labels is None:
             self.data = self._flat = None
             self.fill_mapper.RemoveAllInputConnections(0)

@@ -8,6 +8,8 @@ texture blending replaced by the layer's fragment code, and raw-byte textures sa
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from render._vtk import (
@@ -45,6 +47,78 @@ def packed_texels(shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray, 
     texels = np.zeros((rows, -(-cols // per_texel), 4), np.uint8)
     values = texels.reshape(rows, -1).view(dtype)[:, :cols]
     return values, image_2d(texels)  # the image's array keeps ``texels`` alive
+
+
+def in_place_texels(slice_2d: np.ndarray) -> np.ndarray | None:
+    """The ``(texels, 4)`` uint8 view of ``slice_2d``'s own bytes laid out as :func:`packed_texels`
+    lays out a copy, or None when the slice's memory does not have that layout.
+
+    It has it for a C-contiguous, little-endian 1- or 2-byte slice whose row length is a multiple of
+    the values per texel (4 or 2): an axial slice of a CT (512 int16 per row) or of its labelmap.
+    A texture over this view uploads straight from the volume, without the copy into a buffer.
+    """
+    itemsize = slice_2d.dtype.itemsize
+    if (itemsize not in (1, 2) or slice_2d.ndim != 2 or not slice_2d.flags.c_contiguous or not slice_2d.size
+            or not slice_2d.dtype.isnative or sys.byteorder != "little" or slice_2d.shape[1] % (4 // itemsize)):
+        return None
+    return slice_2d.view(np.uint8).reshape(-1, 4)
+
+
+class SliceTexels:
+    """The bytes a raw texture uploads: a volume slice read in place, or a packed copy of it.
+
+    ``show(slice_2d)`` points :attr:`data` (the texture's input, :func:`raw_texture`) at the slice's
+    own memory when :func:`in_place_texels` allows, else copies the values into an owned
+    :func:`packed_texels` buffer (``convert`` maps them first, e.g. to int16 codes); either way the
+    texture re-uploads at the next frame. :attr:`values` is the ``(rows, cols)`` array drawn.
+    GUI thread only.
+    """
+
+    def __init__(self, texture: vtkTexture, dtype: np.dtype) -> None:
+        self._texture = texture
+        self.dtype = np.dtype(dtype)
+        self.values, self._owned_data = packed_texels((1, 1), self.dtype)
+        self._owned_values = self.values
+        self._in_place_data: vtkImageData | None = None  # reused while the slice shape stays
+        self.data = self._owned_data
+        texture.SetInputData(self.data)
+
+    def show(self, slice_2d: np.ndarray, convert=None) -> bool:
+        """Make ``slice_2d`` the texture's content; True when its shape changed (uniforms to update)."""
+        reshaped = slice_2d.shape != self.values.shape
+        texels = in_place_texels(slice_2d) if convert is None and slice_2d.dtype == self.dtype else None
+        if texels is not None:
+            rows = slice_2d.shape[0]
+            if self._in_place_data is None or self._in_place_data.GetDimensions()[:2] != (len(texels) // rows, rows):
+                self._in_place_data = image_2d(texels.reshape(rows, -1, 4))
+            else:
+                scalars = self._in_place_data.GetPointData().GetScalars()
+                scalars.SetVoidArray(texels, texels.size, 1)  # VTK reads the volume's bytes, never frees them
+                scalars._numpy_reference = texels  # as numpy_to_vtk does: the bytes stay alive while used
+            self.data, self.values = self._in_place_data, slice_2d
+        else:
+            if slice_2d.shape != self._owned_values.shape:
+                self._owned_values, self._owned_data = packed_texels(slice_2d.shape, self.dtype)
+            if convert is None:
+                np.copyto(self._owned_values, slice_2d, casting="unsafe")
+            else:
+                convert(slice_2d, self._owned_values)
+            self.data, self.values = self._owned_data, self._owned_values
+        if self._texture.GetInput() is not self.data:
+            self._texture.SetInputData(self.data)
+        self.modified()
+        return reshaped
+
+    def modified(self) -> None:
+        """The values changed in place (an edit of the shown slice): upload them again."""
+        self.data.GetPointData().GetScalars().Modified()
+        self.data.Modified()
+
+    def release(self) -> None:
+        """Stop referring to a volume's slice (the image or labels are going away)."""
+        self._in_place_data = None
+        self.data, self.values = self._owned_data, self._owned_values
+        self._texture.SetInputData(self.data)
 
 
 def textured_quad() -> vtkPolyData:

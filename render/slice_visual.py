@@ -67,6 +67,7 @@ class ImageSliceVisual:
         self.image = image
         self.plane_key = None
         self._checked_for = -1  # camera MTime of the last plane check
+        self.plane.release()  # the texture may read the previous image's slice in place
         if image is None:
             self.actor.VisibilityOff()
             self.plane.actor.VisibilityOff()

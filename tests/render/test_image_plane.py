@@ -76,15 +76,61 @@ def test_slice_change_uploads_one_slice_and_oblique_views_reslice(make_scene):
     window, renderer, scene = _scene(make_scene, volume, ViewKind.AXIAL)
     visual = scene.image_visual
     capture_rgb(window)
-    values = visual.plane.values
     scene.set_slice_index(7)
     capture_rgb(window)
-    assert visual.plane_key == (0, 7) and visual.plane.values is values  # the same buffer, refilled
-    np.testing.assert_array_equal(values, volume.array[7])
+    assert visual.plane_key == (0, 7)
+    np.testing.assert_array_equal(visual.plane.values, volume.array[7])
+    assert np.shares_memory(visual.plane.values, volume.array)  # an axial int16 slice: uploaded from the volume
     rotation = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(0.4), -np.sin(0.4)], [0.0, np.sin(0.4), np.cos(0.4)]])
     scene.set_rotations({ViewKind.AXIAL: rotation})
     capture_rgb(window)
     assert visual.plane_key is None and visual.actor.GetVisibility() and not visual.plane.actor.GetVisibility()
+
+
+def test_scrolled_in_place_slices_still_match_the_reslice_mapper(make_scene):
+    """The texture re-pointed at later slices of the volume shows them, not the first one."""
+    volume = make_volume()
+    window, renderer, scene = _scene(make_scene, volume, ViewKind.AXIAL)
+    scene.zoom(2.0)
+    capture_rgb(window)
+    first = scene.slice_index
+    for index in (30, 17, 0):
+        scene.set_slice_index(index)
+        capture_rgb(window)
+        assert np.shares_memory(scene.image_visual.plane.values, volume.array[index])
+    assert np.abs(volume.array[0].astype(int) - volume.array[first]).sum() > 0  # a stale texture would show
+    shader, reference = _both(window, renderer, scene)
+    assert len(np.unique(reference)) > 3
+    assert np.mean(np.abs(shader - reference).max(axis=2) <= 2) > 0.995
+
+
+def test_slices_without_the_texture_layout_are_copied_into_one_reused_buffer(make_scene):
+    volume = make_volume()
+    window, renderer, scene = _scene(make_scene, volume, ViewKind.CORONAL)  # rows of a coronal slice are strided
+    visual = scene.image_visual
+    capture_rgb(window)
+    values = visual.plane.values
+    scene.set_slice_index(9)
+    capture_rgb(window)
+    assert visual.plane.values is values and not np.shares_memory(values, volume.array)  # refilled, not replaced
+    np.testing.assert_array_equal(values, volume.array[:, 9])
+
+
+def test_in_place_texels_only_for_the_packed_layout():
+    from render.shader_quad import in_place_texels, packed_texels
+
+    ct = np.arange(4 * 6 * 8, dtype=np.int16).reshape(4, 6, 8)
+    texels = in_place_texels(ct[2])
+    values, _ = packed_texels((6, 8), np.int16)
+    values[...] = ct[2]
+    np.testing.assert_array_equal(texels, values.view(np.uint8).reshape(-1, 4))  # the same bytes a copy holds
+    labels = np.zeros((3, 5, 12), np.uint8)
+    assert in_place_texels(labels[1]) is not None
+    assert in_place_texels(ct[:, 2]) is None  # strided rows
+    assert in_place_texels(np.zeros((6, 7), np.int16)) is None  # 7 values do not fill whole texels
+    assert in_place_texels(np.zeros((6, 6), np.uint8)) is None
+    assert in_place_texels(np.zeros((6, 8), ">i2")) is None  # not the texture's byte order
+    assert in_place_texels(np.zeros((6, 8), np.float32)) is None
 
 
 def test_scrolling_translates_the_quad_and_still_matches_the_reslice_mapper(make_scene):

@@ -163,7 +163,9 @@ def test_outline_follows_the_displayed_plane(make_view, volume, kind):
     assert visual.on_index_plane and visual.plane.actor.GetVisibility() and not visual.fill_actor.GetVisibility()
     dims = list(volume.geometry.shape_zyx)
     del dims[axis]
-    assert visual.plane.ids.shape == tuple(dims)  # one slice copied, not the volume
+    assert visual.plane.ids.shape == tuple(dims)  # one slice, not the volume
+    # an axial slice (80 uint8 ids per row) is uploaded from the labelmap itself; the others are copied
+    assert np.shares_memory(visual.plane.ids, labels.array) == (axis == 0)
     corner = [10, 20, 10]  # a boundary voxel of segment 1 in every orientation
     corner[axis] = [20, 32, 20][axis]
     r, c = _pixel_of(scene, corner)
