@@ -198,6 +198,26 @@ class ComposedText:
             cached = self._images[text] = (pixels, advance, dims[1])
         return cached
 
+    def _composed(self, run: str) -> tuple[np.ndarray, int, int]:
+        """(RGBA pixels, advance px, line height px) of ``run`` composed from its characters' images
+        exactly as :meth:`set_text` places them; composed once per distinct run."""
+        key = "\0" + run  # no rasterised text starts with NUL
+        cached = self._images.get(key)
+        if cached is None:
+            parts = [self._rasterised(c) for c in run]
+            width = height = line = pen = 0
+            for part, advance, part_line in parts:
+                width, pen = max(width, pen + part.shape[1]), pen + advance
+                height, line = max(height, part.shape[0]), max(line, part_line)
+            pixels = np.zeros((height, width, 4), np.uint8)
+            pen = 0
+            for part, advance, _ in parts:
+                h, w = part.shape[:2]
+                np.maximum(pixels[:h, pen:pen + w], part, out=pixels[:h, pen:pen + w])  # shadows overlap
+                pen += advance
+            cached = self._images[key] = (pixels, pen, line)
+        return cached
+
     def set_text(self, text: str) -> None:
         """Show ``text`` (\"\" hides it). GUI thread."""
         if text == self.text:
@@ -209,7 +229,11 @@ class ComposedText:
         cut = len(text)
         while cut > 0 and text[cut - 1] in self.COMPOSED:
             cut -= 1
-        parts = ([self._rasterised(text[:cut])] if cut else []) + [self._rasterised(c) for c in text[cut:]]
+        run = text[cut:]
+        slash = run.rfind("/")  # "151/300": the digits change per slice, the "/300" after them does not
+        tail = [self._composed(run[slash:])] if slash >= 0 else []
+        head = run[:slash] if slash >= 0 else run
+        parts = ([self._rasterised(text[:cut])] if cut else []) + [self._rasterised(c) for c in head] + tail
         width = height = line = pen = 0
         for part, advance, part_line in parts:
             width, pen = max(width, pen + part.shape[1]), pen + advance

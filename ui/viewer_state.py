@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import Signal
+from PySide6.QtCore import QTimer
 
 from render.orientation import SLICE_KINDS, ViewKind, is_rotated, rotation_lps, slice_axes
 
@@ -70,6 +71,7 @@ class ViewerState:
         self.cursor_lps = np.zeros(3)
         self.window_level: tuple[float, float] = (400.0, 40.0)
         self.rotations: dict[ViewKind, np.ndarray] = {k: np.eye(3) for k in SLICE_KINDS}
+        self._cursor_pending = False  # a set_cursor(after_frame=True) not yet told to the listeners
 
     @property
     def volume(self) -> ImageVolume | None:
@@ -87,10 +89,27 @@ class ViewerState:
         if image is not None:
             self.set_window_level(*(window_level or image.image.default_window()))
 
-    def set_cursor(self, lps_mm: np.ndarray) -> None:
-        """Move the linked cursor (all views show the slices through it)."""
+    def set_cursor(self, lps_mm: np.ndarray, *, after_frame: bool = False) -> None:
+        """Move the linked cursor (all views show the slices through it). GUI thread.
+
+        ``after_frame``: :attr:`cursor_lps` changes now, ``cursor_changed`` is emitted when control
+        returns to the event loop, after the render that is already scheduled (a scrolled view: its
+        frame comes first, the other views' crosshairs follow in the same turn). Several such moves
+        before then are told once, with the last cursor; a plain ``set_cursor`` tells at once.
+        """
         self.cursor_lps = np.asarray(lps_mm, dtype=float)
+        if after_frame:
+            if not self._cursor_pending:
+                self._cursor_pending = True
+                QTimer.singleShot(0, self._tell_cursor)
+            return
+        self._cursor_pending = False
         self.cursor_changed.emit_fast(self.cursor_lps)  # GUI thread; see SliceViewport._emit_slice
+
+    def _tell_cursor(self) -> None:
+        if self._cursor_pending:
+            self._cursor_pending = False
+            self.cursor_changed.emit_fast(self.cursor_lps)
 
     @property
     def rotated(self) -> bool:

@@ -81,7 +81,7 @@ class VtkViewport(QVTKRenderWindowInteractor):
 
     def request_render(self) -> None:
         """Schedule one ``Render()`` when control returns to the event loop (GUI thread)."""
-        if not self._closed:
+        if not self._closed and not self._render_timer.isActive():  # restarting an armed timer costs ~10 µs
             self._render_timer.start()
 
     def _render_now(self) -> None:
@@ -228,8 +228,8 @@ class SliceViewport(VtkViewport):
         """
         emits = self._slice_emits
         index = self.scene.set_slice_index(index)
-        if self.scene.image is not None:
-            self.state.set_cursor(self.scene.project_to_plane(self.state.cursor_lps))
+        if self.scene.image is not None:  # the other views follow after this view's frame
+            self.state.set_cursor(self.scene.project_to_plane(self.state.cursor_lps), after_frame=True)
         if self._slice_emits == emits:  # a user action on this view: tell the listeners once, even unchanged
             self._emit_slice(force=True)
         return index

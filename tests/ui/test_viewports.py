@@ -88,7 +88,7 @@ def test_wheel_and_keys_scroll_slices_within_bounds(window, qtbot):
     assert view.scene.slice_index == 0
     qtbot.keyClick(view, Qt.Key.Key_Up)
     assert view.scene.slice_index == 1
-    assert window.status.slice_label.text() == f"axial 2/{view.scene.n_slices}"
+    qtbot.waitUntil(lambda: window.status.slice_label.text() == f"axial 2/{view.scene.n_slices}", timeout=2000)
 
 
 @pytest.mark.parametrize(("key", "expected"), [("1", (400, 40)), ("2", (1500, -600)), ("3", (2500, 480)),
@@ -205,17 +205,26 @@ def test_close_stops_timers_and_finalizes(main_window, volume):
         assert view.scene.image is None
 
 
-def test_scrolling_moves_the_linked_cursor_and_the_other_crosshairs(window, volume):
+def test_scrolling_moves_the_linked_cursor_and_the_other_crosshairs(window, volume, qtbot):
     axial = window.grid.slice_views[ViewKind.AXIAL]
     coronal = window.grid.slice_views[ViewKind.CORONAL]
     before_index = coronal.scene.slice_index
-    axial.set_slice_index(5)
-    cursor_zyx = np.rint(volume.geometry.lps_to_index_zyx(window.state.cursor_lps)).astype(int)
-    assert cursor_zyx[0] == 5
-    assert coronal.scene.slice_index == before_index  # moving along S keeps the coronal slice
     points = coronal.scene.crosshair.polydata.GetPoints()
+    before_z = {round(points.GetPoint(i)[2], 6) for i in (0, 1)}
+    heard = []
+    window.state.cursor_changed.connect(heard.append)
+    axial.set_slice_index(5)
+    axial.set_slice_index(6)
+    cursor_zyx = np.rint(volume.geometry.lps_to_index_zyx(window.state.cursor_lps)).astype(int)
+    assert cursor_zyx[0] == 6  # the shared cursor moved at once
+    # the other views follow after the scrolled view's frame, once per event-loop turn
+    assert heard == [] and {round(points.GetPoint(i)[2], 6) for i in (0, 1)} == before_z
+    qtbot.waitUntil(lambda: len(heard) == 1)
+    qtbot.wait(10)
+    assert len(heard) == 1 and np.array_equal(heard[0], window.state.cursor_lps)
+    assert coronal.scene.slice_index == before_index  # moving along S keeps the coronal slice
     horizontal_z = {round(points.GetPoint(i)[2], 6) for i in (0, 1)}
-    assert horizontal_z == {round(float(window.state.cursor_lps[2]), 6)}
+    assert horizontal_z == {round(float(window.state.cursor_lps[2]), 6)} != before_z
 
 
 def test_scrolling_leaves_the_scrolled_views_crosshair_lines_as_they_are(window, volume):
@@ -343,3 +352,17 @@ def test_segmentation_surfaces_are_built_in_a_job_for_the_3d_view(window, qtbot)
     lo, hi = window.state.volume.geometry.index_zyx_to_lps([[10, 20, 20], [29, 39, 39]])
     bounds = np.array(poly.GetBounds()).reshape(3, 2)
     assert np.all(bounds[:, 0] > np.minimum(lo, hi) - 3) and np.all(bounds[:, 1] < np.maximum(lo, hi) + 3)
+
+
+def test_a_plain_cursor_move_is_told_at_once_and_replaces_a_pending_one(qtbot):
+    from ui.viewer_state import ViewerState
+
+    state = ViewerState()
+    heard = []
+    state.cursor_changed.connect(lambda lps: heard.append(lps.tolist()))
+    state.set_cursor(np.array([1.0, 2.0, 3.0]), after_frame=True)
+    assert heard == [] and state.cursor_lps.tolist() == [1.0, 2.0, 3.0]
+    state.set_cursor(np.array([4.0, 5.0, 6.0]))
+    assert heard == [[4.0, 5.0, 6.0]]
+    qtbot.wait(20)
+    assert heard == [[4.0, 5.0, 6.0]]  # the pending one was superseded, not told late
