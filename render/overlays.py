@@ -125,6 +125,16 @@ def _text_property(rgb: tuple[float, float, float], size: int, bold: bool) -> vt
     return prop
 
 
+def _extent(parts: list[tuple[np.ndarray, int, int]]) -> tuple[int, int, int]:
+    """(width, height, line height) px of rasterised ``parts`` (pixels, advance, line) set one after
+    another by their advances; the last part's ink may reach past its advance."""
+    width = height = line = pen = 0
+    for part, advance, part_line in parts:
+        width, pen = max(width, pen + part.shape[1]), pen + advance
+        height, line = max(height, part.shape[0]), max(line, part_line)
+    return width, height, line
+
+
 class ComposedText:
     """Top-left-anchored text drawn as one textured quad composed from cached rasterisations.
 
@@ -205,10 +215,7 @@ class ComposedText:
         cached = self._images.get(key)
         if cached is None:
             parts = [self._rasterised(c) for c in run]
-            width = height = line = pen = 0
-            for part, advance, part_line in parts:
-                width, pen = max(width, pen + part.shape[1]), pen + advance
-                height, line = max(height, part.shape[0]), max(line, part_line)
+            width, height, line = _extent(parts)
             pixels = np.zeros((height, width, 4), np.uint8)
             pen = 0
             for part, advance, _ in parts:
@@ -234,10 +241,7 @@ class ComposedText:
         tail = [self._composed(run[slash:])] if slash >= 0 else []
         head = run[:slash] if slash >= 0 else run
         parts = ([self._rasterised(text[:cut])] if cut else []) + [self._rasterised(c) for c in head] + tail
-        width = height = line = pen = 0
-        for part, advance, part_line in parts:
-            width, pen = max(width, pen + part.shape[1]), pen + advance
-            height, line = max(height, part.shape[0]), max(line, part_line)
+        width, height, line = _extent(parts)
         pixels = self._pixels
         if pixels.shape[0] < height or pixels.shape[1] < width:  # grow (rarely): a new texture image and quad
             pixels = self._pixels = np.zeros((height, max(width, 2 * pixels.shape[1]), 4), np.uint8)
