@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
 from app.controllers.jobs import Job
 from app.model.image import ImageVolume
@@ -23,6 +23,7 @@ from app.model.masking import EditOptions
 from app.tools import TOOLS, Tool, ViewState, load_builtin_tools
 from render.label_visual import LabelSliceVisual
 from ui.grow_preview import GrowPreview
+from ui.timers import single_shot_timer
 from ui.tool_preview import ToolPreviewMixin
 from ui.tool_routing import HOVER_PREVIEW_MS, INTERACTIVE_TOOLS, PREVIEW_TOOLS, ZYX, SliceToolRouter
 
@@ -72,10 +73,7 @@ class EditorController(ToolPreviewMixin, QObject):
         self._preview: LabelVolume | None = None  # display-only scratch volume (never in the session)
         self._preview_boxes: list[tuple[slice, slice, slice]] = []
         self._hover: tuple[SliceToolRouter, ZYX] | None = None
-        self._hover_timer = QTimer(self)
-        self._hover_timer.setSingleShot(True)
-        self._hover_timer.setInterval(HOVER_PREVIEW_MS)
-        self._hover_timer.timeout.connect(self._on_hover_timer_timeout)
+        self._hover_timer = single_shot_timer(self, self._on_hover_timer_timeout, HOVER_PREVIEW_MS)
         self.routers = [SliceToolRouter(view, self) for view in grid.slice_views.values()]
         self.grow_preview = GrowPreview(self)  # after the routers: it draws in their views
         session.segmentation_added.connect(self._on_session_segmentation_added)

@@ -17,11 +17,12 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject
 
 from app.controllers.jobs import Job
 from app.model.labels import LabelTable, LabelVolume
 from render.label_visual import LabelSliceVisual
+from ui.timers import single_shot_timer
 
 if TYPE_CHECKING:
     from app.tools.base import EditResult
@@ -50,10 +51,7 @@ class GrowPreview(QObject):
         self._job: Job | None = None
         self._dirty = False
         self._shown_box: tuple[slice, slice, slice] | None = None
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(UPDATE_DELAY_MS)
-        self._timer.timeout.connect(self._run)
+        self._timer = single_shot_timer(self, self._run, UPDATE_DELAY_MS)
 
     @property
     def active(self) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.model.review import AnnotationRef, ReviewItem, iter_annotations, set_status
+from ui.timers import single_shot_timer
 
 if TYPE_CHECKING:
     from app.model.labels import LabelVolume
@@ -118,10 +119,7 @@ class ReviewPanel(QWidget):
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.summary)
         self._items: list[ReviewItem] = []
-        self._refresh_timer = QTimer(self)
-        self._refresh_timer.setSingleShot(True)
-        self._refresh_timer.setInterval(0)
-        self._refresh_timer.timeout.connect(self.refresh)
+        self._refresh_timer = single_shot_timer(self, self.refresh)
         self._watched: list[LabelVolume] = []
         self._connections = [
             (session.segmentation_added, self._on_session_segmentation_added),

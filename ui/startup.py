@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from render.orientation import ViewKind
+from ui.timers import single_shot_timer
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
@@ -68,10 +69,8 @@ class StartupWatcher(QObject):
         self._started = time.time()
         self._observers = [(view, view.GetRenderWindow().AddObserver("EndEvent", self._on_render_end))
                            for view in window.grid.slice_views.values()]
-        self._fallback = QTimer(self)  # a frame that never comes (e.g. no slice view shown) must not block the rest
-        self._fallback.setSingleShot(True)
-        self._fallback.setInterval(FALLBACK_MS)
-        self._fallback.timeout.connect(self._frame_done)
+        # a frame that never comes (e.g. no slice view shown) must not block the rest
+        self._fallback = single_shot_timer(self, self._frame_done, FALLBACK_MS)
         window.loader.finished.connect(self._on_loader_finished)
 
     def shows_loaded_data(self, kind: ViewKind = ViewKind.AXIAL) -> bool:

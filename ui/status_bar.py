@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
+
+from ui.timers import single_shot_timer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,10 +38,7 @@ class MedwsStatusBar(QStatusBar):
         self.window_label = QLabel("")
         self.slice_label = QLabel("")
         self._slice_text = ""
-        self._slice_timer = QTimer(self)
-        self._slice_timer.setSingleShot(True)
-        self._slice_timer.setInterval(0)
-        self._slice_timer.timeout.connect(self._show_slice_text)
+        self._slice_timer = single_shot_timer(self, self._show_slice_text)
         for label in (self.position_label, self.voxel_label, self.value_label,
                       self.window_label, self.slice_label):
             self.addPermanentWidget(label)
@@ -94,10 +93,7 @@ class MedwsStatusBar(QStatusBar):
     def follow_cursor(self, state: ViewerState) -> None:
         """Show ``state``'s linked cursor whenever it moves, once per event-loop turn (after the
         views' frames: scrolling does not wait for the status text)."""
-        timer = QTimer(self)
-        timer.setSingleShot(True)
-        timer.setInterval(0)
-        timer.timeout.connect(lambda: self.show_probe(state, state.cursor_lps))
+        timer = single_shot_timer(self, lambda: self.show_probe(state, state.cursor_lps))
         state.cursor_changed.connect(lambda _lps: timer.start())
 
     def set_window_level(self, width: float, level: float) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import Signal as EventSignal
-from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
@@ -34,6 +34,7 @@ from render.capture import capture_rgb
 from render.label_visual import LabelSliceVisual
 from render.orientation import ViewKind
 from render.slice_scene import SliceScene
+from ui.timers import single_shot_timer
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
@@ -57,10 +58,7 @@ class VtkViewport(QVTKRenderWindowInteractor):
         # VTK 9.7 defaults to 4× MSAA, which costs ~2.5× per frame in software GL.
         window.SetMultiSamples(0)
         window.AddRenderer(self.renderer)
-        self._render_timer = QTimer(self)
-        self._render_timer.setSingleShot(True)
-        self._render_timer.setInterval(0)
-        self._render_timer.timeout.connect(self._render_now)
+        self._render_timer = single_shot_timer(self, self._render_now)
         self._closed = False
         self.render_count = 0
         self.dormant = dormant

@@ -19,6 +19,7 @@ from render.orientation import ViewKind, is_rotated, slice_axes
 from render.plane_geometry import plane_box_polygon
 from render.surface_visual import SegmentSurfaces
 from render.volume_scene import VolumeScene
+from ui.timers import single_shot_timer
 from ui.viewport import VtkViewport
 
 if TYPE_CHECKING:
@@ -51,18 +52,12 @@ class VolumeViewport(VtkViewport):
         # Plane outlines follow the slice views once their own frames are drawn (one update per
         # event-loop turn, however many slices were scrolled).
         self._pending_planes: dict[ViewKind, int] = {}
-        self._plane_timer = QTimer(self)
-        self._plane_timer.setSingleShot(True)
-        self._plane_timer.setInterval(0)
-        self._plane_timer.timeout.connect(self._update_planes)
+        self._plane_timer = single_shot_timer(self, self._update_planes)
         self._surfaces: list[tuple[SegmentSurfaces, QTimer]] = []
         self._surface_jobs: set[Job] = set()
         # Slice-plane outlines re-render the 3D view after scrolling pauses, so a CPU-rendered
         # 3D frame (0.1-0.3 s) never slows down slice scrolling in the 2-D views.
-        self._lazy_timer = QTimer(self)
-        self._lazy_timer.setSingleShot(True)
-        self._lazy_timer.setInterval(LAZY_3D_RENDER_MS)
-        self._lazy_timer.timeout.connect(self.request_render)
+        self._lazy_timer = single_shot_timer(self, self.request_render, LAZY_3D_RENDER_MS)
         self._held = False
         state.image_changed.connect(self._on_state_image_changed)
 
@@ -87,11 +82,8 @@ class VolumeViewport(VtkViewport):
 
     def add_labels(self, labels: LabelVolume) -> SegmentSurfaces:
         """Show a segmentation as surface models, rebuilt in a Job 300 ms after its last change."""
-        timer = QTimer(self)
-        timer.setSingleShot(True)
-        timer.setInterval(SURFACE_REBUILD_MS)
+        timer = single_shot_timer(self, lambda: self._rebuild_surfaces(surfaces), SURFACE_REBUILD_MS)
         surfaces = SegmentSurfaces(self.renderer, self.request_render, timer.start)
-        timer.timeout.connect(lambda: self._rebuild_surfaces(surfaces))
         self._surfaces.append((surfaces, timer))
         surfaces.set_labels(labels)
         self._show_matching_surfaces()
