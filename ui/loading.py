@@ -158,21 +158,19 @@ def load_inputs(specs: Sequence[str], *, ctx: TaskContext,
     return outcome
 
 
-def detach_images(images: Sequence[ImageVolume], *, ctx: TaskContext) -> int:
+def detach_images(images: Sequence[ImageVolume], *, ctx: TaskContext) -> None:
     """Move mapped image voxels into the process's memory (:func:`detach_from_file`); worker thread.
 
-    Returns how many images were detached. An image the kernel cannot copy stays mapped (logged).
+    An image the kernel cannot copy stays mapped (logged).
     """
     from app.io.mapped_voxels import detach_from_file
 
-    done = 0
     for image in images:
         ctx.check()
         try:
-            done += detach_from_file(image.array)
+            detach_from_file(image.array)
         except OSError as exc:
             log.warning("%s stays mapped from its file: %s", image.name, exc)
-    return done
 
 
 class LoadController(QObject):
