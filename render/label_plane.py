@@ -69,11 +69,12 @@ class LabelPlaneLayer:
     Parameters
     ----------
     renderer
-        The slice view's renderer; one translucent actor is added (hidden until :meth:`show_slice`).
+        The slice view's renderer; one blended actor is added (hidden until :meth:`show_slice`), after
+        the image quad so that it is drawn over it.
     """
 
     def __init__(self, renderer) -> None:
-        self._quad = ShaderQuad(renderer, _FRAGMENT, translucent=True)  # blended over the opaque image slice
+        self._quad = ShaderQuad(renderer, _FRAGMENT, blended=True)  # blended over the image quad, drawn before
         self.actor = self._quad.actor
         self._uniforms = self._quad.uniforms
         self.fill_opacity = 0.5

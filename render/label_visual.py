@@ -196,8 +196,9 @@ def _reslice_prop(lut: vtkLookupTable, opacity: float) -> tuple[vtkImageResliceM
 class LabelSliceVisual:
     """One :class:`~app.model.labels.LabelVolume` over the image of a slice view.
 
-    Create it after the view's :class:`~render.slice_scene.SliceScene`. Its props are translucent
-    (id 0 is transparent), so VTK draws them after the opaque image slice, over it. Display
+    Create it after the view's :class:`~render.slice_scene.SliceScene`: its props (id 0 transparent)
+    are drawn after the image slice's and blended over them (the index-plane quad in the opaque
+    pass, in the order the props were added; the oblique fill in the translucent pass). Display
     settings (fill, outline, opacities) live here; per-segment colour and visibility come from
     ``labels.table``.
 

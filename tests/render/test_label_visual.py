@@ -107,6 +107,41 @@ def test_labels_draw_over_the_image_in_segment_colours(make_view, volume):
     assert rgb[r, c, 0] == rgb[r, c, 1] == rgb[r, c, 2]
 
 
+def test_index_plane_labels_draw_without_a_translucent_pass(make_view, volume):
+    """The label quad is blended in the opaque pass: a prop with translucent geometry would make the
+    renderer run order-independent translucency on every frame (a third of a slice view's frame)."""
+    window, scene, visual, _ = make_view(volume, _labels(volume))
+    scene.set_slice_index(20)
+    capture_rgb(window)
+    props = scene.renderer.GetViewProps()
+    drawn = [props.GetItemAsObject(i) for i in range(props.GetNumberOfItems())]
+    drawn = [p for p in drawn if p.GetVisibility()]
+    assert visual.plane.actor in drawn
+    assert not [p for p in drawn if p.HasTranslucentPolygonalGeometry()]
+
+
+def test_a_later_segmentation_is_drawn_over_an_earlier_one(make_view, volume):
+    labels = _labels(volume)
+    window, scene, visual, _ = make_view(volume, labels)
+    other = LabelVolume(volume.geometry, LabelTable([Segment(3, "blue", (0, 0, 255))]))
+    with other.transaction("setup"):
+        other.paint((slice(10, 30), slice(20, 44), slice(10, 20)), None, 3)
+    second = LabelSliceVisual(scene.renderer, lambda: None)
+    try:
+        second.set_labels(other)
+        for v in (visual, second):
+            v.set_fill(True, 1.0)
+            v.set_outline(False)
+        scene.set_slice_index(20)
+        rgb = capture_rgb(window)
+        r, c = _pixel_of(scene, (20, 32, 15))  # both segmentations: the later one on top
+        assert tuple(rgb[r, c]) == (0, 0, 255)
+        r, c = _pixel_of(scene, (20, 32, 25))  # only the first
+        assert tuple(rgb[r, c]) == RED
+    finally:
+        second.close()
+
+
 def test_segment_visibility_and_fill_opacity(make_view, volume):
     labels = _labels(volume)
     window, scene, visual, renders = make_view(volume, labels)
@@ -117,6 +152,10 @@ def test_segment_visibility_and_fill_opacity(make_view, volume):
     r, c = _pixel_of(scene, (20, 32, 20))
     red, green, blue = (int(v) for v in rgb[r, c])
     assert 100 < red < 255 and green == blue  # half-blended with the grey image
+    visual.set_visible(False)
+    grey = int(capture_rgb(window)[r, c, 0])
+    visual.set_visible(True)
+    assert abs(red - (255 + grey) / 2) <= 1.5 and abs(green - grey / 2) <= 1.5  # source-alpha over
     n = len(renders)
     labels.table.update(1, visible=False)
     assert len(renders) == n + 1
