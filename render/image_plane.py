@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from render._vtk import vtkImageData
+from render.index_plane import PlaneCorners
 from render.shader_quad import ShaderQuad, SliceTexels, raw_texture
 
 _FRAGMENT = """//VTK::Light::Impl
@@ -90,6 +91,8 @@ class ImagePlaneLayer:
         self._quad.set_texture("imageBytes", self._texture)
         self.window_level = (400.0, 40.0)
         self.linear = True
+        self._convert = None  # how show_plane turns voxel values into int16 codes (None: they are the codes)
+        self._placed: tuple[PlaneCorners, int] | None = None  # the grid and axis the quad's points are for
         self._set_uniforms()
 
     def set_window_level(self, width: float, level: float) -> None:
@@ -102,9 +105,19 @@ class ImagePlaneLayer:
         self.linear = bool(linear)
         self._set_uniforms()
 
-    def set_value_mapping(self, mapping: tuple[float, float]) -> None:
-        """``(scale, offset)`` of the image's int16 codes (see :func:`value_mapping`)."""
+    def set_value_mapping(self, mapping: tuple[float, float], dtype: np.typing.DTypeLike = np.int16) -> None:
+        """``(scale, offset)`` of the image's int16 codes (see :func:`value_mapping`) for voxels of ``dtype``."""
         self.mapping = (float(mapping[0]), float(mapping[1]))
+        scale, offset = self.mapping
+        dtype = np.dtype(dtype)
+        if scale == 1.0 and offset == 0.0 and dtype.itemsize <= 2 and dtype != np.uint16:
+            self._convert = None  # int16 / (u)int8: the values themselves
+        else:
+            def convert(values: np.ndarray, codes: np.ndarray) -> None:
+                scaled = (np.asarray(values, np.float64) - offset) / scale
+                np.copyto(codes, np.clip(np.rint(np.nan_to_num(scaled, nan=-32768.0)), -32768, 32767),
+                          casting="unsafe")
+            self._convert = convert
         self._set_uniforms()
 
     def _set_uniforms(self) -> None:
@@ -119,28 +132,26 @@ class ImagePlaneLayer:
         texture reads it in place, else the packed copy."""
         return self._texels.values
 
-    def show_slice(self, slice_2d: np.ndarray, corners_lps: np.ndarray) -> None:
-        """Show ``slice_2d`` (``(rows, cols)`` voxel values as int16 codes of the current value mapping)
-        on the quad with outer corners ``corners_lps`` (:func:`render.index_plane.plane_corners_lps`).
+    def show_plane(self, volume: np.ndarray, axis: int, index: int, planes: PlaneCorners) -> None:
+        """Show plane ``index`` along ``zyx`` axis ``axis`` of ``volume`` (voxel values of the dtype
+        given to :meth:`set_value_mapping`) on its quad, whose corners ``planes`` gives.
 
-        An int16 slice whose bytes already have the texture's layout (a CT's axial slice) is uploaded
-        from the volume itself; others are copied (and converted) into the texture's buffer first.
+        An int16 axial slice (a CT's) is uploaded from the volume itself; others are copied (and
+        converted) into the texture's buffer first. Scrolling within one axis only moves the quad's
+        actor (plain floats); its points are set once per grid and axis.
         """
-        scale, offset = self.mapping
-        if scale == 1.0 and offset == 0.0 and slice_2d.dtype.itemsize <= 2 and slice_2d.dtype != np.uint16:
-            convert = None  # int16 / (u)int8: the values themselves
-        else:
-            def convert(values: np.ndarray, codes: np.ndarray) -> None:
-                scaled = (np.asarray(values, np.float64) - offset) / scale
-                np.copyto(codes, np.clip(np.rint(np.nan_to_num(scaled, nan=-32768.0)), -32768, 32767),
-                          casting="unsafe")
-        if self._texels.show(slice_2d, convert):
+        if self._texels.show_plane(volume, axis, index, self._convert):
             self._set_uniforms()
-        self._quad.set_corners(corners_lps)
+        if self._placed is None or self._placed[0] is not planes or self._placed[1] != axis:
+            self._quad.set_base_corners(planes.base(axis))
+            self._placed = (planes, axis)
+        sx, sy, sz = planes.steps[axis]
+        self._quad.translate(index * sx, index * sy, index * sz)
 
     def release(self) -> None:
         """Forget the displayed slice (its image is going away)."""
         self._texels.release()
+        self._placed = None
 
     def close(self) -> None:
         """Remove the actor from the renderer."""

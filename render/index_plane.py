@@ -93,3 +93,25 @@ def plane_corners_lps(geometry: Geometry, axis: int, index: int) -> np.ndarray:
     for i, (r, c) in enumerate(((-0.5, -0.5), (-0.5, cols - 0.5), (rows - 0.5, cols - 0.5), (rows - 0.5, -0.5))):
         corners[i, row_axis], corners[i, col_axis] = r, c
     return geometry.index_zyx_to_lps(corners)
+
+
+class PlaneCorners:
+    """The outer corners of a grid's index planes, for placing a slice quad per scrolled slice in plain floats.
+
+    ``base(axis)``: :func:`plane_corners_lps` of plane 0 along ``zyx`` axis ``axis`` ((4, 3) LPS mm,
+    worked out once per axis); ``steps[axis]``: the LPS mm from one plane to the next along it, as
+    three floats. Plane ``index``'s corners are ``base(axis) + index * steps[axis]``. Any thread.
+    """
+
+    def __init__(self, geometry: Geometry) -> None:
+        self.geometry = geometry
+        origin = geometry.index_zyx_to_lps(np.zeros(3))
+        self.steps = tuple(tuple(float(v) for v in geometry.index_zyx_to_lps(np.eye(3)[a]) - origin) for a in range(3))
+        self._bases: dict[int, np.ndarray] = {}
+
+    def base(self, axis: int) -> np.ndarray:
+        """(4, 3) LPS mm corners of plane 0 along ``zyx`` axis ``axis`` (do not modify)."""
+        corners = self._bases.get(axis)
+        if corners is None:
+            corners = self._bases[axis] = plane_corners_lps(self.geometry, axis, 0)
+        return corners

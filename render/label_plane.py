@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from render._vtk import vtkImageData
+from render.index_plane import PlaneCorners
 from render.shader_quad import ShaderQuad, SliceTexels, image_2d, raw_texture
 
 #: Distance (mm) the quad sits in front of the image slice, towards the camera.
@@ -81,6 +82,9 @@ class LabelPlaneLayer:
         self.outline_opacity = 1.0
         self._ids_texture = raw_texture(vtkImageData())
         self._texels = SliceTexels(self._ids_texture, np.uint8)  # the displayed slice's ids, as uploaded
+        # the grid, axis and camera side the quad's points are for, and their first corner (LPS mm floats)
+        self._placed: tuple[PlaneCorners, int, tuple[float, float, float]] | None = None
+        self._corner0 = (0.0, 0.0, 0.0)
         self._set_uniforms()
         self.colors = np.zeros((1, LUT_WIDTH, 4), np.uint8)
         self._colors_data = image_2d(self.colors)
@@ -123,32 +127,45 @@ class LabelPlaneLayer:
         return self._texels.values
 
     # ----------------------------------------------------------------- slice
-    def show_slice(self, slice_2d: np.ndarray, corners_lps: np.ndarray, toward_camera: np.ndarray,
-                   focal_lps: np.ndarray | None = None) -> None:
-        """Show ``slice_2d`` (``(rows, cols)`` uint8/uint16 ids, copied) on the quad ``corners_lps``.
+    def show_plane(self, labels: np.ndarray, axis: int, index: int, planes: PlaneCorners,
+                   toward_camera: tuple[float, float, float],
+                   focal_lps: tuple[float, float, float] | None = None) -> None:
+        """Show plane ``index`` along ``zyx`` axis ``axis`` of the uint8/uint16 id volume ``labels`` on
+        its quad (corners from ``planes``); see :meth:`place` for ``toward_camera`` and ``focal_lps``.
 
-        ``corners_lps``: (4, 3) LPS mm of the slice's outer corners at (row, col) = (−½, −½),
-        (−½, cols−½), (rows−½, cols−½), (rows−½, −½). ``toward_camera``: unit LPS vector pointing
-        from the plane to the camera. See :meth:`place` for ``focal_lps``.
+        An axial slice is uploaded from the labelmap itself; others are copied into the texture's buffer.
         """
-        retyped = slice_2d.dtype != self._texels.dtype
+        retyped = labels.dtype != self._texels.dtype
         if retyped:
-            self._texels = SliceTexels(self._ids_texture, slice_2d.dtype)
-        if self._texels.show(slice_2d) or retyped:
+            self._texels = SliceTexels(self._ids_texture, labels.dtype)
+        if self._texels.show_plane(labels, axis, index) or retyped:
             self._set_uniforms()
-        self.place(corners_lps, toward_camera, focal_lps)
+        self.place(axis, index, planes, toward_camera, focal_lps)
 
-    def place(self, corners_lps: np.ndarray, toward_camera: np.ndarray, focal_lps: np.ndarray | None = None) -> None:
-        """Put the quad on ``corners_lps``, or, given the camera's ``focal_lps``, on the plane through it.
+    def place(self, axis: int, index: int, planes: PlaneCorners, toward_camera: tuple[float, float, float],
+              focal_lps: tuple[float, float, float] | None = None) -> None:
+        """Put the quad on plane ``index`` along ``axis`` (corners from ``planes``), or, given the camera's
+        ``focal_lps``, on the parallel plane through it; ``DEPTH_OFFSET_MM`` towards the camera
+        (``toward_camera``: unit LPS vector from the plane to the camera).
 
         Labels on their image's grid lie on the displayed plane already; labels on a coarser grid
         show their nearest slice, which is moved onto the displayed plane so the image never hides it.
+        Plain floats per call: the quad's points are set once per grid, axis and camera side.
         """
-        toward = np.asarray(toward_camera, float)
-        corners = np.asarray(corners_lps, float)
+        tx, ty, tz = (float(v) for v in toward_camera)
+        placed = (planes, axis, (tx, ty, tz))
+        if self._placed is None or self._placed[0] is not placed[0] or self._placed[1:] != placed[1:]:
+            base = planes.base(axis)
+            self._quad.set_base_corners(base + np.array((tx, ty, tz)) * DEPTH_OFFSET_MM)
+            self._corner0 = tuple(float(v) for v in base[0])
+            self._placed = placed
+        sx, sy, sz = planes.steps[axis]
+        x, y, z = index * sx, index * sy, index * sz
         if focal_lps is not None:
-            corners = corners + float((np.asarray(focal_lps, float) - corners[0]) @ toward) * toward
-        self._quad.set_corners(corners + toward * DEPTH_OFFSET_MM)
+            (fx, fy, fz), (cx, cy, cz) = focal_lps, self._corner0
+            along = (fx - cx - x) * tx + (fy - cy - y) * ty + (fz - cz - z) * tz
+            x, y, z = x + along * tx, y + along * ty, z + along * tz
+        self._quad.translate(x, y, z)
 
     def refresh(self, slice_2d: np.ndarray, window: tuple[slice, slice]) -> None:
         """The ``(rows, cols)`` ``window`` of ``slice_2d`` (the displayed slice) was edited: copy it
@@ -160,6 +177,7 @@ class LabelPlaneLayer:
     def release(self) -> None:
         """Forget the displayed slice (its labelmap is going away)."""
         self._texels.release()
+        self._placed = None
 
     def close(self) -> None:
         """Remove the actor from the renderer."""

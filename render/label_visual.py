@@ -33,7 +33,7 @@ from render._vtk import (
     vtkImageSlice,
     vtkLookupTable,
 )
-from render.index_plane import PlaneFinder, plane_corners_lps, plane_index
+from render.index_plane import PlaneCorners, PlaneFinder, plane_index
 from render.label_plane import LabelPlaneLayer
 
 if TYPE_CHECKING:
@@ -236,6 +236,7 @@ class LabelSliceVisual:
         self._plane_key: tuple[int, int] | None = None
         self._plane_dirty: list[tuple[slice, slice]] = []
         self._finder: PlaneFinder | None = None
+        self._planes: PlaneCorners | None = None
         self._displayed: tuple[int, int] | None = None  # displayed_slice() for camera MTime + labels
         self._displayed_stamp: tuple[int, int] | None = None
         self._placed_for = -1  # camera MTime the quad was placed for
@@ -257,6 +258,7 @@ class LabelSliceVisual:
             return
         self._wrap()
         self._finder = PlaneFinder(labels.geometry)
+        self._planes = PlaneCorners(labels.geometry)
         self._refill_lut()
         labels.changed.connect(self._on_labels_changed)
         labels.table.changed.connect(self._on_table_changed)
@@ -417,21 +419,19 @@ class LabelSliceVisual:
         self._update_visibility()
 
     def _show_plane(self, key: tuple[int, int]) -> None:
-        assert self.labels is not None
-        axis, index = key
+        assert self.labels is not None and self._planes is not None
         camera = self._renderer.GetActiveCamera()
-        toward_camera = -np.array(camera.GetDirectionOfProjection())
-        self.plane.show_slice(self.labels.array[plane_index(axis, index)],
-                              plane_corners_lps(self.labels.geometry, axis, index), toward_camera,
-                              np.array(camera.GetFocalPoint()))
+        dx, dy, dz = camera.GetDirectionOfProjection()
+        self.plane.show_plane(self.labels.array, key[0], key[1], self._planes, (-dx, -dy, -dz),
+                              camera.GetFocalPoint())
         self._placed_for = camera.GetMTime()
         self._plane_key = key
         self._plane_dirty = []
 
     def _place(self, camera) -> None:
-        assert self.labels is not None and self._plane_key is not None
-        self.plane.place(plane_corners_lps(self.labels.geometry, *self._plane_key),
-                         -np.array(camera.GetDirectionOfProjection()), np.array(camera.GetFocalPoint()))
+        assert self._planes is not None and self._plane_key is not None
+        dx, dy, dz = camera.GetDirectionOfProjection()
+        self.plane.place(*self._plane_key, self._planes, (-dx, -dy, -dz), camera.GetFocalPoint())
         self._placed_for = camera.GetMTime()
 
     # ------------------------------------------------------------------ close

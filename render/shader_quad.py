@@ -23,6 +23,7 @@ from render._vtk import (
     vtkPolyDataMapper,
     vtkTexture,
 )
+from render.index_plane import plane_index
 
 
 def image_2d(array_2d: np.ndarray) -> vtkImageData:
@@ -77,15 +78,53 @@ class SliceTexels:
     def __init__(self, texture: vtkTexture, dtype: np.dtype) -> None:
         self._texture = texture
         self.dtype = np.dtype(dtype)
-        self.values, self._owned_data = packed_texels((1, 1), self.dtype)
-        self._owned_values = self.values
+        self._values, self._owned_data = packed_texels((1, 1), self.dtype)
+        self._owned_values = self._values
         self._in_place_data: vtkImageData | None = None  # reused while the slice shape stays
         self.data = self._owned_data
+        # show_plane's scrolling path: the volume whose axial slices the texture reads in place, its
+        # bytes, one slice's byte count, and the slice shown (None: ``_values`` is what is shown)
+        self._volume: np.ndarray | None = None
+        self._volume_bytes: memoryview | None = None
+        self._slice_nbytes = 0
+        self._volume_index: int | None = None
         texture.SetInputData(self.data)
+
+    @property
+    def values(self) -> np.ndarray:
+        """The ``(rows, cols)`` array drawn: a slice of the volume itself, or the packed copy."""
+        if self._volume_index is not None:
+            return self._volume[self._volume_index]
+        return self._values
+
+    def show_plane(self, volume: np.ndarray, axis: int, index: int, convert=None) -> bool:
+        """As :meth:`show` for plane ``index`` along ``zyx`` axis ``axis`` of the 3-D ``volume``.
+
+        Once an axial slice of ``volume`` has been shown in place, the next ones of the same volume
+        only re-point the texture's scalars at a slice of the volume's bytes (a memoryview slice: no
+        numpy on the scrolling path, which runs with cold caches right after a frame).
+        """
+        if volume is self._volume and axis == 0 and convert is None:
+            nbytes = self._slice_nbytes
+            part = self._volume_bytes[index * nbytes:(index + 1) * nbytes]
+            scalars = self.data.GetPointData().GetScalars()
+            scalars.SetVoidArray(part, nbytes, 1)  # VTK reads the volume's bytes, never frees them
+            scalars._numpy_reference = part  # the bytes stay alive while used
+            self._volume_index = index
+            scalars.Modified()
+            self.data.Modified()
+            return False
+        reshaped = self.show(volume[plane_index(axis, index)], convert)
+        if axis == 0 and convert is None and self.data is self._in_place_data and volume.flags.c_contiguous:
+            self._volume, self._volume_index = volume, index
+            self._volume_bytes = memoryview(volume.reshape(-1).view(np.uint8))
+            self._slice_nbytes = volume[0].nbytes
+        return reshaped
 
     def show(self, slice_2d: np.ndarray, convert=None) -> bool:
         """Make ``slice_2d`` the texture's content; True when its shape changed (uniforms to update)."""
         reshaped = slice_2d.shape != self.values.shape
+        self._volume = self._volume_bytes = self._volume_index = None
         texels = in_place_texels(slice_2d) if convert is None and slice_2d.dtype == self.dtype else None
         if texels is not None:
             rows = slice_2d.shape[0]
@@ -95,7 +134,7 @@ class SliceTexels:
                 scalars = self._in_place_data.GetPointData().GetScalars()
                 scalars.SetVoidArray(texels, texels.size, 1)  # VTK reads the volume's bytes, never frees them
                 scalars._numpy_reference = texels  # as numpy_to_vtk does: the bytes stay alive while used
-            self.data, self.values = self._in_place_data, slice_2d
+            self.data, self._values = self._in_place_data, slice_2d
         else:
             if slice_2d.shape != self._owned_values.shape:
                 self._owned_values, self._owned_data = packed_texels(slice_2d.shape, self.dtype)
@@ -103,7 +142,7 @@ class SliceTexels:
                 np.copyto(self._owned_values, slice_2d, casting="unsafe")
             else:
                 convert(slice_2d, self._owned_values)
-            self.data, self.values = self._owned_data, self._owned_values
+            self.data, self._values = self._owned_data, self._owned_values
         if self._texture.GetInput() is not self.data:
             self._texture.SetInputData(self.data)
         self.modified()
@@ -117,7 +156,8 @@ class SliceTexels:
     def release(self) -> None:
         """Stop referring to a volume's slice (the image or labels are going away)."""
         self._in_place_data = None
-        self.data, self.values = self._owned_data, self._owned_values
+        self._volume = self._volume_bytes = self._volume_index = None
+        self.data, self._values = self._owned_data, self._owned_values
         self._texture.SetInputData(self.data)
 
 
@@ -208,6 +248,24 @@ class ShaderQuad:
         self.polydata.Modified()
         self._base_corners = corners.copy()
         self.actor.SetPosition(0.0, 0.0, 0.0)
+
+    def set_base_corners(self, corners_lps: np.ndarray) -> None:
+        """Make ``corners_lps`` (4, 3) LPS mm the quad's points (rebuilt only when they differ from the
+        current ones) with the actor back at the origin; :meth:`translate` then moves it from there."""
+        corners = np.asarray(corners_lps, float)
+        if not np.array_equal(corners, self._base_corners):
+            points = self.polydata.GetPoints()
+            for i, corner in enumerate(corners):
+                points.SetPoint(i, *corner)
+            points.Modified()
+            self.polydata.Modified()
+            self._base_corners = corners.copy()
+        self.actor.SetPosition(0.0, 0.0, 0.0)
+
+    def translate(self, x: float, y: float, z: float) -> None:
+        """Draw the quad at its points shifted by (x, y, z) LPS mm: the actor moves, the polydata stays
+        (plain floats: this runs per scrolled slice)."""
+        self.actor.SetPosition(x, y, z)
 
     @property
     def corners_lps(self) -> np.ndarray:

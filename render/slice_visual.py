@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from render._vtk import vtkCommand, vtkImageProperty, vtkImageResliceMapper, vtkImageSlice
 from render.image_plane import ImagePlaneLayer, value_mapping
-from render.index_plane import PlaneFinder, plane_corners_lps, plane_index
+from render.index_plane import PlaneCorners, PlaneFinder
 
 if TYPE_CHECKING:
     from render._vtk import vtkRenderer
@@ -59,6 +59,7 @@ class ImageSliceVisual:
         self.plane = ImagePlaneLayer(renderer)
         self.plane_key: tuple[int, int] | None = None  # (slice axis zyx, index) the plane layer shows
         self._finder: PlaneFinder | None = None
+        self._planes: PlaneCorners | None = None
         self._checked_for = -1  # camera MTime of the last plane check
         self._observer = renderer.AddObserver(vtkCommand.StartEvent, self._on_renderer_start)
 
@@ -74,7 +75,8 @@ class ImageSliceVisual:
         else:
             self.mapper.SetInputData(image.data)
             self._finder = PlaneFinder(image.image.geometry)
-            self.plane.set_value_mapping(value_mapping(image.image.array))
+            self._planes = PlaneCorners(image.image.geometry)
+            self.plane.set_value_mapping(value_mapping(image.image.array), image.image.array.dtype)
             self.actor.VisibilityOn()
         self._request_render()
 
@@ -83,13 +85,13 @@ class ImageSliceVisual:
         if self.image is None or self._finder is None:
             return
         camera = self._renderer.GetActiveCamera()
-        if camera.GetMTime() == self._checked_for:
+        mtime = camera.GetMTime()
+        if mtime == self._checked_for:
             return  # a redraw with the camera where it was (W/L, overlays): the same plane
-        self._checked_for = camera.GetMTime()
-        geometry = self.image.image.geometry
+        self._checked_for = mtime
         key = self._finder(camera.GetDirectionOfProjection(), camera.GetFocalPoint())
         if key is not None and key != self.plane_key:
-            self.plane.show_slice(self.image.image.array[plane_index(*key)], plane_corners_lps(geometry, *key))
+            self.plane.show_plane(self.image.image.array, key[0], key[1], self._planes)
         self.plane_key = key
         self.plane.actor.SetVisibility(key is not None)
         self.actor.SetVisibility(key is None)

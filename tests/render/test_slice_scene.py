@@ -157,3 +157,52 @@ def test_plane_finder_matches_the_index_transform(make_volume):
         assert finder(tuple(direction), tuple(focal)) == expected
         checked[None if expected is None else expected[0]] += 1
     assert min(checked.values()) > 20  # every axis and the None cases were exercised
+
+
+def test_plane_corners_step_from_plane_zero_on_a_tilted_grid(make_volume):
+    """PlaneCorners (plane 0's corners + index × one step, in floats) gives plane_corners_lps of every plane."""
+    from render.index_plane import PlaneCorners, plane_corners_lps
+
+    t = np.radians(12)
+    volume = make_volume(direction=(0.96, -0.28, 0.0, 0.28, 0.96, np.sin(t), 0.0, 0.0, np.cos(t)))
+    geometry = volume.geometry
+    planes = PlaneCorners(geometry)
+    for axis in range(3):
+        for index in (0, 1, geometry.shape_zyx[axis] - 1):
+            moved = planes.base(axis) + index * np.array(planes.steps[axis])
+            np.testing.assert_allclose(moved, plane_corners_lps(geometry, axis, index), atol=1e-9)
+    assert all(isinstance(v, float) for step in planes.steps for v in step)
+    assert planes.base(1) is planes.base(1)  # worked out once per axis
+
+
+def test_scrolled_label_quads_only_move_their_actor(make_scene, make_volume):
+    """Labels scrolled with the image: the quad's points are set once per axis, each slice moves the
+    actor (a modified polydata would regenerate the layer's shader source), and it stays on the plane
+    the image shows, a hair towards the camera."""
+    from app.model.labels import LabelTable, LabelVolume, Segment
+    from render.label_plane import DEPTH_OFFSET_MM
+    from render.label_visual import LabelSliceVisual
+
+    volume = make_volume(direction=(0.96, -0.28, 0.0, 0.28, 0.96, 0.0, 0.0, 0.0, 1.0))
+    scene = make_scene(volume, ViewKind.AXIAL)
+    labels = LabelVolume(volume.geometry, LabelTable([Segment(1, "red", (255, 0, 0))]))
+    with labels.transaction("setup"):
+        labels.paint((slice(0, volume.array.shape[0]), slice(20, 40), slice(20, 40)), None, 1)
+    visual = LabelSliceVisual(scene.renderer, lambda: None)
+    try:
+        visual.set_labels(labels)
+        window = scene.renderer.GetRenderWindow()
+        capture_rgb(window)
+        quad = visual.plane._quad
+        points_mtime = quad.polydata.GetMTime()
+        camera = scene.renderer.GetActiveCamera()
+        toward = -np.array(camera.GetDirectionOfProjection())
+        for index in (3, 17, scene.n_slices - 1):
+            scene.set_slice_index(index)
+            capture_rgb(window)
+            assert quad.polydata.GetMTime() == points_mtime
+            image_corners = scene.image_visual.plane._quad.corners_lps
+            np.testing.assert_allclose(quad.corners_lps, image_corners + toward * DEPTH_OFFSET_MM, atol=1e-9)
+            assert np.shares_memory(visual.plane.ids, labels.array[index])
+    finally:
+        visual.close()
