@@ -135,16 +135,50 @@ def _extent(parts: list[tuple[np.ndarray, int, int]]) -> tuple[int, int, int]:
     return width, height, line
 
 
+#: Parts a :class:`ComposedText` draws at most (the name, the counter's characters, its "/N" tail).
+MAX_PARTS = 12
+
+# The 2-D mapper declares the texture's sampler under a name of its own ("texture<unit>") and samples it
+# once in its TCoord::Impl line; the text's parts are composed in a function that line calls instead.
+_COMPOSED_DEC = """//VTK::TCoord::Dec
+// The text is parts of one atlas texture set side by side: parts[4j .. 4j+3] = (pen, atlas x,
+// width, height) px of part j (width 0: unused). Overlapping parts (shadows) combine by their
+// brightest values, as the whole string's rasterisation composes them. Rows bottom-up.
+vec4 composedTexel(sampler2D atlas, vec2 st)
+{
+  ivec2 p = ivec2(floor(st * quadSize));
+  vec4 color = vec4(0.0);
+  for (int j = 0; j < MAX_PARTS; ++j) {
+    ivec4 part = ivec4(parts[4 * j], parts[4 * j + 1], parts[4 * j + 2], parts[4 * j + 3]);
+    if (p.x >= part.x && p.x < part.x + part.z && p.y < part.w) {
+      color = max(color, texelFetch(atlas, ivec2(part.y + p.x - part.x, p.y), 0));
+    }
+  }
+  return color;
+}
+""".replace("MAX_PARTS", str(MAX_PARTS))
+
+_COMPOSED_IMPL = """#undef texture2D
+#define texture2D(sampler, st) composedTexel(sampler, st)
+//VTK::TCoord::Impl
+  if (gl_FragData[0].a <= 0.0) { discard; }
+"""
+
+
 class ComposedText:
-    """Top-left-anchored text drawn as one textured quad composed from cached rasterisations.
+    """Top-left-anchored text drawn as one quad composed on the GL side from cached rasterisations.
 
     A ``vtkTextActor`` rasterises its whole string with FreeType whenever it changes: on every scrolled
     slice for a slice counter, ~0.3–0.4 ms of a 4–6 ms frame in software GL (interleaved in-window
-    measurement). Here the text's leading part (e.g. "Axial  ") is rasterised once per distinct
-    string and a trailing run of digits and "/" is composed from per-character images, each
-    rasterised once: a change copies a few glyph images into a small RGBA texture (~0.07 ms with its
-    upload). Characters advance by their FreeType advance (the width of the character doubled minus
-    the character alone), so a composed counter matches the whole-string layout to about a pixel.
+    measurement). Here the text's leading part (e.g. "Axial  "), each counter character ("0"…"9",
+    "/") and the counter's unchanging tail ("/300" of "151/300") are rasterised once into one atlas
+    texture, uploaded when the name or the tail changes; the quad's fragment shader picks, for each
+    pixel, the parts that cover it from a uniform array of (pen, atlas x, width, height). A slice
+    change sets that array (a few floats): no rasterising, no pixel copying in numpy and no texture
+    upload on the scrolling path, which runs with cold caches right after a frame (composing the
+    counter into a texture cost ~0.2 ms per slice there). Characters advance by their FreeType
+    advance (the width of the character doubled minus the character alone), so the counter matches
+    the whole-string layout to about a pixel.
 
     Parameters
     ----------
@@ -157,6 +191,7 @@ class ComposedText:
     """
 
     COMPOSED = frozenset("0123456789/")
+    _GLYPHS = "0123456789/"
 
     def __init__(self, renderer: vtkRenderer, x: float, y: float, rgb: tuple[float, float, float], size: int,
                  bold: bool = False) -> None:
@@ -164,23 +199,31 @@ class ComposedText:
         self.property = _text_property(rgb, size, bold)
         self.text = ""
         self._images: dict[str, tuple[np.ndarray, int, int]] = {}  # string → (rgba rows bottom-up, advance, line h)
-        self._image = vtkImageData()
-        self._pixels = np.zeros((0, 0, 4), np.uint8)
-        self._drawn = ("", 0)  # (name drawn at the left, end of the columns that may hold ink)
-        self._texture = vtkTexture()
-        self._texture.InterpolateOff()
-        self._texture.SetInputData(self._image)
+        self._atlas_for: tuple[str, str] | None = None  # (name, tail) the atlas holds besides the glyphs
+        self._atlas_x: dict[str, int] = {}  # part key → its first column in the atlas
+        self._atlas_image = vtkImageData()
+        self._quad_box = (0, 0, 0)  # (width, height, line) px of the quad
+        self._parts = [0.0] * (4 * MAX_PARTS)
+        texture = vtkTexture()
+        texture.InterpolateOff()
+        texture.SetInputData(self._atlas_image)  # one image, refilled: a modified texture rebuilds the shader
         quad = textured_quad()
-        self._points = quad.GetPoints()  # display px relative to the anchor, set when the texture grows
+        self._points = quad.GetPoints()  # display px relative to the anchor
         mapper = vtkPolyDataMapper2D()
         mapper.SetInputData(quad)
         self.actor = vtkTexturedActor2D()
         self.actor.SetMapper(mapper)
-        self.actor.SetTexture(self._texture)
+        self.actor.SetTexture(texture)
         self.actor.PickableOff()
         self.actor.VisibilityOff()
         self.actor.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
         self.actor.GetPositionCoordinate().SetValue(x, y)
+        shader = self.actor.GetShaderProperty()
+        shader.AddFragmentShaderReplacement("//VTK::TCoord::Dec", True, _COMPOSED_DEC, False)
+        shader.AddFragmentShaderReplacement("//VTK::TCoord::Impl", True, _COMPOSED_IMPL, False)
+        self._uniforms = shader.GetFragmentCustomUniforms()
+        self._uniforms.SetUniform1fv("parts", len(self._parts), self._parts)
+        self._uniforms.SetUniform2f("quadSize", [1.0, 1.0])
         renderer.AddViewProp(self.actor)
 
     def _dpi(self) -> int:
@@ -210,7 +253,7 @@ class ComposedText:
 
     def _composed(self, run: str) -> tuple[np.ndarray, int, int]:
         """(RGBA pixels, advance px, line height px) of ``run`` composed from its characters' images
-        exactly as :meth:`set_text` places them; composed once per distinct run."""
+        as the glyph parts would place them; composed once per distinct run."""
         key = "\0" + run  # no rasterised text starts with NUL
         cached = self._images.get(key)
         if cached is None:
@@ -225,6 +268,39 @@ class ComposedText:
             cached = self._images[key] = (pixels, pen, line)
         return cached
 
+    def _build_atlas(self, name: str, tail: str, counter_chars: int) -> None:
+        """Put the name, the glyphs and the tail side by side in the atlas texture (uploaded at the next
+        frame) and size the quad for the name, ``counter_chars`` of the widest glyph and the tail."""
+        keys = ([name] if name else []) + list(self._GLYPHS) + (["\0" + tail] if tail else [])
+        images = [self._composed(k[1:]) if k.startswith("\0") else self._rasterised(k) for k in keys]
+        height = max(image.shape[0] for image, _, _ in images)
+        atlas = np.zeros((height, sum(image.shape[1] for image, _, _ in images) or 1, 4), np.uint8)
+        self._atlas_x, x = {}, 0
+        for key, (image, _, _) in zip(keys, images, strict=True):
+            atlas[:image.shape[0], x:x + image.shape[1]] = image
+            self._atlas_x[key] = x
+            x += image.shape[1]
+        self._atlas_image.SetDimensions(atlas.shape[1], atlas.shape[0], 1)
+        self._atlas_image.GetPointData().SetScalars(numpy_to_vtk(atlas.reshape(-1, 4), deep=False))
+        self._atlas_for = (name, tail)
+        # the quad: wide enough for the longest text of this name and tail
+        glyphs = [self._rasterised(c) for c in self._GLYPHS]
+        widest = max(max(g.shape[1], advance) for g, advance, _ in glyphs)
+        parts = ([self._rasterised(name)] if name else []) + [(np.zeros((0, widest, 4)), widest, 0)] * counter_chars
+        parts += [self._composed(tail)] if tail else []
+        width, _, _ = _extent(parts)
+        line = max(line for _, _, line in images)
+        self._set_quad((width, height, line))
+
+    def _set_quad(self, box: tuple[int, int, int]) -> None:
+        if box != self._quad_box:
+            w, h, line = box
+            for i, (px, py) in enumerate(((0, -line), (w, -line), (w, h - line), (0, h - line))):
+                self._points.SetPoint(i, px, py, 0.0)  # rows bottom-up; the text line's top at the anchor
+            self._points.Modified()
+            self._uniforms.SetUniform2f("quadSize", [float(w), float(h)])
+            self._quad_box = box
+
     def set_text(self, text: str) -> None:
         """Show ``text`` (\"\" hides it). GUI thread."""
         if text == self.text:
@@ -238,43 +314,39 @@ class ComposedText:
             cut -= 1
         run = text[cut:]
         slash = run.rfind("/")  # "151/300": the digits change per slice, the "/300" after them does not
-        tail = [self._composed(run[slash:])] if slash >= 0 else []
+        tail = run[slash:] if slash >= 0 else ""
         head = run[:slash] if slash >= 0 else run
-        parts = ([self._rasterised(text[:cut])] if cut else []) + [self._rasterised(c) for c in head] + tail
-        width, height, line = _extent(parts)
-        pixels = self._pixels
-        if pixels.shape[0] < height or pixels.shape[1] < width:  # grow (rarely): a new texture image and quad
-            pixels = self._pixels = np.zeros((height, max(width, 2 * pixels.shape[1]), 4), np.uint8)
-            self._image = vtkImageData()
-            self._image.SetDimensions(pixels.shape[1], pixels.shape[0], 1)
-            self._scalars = numpy_to_vtk(pixels.reshape(-1, 4), deep=False)
-            self._image.GetPointData().SetScalars(self._scalars)
-            self._texture.SetInputData(self._image)
-            w, h = pixels.shape[1], pixels.shape[0]
-            for i, (px, py) in enumerate(((0, -line), (w, -line), (w, h - line), (0, h - line))):
-                self._points.SetPoint(i, px, py, 0.0)  # rows bottom-up; the text line's top at the anchor
-            self._points.Modified()
-            self._drawn = ("", 0)
-        first, pen = 0, 0
-        prefix = text[:cut]
-        if cut and self._drawn[0] == prefix:  # the same name: only the composed run is drawn again
-            first, pen = 1, parts[0][1]
-        pixels[:, pen:max(self._drawn[1], pen)] = 0
-        if first and parts[0][0].shape[1] > pen:  # the name's ink reaching past its advance
-            part = parts[0][0][:, pen:pixels.shape[1]]
-            np.maximum(pixels[:part.shape[0], pen:pen + part.shape[1]], part,
-                       out=pixels[:part.shape[0], pen:pen + part.shape[1]])
-        end = pen
-        for part, advance, _ in parts[first:]:
-            h, w = part.shape[:2]
-            w = min(w, pixels.shape[1] - pen)
-            np.maximum(pixels[:h, pen:pen + w], part[:, :w], out=pixels[:h, pen:pen + w])  # shadows overlap
-            end = max(end, pen + w)
-            pen += advance
-        self._drawn = (prefix, end)  # the name drawn at the left; columns [0, end) may hold ink
-        self._scalars.Modified()
-        self._image.Modified()
+        if len(head) + 2 > MAX_PARTS:  # more characters than parts: the whole text as one rasterisation
+            cut, head, tail = len(text), "", ""
+        name = text[:cut]
+        counter_chars = max(len(head), len(tail) - 1)  # an index n of "/N" has at most as many digits as N
+        if self._atlas_for != (name, tail) or self._quad_box[0] < self._width_needed(name, head, tail):
+            self._build_atlas(name, tail, counter_chars)
+        parts, atlas_x = self._parts, self._atlas_x
+        j = pen = 0
+        if name:
+            image, advance, _ = self._images[name]
+            parts[0:4] = (0.0, float(atlas_x[name]), float(image.shape[1]), float(image.shape[0]))
+            j, pen = 1, advance
+        for char in head:
+            image, advance, _ = self._images[char]
+            parts[4 * j:4 * j + 4] = (float(pen), float(atlas_x[char]), float(image.shape[1]), float(image.shape[0]))
+            j, pen = j + 1, pen + advance
+        if tail:
+            image = self._images["\0" + tail][0]
+            parts[4 * j:4 * j + 4] = (float(pen), float(atlas_x["\0" + tail]), float(image.shape[1]),
+                                      float(image.shape[0]))
+            j += 1
+        parts[4 * j:] = [0.0] * (4 * (MAX_PARTS - j))
+        self._uniforms.SetUniform1fv("parts", len(parts), parts)
         self.actor.VisibilityOn()
+
+    def _width_needed(self, name: str, head: str, tail: str) -> int:
+        """Width px of the quad the parts of this text need (only asked when the atlas may not fit)."""
+        if len(head) <= max(0, len(tail) - 1) and self._atlas_for == (name, tail):
+            return 0  # the quad was sized for as many counter characters as "/N" allows
+        parts = ([self._rasterised(name)] if name else []) + [self._rasterised(c) for c in head]
+        return _extent(parts + ([self._composed(tail)] if tail else []))[0]
 
     def close(self) -> None:
         """Remove the prop from the renderer."""

@@ -188,6 +188,11 @@ class SliceScene:
         self.camera.SetClippingRange(1.0, 2.0 * self._distance_mm)
 
     @property
+    def view_direction(self) -> tuple[float, float, float]:
+        """Unit view direction (LPS, plain floats) of the displayed plane; set with the image."""
+        return self._view_direction
+
+    @property
     def focal_lps(self) -> np.ndarray:
         """The camera focal point in LPS mm (always on the displayed slice plane)."""
         return np.array(self.camera.GetFocalPoint())
@@ -253,12 +258,16 @@ class SliceScene:
         return self.set_slice_index(int(np.rint(zyx[self.axes.slice_axis_zyx])))
 
     def project_to_plane(self, lps_mm: np.ndarray) -> np.ndarray:
-        """Return the point of the displayed slice plane nearest to ``lps_mm`` (LPS mm)."""
-        p = np.asarray(lps_mm, dtype=float)
+        """Return the point of the displayed slice plane nearest to ``lps_mm`` (LPS mm).
+
+        Plain floats inside (asked per scrolled slice for the linked cursor)."""
         if self.axes is None:
-            return p
-        d = self.axes.view_direction_lps
-        return p + float((self.focal_lps - p) @ d) * d
+            return np.asarray(lps_mm, dtype=float)
+        px, py, pz = (float(v) for v in lps_mm)
+        fx, fy, fz = self.camera.GetFocalPoint()
+        dx, dy, dz = self._view_direction
+        along = (fx - px) * dx + (fy - py) * dy + (fz - pz) * dz
+        return np.array((px + along * dx, py + along * dy, pz + along * dz))
 
     def _move_plane_to(self, point_on_plane_lps: np.ndarray) -> None:
         assert self.axes is not None
@@ -275,8 +284,8 @@ class SliceScene:
         camera.SetFocalPoint(x, y, z)  # the rest of _place_camera (view up, clipping) is unchanged
         camera.SetPosition(x - back * dx, y - back * dy, z - back * dz)
         self._update_title()
-        if self._cursor_lps is not None:
-            self._draw_crosshair()
+        if self._cursor_lps is not None and not self._crosshair_current():
+            self._draw_crosshair()  # (drawn lines stay right: the plane moved along the view direction only)
         self._request_render()
 
     # -------------------------------------------------------------- zoom, pan
@@ -407,13 +416,19 @@ class SliceScene:
         d = self.axes.view_direction_lps
         on_plane = self._cursor_lps - float((self._cursor_lps - self.focal_lps) @ d) * d
         drawn = self._crosshair_drawn
-        if drawn is not None and drawn[1] is self._crosshair_dirs and drawn[2] == self._distance_mm \
-                and self.crosshair.actor.GetVisibility():
+        if self._crosshair_current():
             step = on_plane - drawn[0]
             if float(np.abs(step - float(step @ d) * d).max()) <= 1e-9:
                 return  # moved along the view direction only (this view scrolled): the same lines on screen
         self._crosshair_drawn = (on_plane, self._crosshair_dirs, self._distance_mm)
         self.crosshair.set_lines(on_plane, *self._crosshair_dirs, self._distance_mm)
+
+    def _crosshair_current(self) -> bool:
+        """True when the crosshair lines drawn are for this view's layout and zoom (then only a cursor
+        move across the view direction changes them)."""
+        drawn = self._crosshair_drawn
+        return (drawn is not None and drawn[1] is self._crosshair_dirs and drawn[2] == self._distance_mm
+                and bool(self.crosshair.actor.GetVisibility()))
 
     def set_window_level(self, width: float, level: float) -> None:
         """Set the grey-scale window (width, level) in image units."""

@@ -195,8 +195,8 @@ class SliceViewport(VtkViewport):
             return scene.slice_index, scene.n_slices, None
         if axes is not self._key_axes:  # new axes (image, rotation): their rounded direction once
             self._key_axes, self._key_direction = axes, tuple(np.round(axes.view_direction_lps, 9))
-        d = axes.view_direction_lps
-        return scene.slice_index, scene.n_slices, self._key_direction, round(float(scene.focal_lps @ d), 6)
+        (fx, fy, fz), (dx, dy, dz) = scene.camera.GetFocalPoint(), scene.view_direction
+        return scene.slice_index, scene.n_slices, self._key_direction, round(fx * dx + fy * dy + fz * dz, 6)
 
     def _emit_slice(self, force: bool = False) -> None:
         """Emit ``slice_changed`` when the displayed plane changed (or ``force``).

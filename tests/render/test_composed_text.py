@@ -35,7 +35,8 @@ def _reference(window, renderer, text: str) -> np.ndarray:
     return rgb
 
 
-@pytest.mark.parametrize("text", ["Axial  151/300", "Coronal (oblique)  7/512", "Sagittal", "12/1000"])
+@pytest.mark.parametrize("text", ["Axial  151/300", "Coronal (oblique)  7/512", "Sagittal", "12/1000",
+                                  "Frame 12345678901234"])  # more characters than parts: one rasterisation
 def test_composed_text_matches_the_text_actor(window, text):
     window_, renderer = window
     expected = _reference(window_, renderer, text)
@@ -75,10 +76,15 @@ def _shifted_overlap(a: np.ndarray, b: np.ndarray) -> float:
 def test_counter_changes_rasterise_each_glyph_once_and_empty_text_hides(window):
     window_, renderer = window
     composed = ComposedText(renderer, 0.05, 0.9, RED, 14, bold=True)
-    for i in range(1, 301):
+    composed.set_text("Axial  1/300")
+    atlas_mtime = composed._atlas_image.GetMTime()
+    quad_mtime = composed._points.GetMTime()
+    for i in range(2, 301):
         composed.set_text(f"Axial  {i}/300")
     # the name once, each glyph once, and the unchanging "/300" composed once
     assert set(composed._images) == {"Axial  ", *"0123456789/", "\0/300"}
+    # scrolling only sets the parts' uniform: no new atlas to upload, the quad unchanged
+    assert composed._atlas_image.GetMTime() == atlas_mtime and composed._points.GetMTime() == quad_mtime
     one = capture_rgb(window_)
     composed.set_text("Axial  8/300")
     eight = capture_rgb(window_)
