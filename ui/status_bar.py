@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
 
-from ui.timers import single_shot_timer
+from ui.timers import at_turn_end, single_shot_timer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,7 +38,6 @@ class MedwsStatusBar(QStatusBar):
         self.window_label = QLabel("")
         self.slice_label = QLabel("")
         self._slice_text = ""
-        self._slice_timer = single_shot_timer(self, self._show_slice_text)
         for label in (self.position_label, self.voxel_label, self.value_label,
                       self.window_label, self.slice_label):
             self.addPermanentWidget(label)
@@ -104,7 +103,7 @@ class MedwsStatusBar(QStatusBar):
         """Show the slice of the last view touched (1-based for display), once per event-loop turn:
         after the scrolled view's frame (a label's ``setText`` costs ~25 µs of a slice change)."""
         self._slice_text = f"{view} {index + 1}/{n_slices}" if n_slices else ""
-        self._slice_timer.start()
+        at_turn_end(self._show_slice_text)
 
     def _show_slice_text(self) -> None:
         self.slice_label.setText(self._slice_text)

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import Signal
-from PySide6.QtCore import QTimer
 
 from render.orientation import SLICE_KINDS, ViewKind, is_rotated, rotation_lps, slice_axes
+from ui.timers import at_turn_end
 
 if TYPE_CHECKING:
     from app.model.image import ImageVolume
@@ -101,7 +101,7 @@ class ViewerState:
         if after_frame:
             if not self._cursor_pending:
                 self._cursor_pending = True
-                QTimer.singleShot(0, self._tell_cursor)
+                at_turn_end(self._tell_cursor)
             return
         self._cursor_pending = False
         self.cursor_changed.emit_fast(self.cursor_lps)  # GUI thread; see SliceViewport._emit_slice

@@ -19,7 +19,7 @@ from render.orientation import ViewKind, is_rotated, slice_axes
 from render.plane_geometry import plane_box_polygon
 from render.surface_visual import SegmentSurfaces
 from render.volume_scene import VolumeScene
-from ui.timers import single_shot_timer
+from ui.timers import at_turn_end, cancel_at_turn_end, single_shot_timer
 from ui.viewport import VtkViewport
 
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ class VolumeViewport(VtkViewport):
         # Plane outlines follow the slice views once their own frames are drawn (one update per
         # event-loop turn, however many slices were scrolled).
         self._pending_planes: dict[ViewKind, int] = {}
-        self._plane_timer = single_shot_timer(self, self._update_planes)
         self._surfaces: list[tuple[SegmentSurfaces, QTimer]] = []
         self._surface_jobs: set[Job] = set()
         # Slice-plane outlines re-render the 3D view after scrolling pauses, so a CPU-rendered
@@ -129,7 +128,7 @@ class VolumeViewport(VtkViewport):
         outlined by its polygon across the volume box.
         """
         self._pending_planes[ViewKind(kind)] = index
-        self._plane_timer.start()
+        at_turn_end(self._update_planes)
 
     def _update_planes(self) -> None:
         pending, self._pending_planes = self._pending_planes, {}
@@ -181,7 +180,7 @@ class VolumeViewport(VtkViewport):
     def close_scene(self) -> None:
         """Disconnect from the state and remove the visuals."""
         self._lazy_timer.stop()
-        self._plane_timer.stop()
+        cancel_at_turn_end(self._update_planes)
         self.state.image_changed.disconnect(self._on_state_image_changed)
         for job in list(self._surface_jobs):
             job.cancel()
