@@ -59,6 +59,7 @@ class VtkViewport(QVTKRenderWindowInteractor):
         window.SetMultiSamples(0)
         window.AddRenderer(self.renderer)
         self._render_timer = single_shot_timer(self, self._render_now)
+        self._render_pending = False  # the timer is armed (a Python flag: asked several times per slice)
         self._closed = False
         self.render_count = 0
         self.dormant = dormant
@@ -79,10 +80,12 @@ class VtkViewport(QVTKRenderWindowInteractor):
 
     def request_render(self) -> None:
         """Schedule one ``Render()`` when control returns to the event loop (GUI thread)."""
-        if not self._closed and not self._render_timer.isActive():  # restarting an armed timer costs ~10 µs
+        if not self._render_pending and not self._closed:  # asking the timer (or restarting it) is a Qt call
+            self._render_pending = True
             self._render_timer.start()
 
     def _render_now(self) -> None:
+        self._render_pending = False
         if self._closed or self.dormant or not self.isVisible():
             return
         self.render_count += 1
