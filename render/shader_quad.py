@@ -229,29 +229,15 @@ class ShaderQuad:
         """Make ``texture`` the sampler ``name`` of the fragment code."""
         self.actor.GetProperty().SetTexture(name, texture)
 
-    def set_corners(self, corners_lps: np.ndarray) -> None:
-        """Put the quad's corners (texture (0,0), (1,0), (1,1), (0,1)) at ``corners_lps`` (4, 3) LPS mm.
-
-        Corners that are the current quad shifted as a whole (the next slice of the same plane, a
-        depth offset) only translate the actor: a modified polydata makes VTK regenerate the layer's
-        shader source before the next frame (~1 ms in software GL), a moved actor costs nothing.
-        """
-        corners = np.asarray(corners_lps, float)
-        shift = corners - self._base_corners
-        if np.abs(shift - shift[0]).max() <= 1e-6 * (1.0 + np.abs(corners).max()):
-            self.actor.SetPosition(*shift[0])
-            return
-        points = self.polydata.GetPoints()
-        for i, corner in enumerate(corners):
-            points.SetPoint(i, *corner)
-        points.Modified()
-        self.polydata.Modified()
-        self._base_corners = corners.copy()
-        self.actor.SetPosition(0.0, 0.0, 0.0)
-
     def set_base_corners(self, corners_lps: np.ndarray) -> None:
-        """Make ``corners_lps`` (4, 3) LPS mm the quad's points (rebuilt only when they differ from the
-        current ones) with the actor back at the origin; :meth:`translate` then moves it from there."""
+        """Put the quad's corners (texture (0,0), (1,0), (1,1), (0,1)) at ``corners_lps`` (4, 3) LPS mm,
+        with the actor back at the origin; :meth:`translate` then moves it from there.
+
+        The points are rebuilt only when they differ from the current ones: a modified polydata
+        makes VTK regenerate the layer's shader source before the next frame (~1 ms in software
+        GL), a moved actor costs nothing. So a layer sets them once per grid and axis and scrolls
+        by translating.
+        """
         corners = np.asarray(corners_lps, float)
         if not np.array_equal(corners, self._base_corners):
             points = self.polydata.GetPoints()

@@ -158,11 +158,15 @@ def test_a_quad_of_another_shape_rebuilds_its_points(make_scene):
     scene = make_scene(make_volume(), ViewKind.AXIAL)
     quad = scene.image_visual.plane._quad
     square = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
-    quad.set_corners(square)
-    quad.set_corners(square + [0.0, 0.0, 2.5])
+    quad.set_base_corners(square)
+    points_mtime = quad.polydata.GetMTime()
+    quad.translate(0.0, 0.0, 2.5)
     assert quad.actor.GetPosition() == (0.0, 0.0, 2.5)
-    quad.set_corners(square * 2.0)
-    assert quad.actor.GetPosition() == (0.0, 0.0, 0.0)
+    np.testing.assert_allclose(quad.corners_lps, square + [0.0, 0.0, 2.5])
+    quad.set_base_corners(square)  # the same points: not rebuilt, the actor back at the origin
+    assert quad.polydata.GetMTime() == points_mtime and quad.actor.GetPosition() == (0.0, 0.0, 0.0)
+    quad.set_base_corners(square * 2.0)
+    assert quad.polydata.GetMTime() > points_mtime
     points = quad.polydata.GetPoints()
     np.testing.assert_allclose([points.GetPoint(i) for i in range(4)], square * 2.0)
     np.testing.assert_allclose(quad.corners_lps, square * 2.0)
