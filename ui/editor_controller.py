@@ -23,7 +23,7 @@ from app.model.masking import EditOptions
 from app.tools import TOOLS, Tool, ViewState, load_builtin_tools
 from render.label_visual import LabelSliceVisual
 from ui.grow_preview import GrowPreview
-from ui.timers import single_shot_timer
+from ui.timers import at_turn_end, cancel_at_turn_end, single_shot_timer
 from ui.tool_preview import ToolPreviewMixin
 from ui.tool_routing import HOVER_PREVIEW_MS, INTERACTIVE_TOOLS, PREVIEW_TOOLS, ZYX, SliceToolRouter
 
@@ -319,6 +319,9 @@ class EditorController(ToolPreviewMixin, QObject):
         self.set_labels(labels)
 
     def _on_labels_changed(self, _box: object) -> None:
+        at_turn_end(self._tell_history)  # a stroke changes the labels on every dab: told once per turn
+
+    def _tell_history(self) -> None:
         self.history_changed.emit()
 
     def _on_history_changed(self) -> None:
@@ -327,6 +330,7 @@ class EditorController(ToolPreviewMixin, QObject):
     def close(self) -> None:
         """Disconnect from the session and the labels; remove the brush cursors (before the views close)."""
         self.cancel_interaction()
+        cancel_at_turn_end(self._tell_history)
         for job in list(self._jobs):
             job.cancel()
         self.session.segmentation_added.disconnect(self._on_session_segmentation_added)
