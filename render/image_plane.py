@@ -78,7 +78,7 @@ class ImagePlaneLayer:
     Parameters
     ----------
     renderer
-        The slice view's renderer; one opaque actor is added (hidden until :meth:`show_slice`).
+        The slice view's renderer; one opaque actor is added (hidden until :meth:`show_plane`).
     """
 
     def __init__(self, renderer) -> None:

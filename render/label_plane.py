@@ -70,7 +70,7 @@ class LabelPlaneLayer:
     Parameters
     ----------
     renderer
-        The slice view's renderer; one blended actor is added (hidden until :meth:`show_slice`), after
+        The slice view's renderer; one blended actor is added (hidden until :meth:`show_plane`), after
         the image quad so that it is drawn over it.
     """
 

@@ -190,8 +190,8 @@ class ComposedText:
         As for the view's other corner texts (shadowed).
     """
 
-    COMPOSED = frozenset("0123456789/")
-    _GLYPHS = "0123456789/"
+    GLYPHS = "0123456789/"  # the counter's characters: one atlas part each
+    COMPOSED = frozenset(GLYPHS)
 
     def __init__(self, renderer: vtkRenderer, x: float, y: float, rgb: tuple[float, float, float], size: int,
                  bold: bool = False) -> None:
@@ -268,10 +268,10 @@ class ComposedText:
             cached = self._images[key] = (pixels, pen, line)
         return cached
 
-    def _build_atlas(self, name: str, tail: str, counter_chars: int) -> None:
+    def _build_atlas(self, name: str, tail: str) -> None:
         """Put the name, the glyphs and the tail side by side in the atlas texture (uploaded at the next
-        frame) and size the quad for the name, ``counter_chars`` of the widest glyph and the tail."""
-        keys = ([name] if name else []) + list(self._GLYPHS) + (["\0" + tail] if tail else [])
+        frame); grow the quad to fit the name, as many of the widest glyph as "/N" has digits, and the tail."""
+        keys = ([name] if name else []) + list(self.GLYPHS) + (["\0" + tail] if tail else [])
         images = [self._composed(k[1:]) if k.startswith("\0") else self._rasterised(k) for k in keys]
         height = max(image.shape[0] for image, _, _ in images)
         atlas = np.zeros((height, sum(image.shape[1] for image, _, _ in images) or 1, 4), np.uint8)
@@ -283,23 +283,25 @@ class ComposedText:
         self._atlas_image.SetDimensions(atlas.shape[1], atlas.shape[0], 1)
         self._atlas_image.GetPointData().SetScalars(numpy_to_vtk(atlas.reshape(-1, 4), deep=False))
         self._atlas_for = (name, tail)
-        # the quad: wide enough for the longest text of this name and tail
-        glyphs = [self._rasterised(c) for c in self._GLYPHS]
-        widest = max(max(g.shape[1], advance) for g, advance, _ in glyphs)
-        parts = ([self._rasterised(name)] if name else []) + [(np.zeros((0, widest, 4)), widest, 0)] * counter_chars
-        parts += [self._composed(tail)] if tail else []
-        width, _, _ = _extent(parts)
-        line = max(line for _, _, line in images)
-        self._set_quad((width, height, line))
+        widest = max(max(image.shape[1], advance) for image, advance, _ in map(self._rasterised, self.GLYPHS))
+        name_width, pen = (self._rasterised(name)[0].shape[1], self._rasterised(name)[1]) if name else (0, 0)
+        tail_width = self._composed(tail)[0].shape[1] if tail else 0
+        width = max(name_width, pen + max(0, len(tail) - 1) * widest + tail_width)
+        self._fit_quad(width, height, max(line for _, _, line in images))
 
-    def _set_quad(self, box: tuple[int, int, int]) -> None:
-        if box != self._quad_box:
-            w, h, line = box
-            for i, (px, py) in enumerate(((0, -line), (w, -line), (w, h - line), (0, h - line))):
-                self._points.SetPoint(i, px, py, 0.0)  # rows bottom-up; the text line's top at the anchor
-            self._points.Modified()
-            self._uniforms.SetUniform2f("quadSize", [float(w), float(h)])
-            self._quad_box = box
+    def _fit_quad(self, width: int, height: int, line: int) -> None:
+        """Grow the quad to at least ``width`` × ``height`` px and line height ``line``. It only grows,
+        and is sized for the longest counter when the atlas is built, so scrolling never touches its
+        points (a modified polydata makes VTK rebuild the shader)."""
+        w, h, old_line = self._quad_box
+        if width <= w and height <= h and line <= old_line:
+            return
+        w, h, line = max(w, width), max(h, height), max(old_line, line)
+        for i, (px, py) in enumerate(((0, -line), (w, -line), (w, h - line), (0, h - line))):
+            self._points.SetPoint(i, px, py, 0.0)  # rows bottom-up; the text line's top at the anchor
+        self._points.Modified()
+        self._uniforms.SetUniform2f("quadSize", [float(w), float(h)])
+        self._quad_box = (w, h, line)
 
     def set_text(self, text: str) -> None:
         """Show ``text`` (\"\" hides it). GUI thread."""
@@ -319,34 +321,21 @@ class ComposedText:
         if len(head) + 2 > MAX_PARTS:  # more characters than parts: the whole text as one rasterisation
             cut, head, tail = len(text), "", ""
         name = text[:cut]
-        counter_chars = max(len(head), len(tail) - 1)  # an index n of "/N" has at most as many digits as N
-        if self._atlas_for != (name, tail) or self._quad_box[0] < self._width_needed(name, head, tail):
-            self._build_atlas(name, tail, counter_chars)
-        parts, atlas_x = self._parts, self._atlas_x
-        j = pen = 0
-        if name:
-            image, advance, _ = self._images[name]
-            parts[0:4] = (0.0, float(atlas_x[name]), float(image.shape[1]), float(image.shape[0]))
-            j, pen = 1, advance
-        for char in head:
-            image, advance, _ = self._images[char]
-            parts[4 * j:4 * j + 4] = (float(pen), float(atlas_x[char]), float(image.shape[1]), float(image.shape[0]))
-            j, pen = j + 1, pen + advance
-        if tail:
-            image = self._images["\0" + tail][0]
-            parts[4 * j:4 * j + 4] = (float(pen), float(atlas_x["\0" + tail]), float(image.shape[1]),
-                                      float(image.shape[0]))
-            j += 1
-        parts[4 * j:] = [0.0] * (4 * (MAX_PARTS - j))
+        if self._atlas_for != (name, tail):
+            self._build_atlas(name, tail)
+        keys = ([name] if name else []) + list(head) + (["\0" + tail] if tail else [])
+        parts, images, atlas_x = self._parts, self._images, self._atlas_x
+        pen = width = height = line = 0
+        for j, key in enumerate(keys):  # (pen, atlas x, width, height) of each part, left to right
+            image, advance, part_line = images[key]
+            h, w = image.shape[:2]
+            parts[4 * j:4 * j + 4] = (float(pen), float(atlas_x[key]), float(w), float(h))
+            width, height, line = max(width, pen + w), max(height, h), max(line, part_line)
+            pen += advance
+        parts[4 * len(keys):] = [0.0] * (4 * (MAX_PARTS - len(keys)))
+        self._fit_quad(width, height, line)
         self._uniforms.SetUniform1fv("parts", len(parts), parts)
         self.actor.VisibilityOn()
-
-    def _width_needed(self, name: str, head: str, tail: str) -> int:
-        """Width px of the quad the parts of this text need (only asked when the atlas may not fit)."""
-        if len(head) <= max(0, len(tail) - 1) and self._atlas_for == (name, tail):
-            return 0  # the quad was sized for as many counter characters as "/N" allows
-        parts = ([self._rasterised(name)] if name else []) + [self._rasterised(c) for c in head]
-        return _extent(parts + ([self._composed(tail)] if tail else []))[0]
 
     def close(self) -> None:
         """Remove the prop from the renderer."""

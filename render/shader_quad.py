@@ -65,6 +65,13 @@ def in_place_texels(slice_2d: np.ndarray) -> np.ndarray | None:
     return slice_2d.view(np.uint8).reshape(-1, 4)
 
 
+def _read_in_place(scalars, buffer, n_bytes: int) -> None:
+    """Make the uint8 ``scalars`` read ``buffer``'s ``n_bytes`` bytes themselves: no copy, and VTK
+    never frees them; the array keeps ``buffer`` alive while it reads it (as ``numpy_to_vtk`` does)."""
+    scalars.SetVoidArray(buffer, n_bytes, 1)
+    scalars._numpy_reference = buffer
+
+
 class SliceTexels:
     """The bytes a raw texture uploads: a volume slice read in place, or a packed copy of it.
 
@@ -106,13 +113,10 @@ class SliceTexels:
         """
         if volume is self._volume and axis == 0 and convert is None:
             nbytes = self._slice_nbytes
-            part = self._volume_bytes[index * nbytes:(index + 1) * nbytes]
-            scalars = self.data.GetPointData().GetScalars()
-            scalars.SetVoidArray(part, nbytes, 1)  # VTK reads the volume's bytes, never frees them
-            scalars._numpy_reference = part  # the bytes stay alive while used
+            _read_in_place(self.data.GetPointData().GetScalars(),
+                           self._volume_bytes[index * nbytes:(index + 1) * nbytes], nbytes)
             self._volume_index = index
-            scalars.Modified()
-            self.data.Modified()
+            self.modified()
             return False
         reshaped = self.show(volume[plane_index(axis, index)], convert)
         if axis == 0 and convert is None and self.data is self._in_place_data and volume.flags.c_contiguous:
@@ -131,9 +135,7 @@ class SliceTexels:
             if self._in_place_data is None or self._in_place_data.GetDimensions()[:2] != (len(texels) // rows, rows):
                 self._in_place_data = image_2d(texels.reshape(rows, -1, 4))
             else:
-                scalars = self._in_place_data.GetPointData().GetScalars()
-                scalars.SetVoidArray(texels, texels.size, 1)  # VTK reads the volume's bytes, never frees them
-                scalars._numpy_reference = texels  # as numpy_to_vtk does: the bytes stay alive while used
+                _read_in_place(self._in_place_data.GetPointData().GetScalars(), texels, texels.size)
             self.data, self._values = self._in_place_data, slice_2d
         else:
             if slice_2d.shape != self._owned_values.shape:

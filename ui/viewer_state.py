@@ -31,7 +31,7 @@ import numpy as np
 from psygnal import Signal
 
 from render.orientation import SLICE_KINDS, ViewKind, is_rotated, rotation_lps, slice_axes
-from ui.timers import at_turn_end
+from ui.timers import at_turn_end, cancel_at_turn_end
 
 if TYPE_CHECKING:
     from app.model.image import ImageVolume
@@ -71,7 +71,6 @@ class ViewerState:
         self.cursor_lps = np.zeros(3)
         self.window_level: tuple[float, float] = (400.0, 40.0)
         self.rotations: dict[ViewKind, np.ndarray] = {k: np.eye(3) for k in SLICE_KINDS}
-        self._cursor_pending = False  # a set_cursor(after_frame=True) not yet told to the listeners
 
     @property
     def volume(self) -> ImageVolume | None:
@@ -99,17 +98,13 @@ class ViewerState:
         """
         self.cursor_lps = np.asarray(lps_mm, dtype=float)
         if after_frame:
-            if not self._cursor_pending:
-                self._cursor_pending = True
-                at_turn_end(self._tell_cursor)
+            at_turn_end(self._tell_cursor)
             return
-        self._cursor_pending = False
+        cancel_at_turn_end(self._tell_cursor)
         self.cursor_changed.emit_fast(self.cursor_lps)  # GUI thread; see SliceViewport._emit_slice
 
     def _tell_cursor(self) -> None:
-        if self._cursor_pending:
-            self._cursor_pending = False
-            self.cursor_changed.emit_fast(self.cursor_lps)
+        self.cursor_changed.emit_fast(self.cursor_lps)
 
     @property
     def rotated(self) -> bool:
